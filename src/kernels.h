@@ -1,0 +1,72 @@
+/*
+** kernels.h: the arithmetic of a transformer, as plain loops over floats and
+** quantized rows.  The SQL functions in vtab/ call these; nothing here knows
+** about SQLite, tiles or the schedule.
+**
+** Matrices are row-major.  A weight W has `rows` rows of `cols` elements in
+** its dtype's encoding (see tensor.h); an activation X has n rows of floats
+** with a row stride.  kernels_init() picks AVX2/FMA code paths when the CPU
+** has them, and the portable scalar code otherwise; both give results that
+** agree to float rounding.
+*/
+#ifndef TENSQL_KERNELS_H
+#define TENSQL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensor.h"
+
+/* Detect CPU features once; safe to call many times. */
+void kernels_init(void);
+/* "avx2" or "scalar": the path in use. */
+const char *kernels_isa(void);
+/* Force the scalar path (tests compare both); 1 = scalar, 0 = best. */
+void kernels_force_scalar(int on);
+
+/* Conversions. */
+float kernel_f16_to_f32(uint16_t h);
+uint16_t kernel_f32_to_f16(float f);          /* round to nearest even */
+float kernel_bf16_to_f32(uint16_t h);
+uint16_t kernel_f32_to_bf16(float f);         /* round to nearest even */
+
+/* Quantize n floats (n a multiple of 32) to Q8_0 blocks exactly as ggml's
+** quantize_row_q8_0_ref does: d = amax/127, q = roundf(x/d). */
+void kernel_quantize_q8_0(const float *x, void *blocks, size_t n);
+
+/* Decode n elements of a row in dtype to floats. */
+void kernel_dequantize(tensor_dtype dtype, const void *row, float *out, size_t n);
+
+/* Y[i][r] (+)= sum_c W[r][c] * X[i][c] for i < n, r < rows.
+** accumulate = 0 overwrites Y, 1 adds to it. */
+void kernel_matmul(tensor_dtype dtype, const void *w, size_t rows, size_t cols,
+                   const float *x, size_t x_stride, size_t n,
+                   float *y, size_t y_stride, int accumulate);
+
+/* out = x * weight / sqrt(mean(x^2) + eps), d elements. */
+void kernel_rmsnorm(float *out, const float *x, const float *weight,
+                    size_t d, float eps);
+
+/* Rotary position embedding on one row holding n_heads heads of head_dim.
+** adjacent: rotate pairs (2i, 2i+1), as llama2.c and GGUF llama.
+** halves:   rotate pairs (i, i + head_dim/2), as Hugging Face and NEOX.
+** Angle for pair i is pos * theta^(-2i/head_dim). */
+typedef enum rope_style { ROPE_ADJACENT = 0, ROPE_HALVES = 1 } rope_style;
+void kernel_rope(float *x, size_t n_heads, size_t head_dim, int64_t pos,
+                 float theta, rope_style style);
+
+/* In-place softmax of n values. */
+void kernel_softmax(float *x, size_t n);
+
+/* out[i] = silu(gate[i]) * up[i]. */
+void kernel_silu_mul(float *out, const float *gate, const float *up, size_t n);
+
+/* One attention head for one query row:
+** out[head_dim] = sum_t softmax_t(q·k_t / sqrt(head_dim)) v_t over t < n_ctx,
+** where k_t = k + t*kv_stride and likewise v.  scores is scratch of n_ctx
+** floats and holds the attention weights afterwards. */
+void kernel_attend(float *out, const float *q, const float *k, const float *v,
+                   size_t kv_stride, size_t n_ctx, size_t head_dim,
+                   float *scores);
+
+#endif

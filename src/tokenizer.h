@@ -1,0 +1,94 @@
+/*
+** tokenizer.h: text to token ids and back, for the two families tensql runs.
+**
+**   TOKENIZER_SPM  SentencePiece-style BPE by piece score (Llama, llama2.c,
+**                  GGUF tokenizer.ggml.model = "llama"): dummy-prefix space,
+**                  byte fallback to <0xHH> tokens.
+**   TOKENIZER_BPE  byte-level BPE by merge rank (GPT-2, Qwen2; GGUF "gpt2"),
+**                  after the family's pre-tokenizer split.
+**
+** Pieces are held as the raw bytes they decode to: an SPM "▁" is a space, a
+** GPT-2 byte-level "Ġ" is byte 0x20.  Loaders convert on the way in, so the
+** model database, the SQL functions and decode all see real text.
+**
+** Built by a loader (GGUF metadata, llama2.c tokenizer.bin, Hugging Face
+** files) or from the model database's vocab/merge tables, via
+** tokenizer_new + tokenizer_add_* + tokenizer_finish.
+*/
+#ifndef TENSQL_TOKENIZER_H
+#define TENSQL_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum tokenizer_kind { TOKENIZER_SPM = 1, TOKENIZER_BPE = 2 } tokenizer_kind;
+
+/* Token kinds, numbered as GGUF's tokenizer.ggml.token_type. */
+typedef enum token_kind {
+  TOKEN_NORMAL = 1, TOKEN_UNKNOWN = 2, TOKEN_CONTROL = 3,
+  TOKEN_USER_DEFINED = 4, TOKEN_UNUSED = 5, TOKEN_BYTE = 6
+} token_kind;
+
+typedef struct tokenizer tokenizer;
+
+/* `pre` names the BPE pre-tokenizer split: "gpt2", "qwen2" (GGUF's
+** tokenizer.ggml.pre values).  Ignored for SPM.  NULL if pre is unknown. */
+tokenizer *tokenizer_new(tokenizer_kind kind, const char *pre);
+void tokenizer_free(tokenizer *t);
+
+/* Add token `id` (ids must be added 0,1,2,... in order). */
+int tokenizer_add_token(tokenizer *t, const char *piece, size_t len,
+                        float score, token_kind kind);
+/* Add the next merge (rank = number of merges added before). */
+int tokenizer_add_merge(tokenizer *t, const char *left, size_t left_len,
+                        const char *right, size_t right_len);
+/* Build lookup structures; after this the tokenizer is read-only and may be
+** shared by threads.  Returns 0, or -1 with a message in err. */
+int tokenizer_finish(tokenizer *t, char *err, size_t err_len);
+
+tokenizer_kind tokenizer_kind_of(const tokenizer *t);
+const char *tokenizer_pre(const tokenizer *t);
+int tokenizer_vocab_size(const tokenizer *t);
+int tokenizer_merge_count(const tokenizer *t);
+/* Token `id`'s piece, score and kind; -1 if id is out of range. */
+int tokenizer_token(const tokenizer *t, int id, const char **piece,
+                    size_t *len, float *score, token_kind *kind);
+int tokenizer_merge(const tokenizer *t, int rank, const char **left,
+                    size_t *left_len, const char **right, size_t *right_len);
+/* Exact piece lookup, -1 if absent. */
+int tokenizer_find(const tokenizer *t, const char *piece, size_t len);
+
+/* Special ids, -1 where the vocab has none. */
+void tokenizer_set_special(tokenizer *t, int bos, int eos, int add_bos);
+int tokenizer_bos(const tokenizer *t);
+int tokenizer_eos(const tokenizer *t);
+int tokenizer_add_bos(const tokenizer *t);
+
+/* Encode `text` (len bytes, need not be valid UTF-8) without BOS/EOS.
+** If parse_special, control and user-defined tokens written in the text
+** (e.g. "<|im_start|>") become their ids; otherwise they are plain text.
+** Writes at most cap ids to ids and returns the total count (which may exceed
+** cap: call again with more room), or -1 with a message in err. */
+int tokenizer_encode(const tokenizer *t, const char *text, size_t len,
+                     int parse_special, int *ids, int cap,
+                     char *err, size_t err_len);
+
+/* The bytes token `id` contributes to text when it follows token `prev`
+** (-1 at the start): SPM drops the leading space after BOS, byte tokens
+** become their byte, control tokens contribute nothing.  Returns the length
+** and sets *out; -1 if id is out of range. */
+int tokenizer_decode_piece(const tokenizer *t, int prev, int id,
+                           const char **out);
+
+/* Loaders.  Each returns a finished tokenizer or NULL with err. */
+/* llama2.c tokenizer.bin: vocab_size comes from the model header. */
+tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size,
+                                  char *err, size_t err_len);
+/* GGUF metadata tokenizer.ggml.* (model "llama" or "gpt2"). */
+struct gguf;
+tokenizer *tokenizer_load_gguf(const struct gguf *g, char *err, size_t err_len);
+/* Hugging Face: a directory holding tokenizer.json, or vocab.json +
+** merges.txt, and optionally tokenizer_config.json (added tokens). */
+tokenizer *tokenizer_load_hf(const char *dir, char *err, size_t err_len);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+** testutil.h: what every Check test program shares: the path of ../shared,
+** a scratch directory, and a main() that runs one suite.
+*/
+#ifndef TENSQL_TESTUTIL_H
+#define TENSQL_TESTUTIL_H
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* SHARED_DIR and BUILD_DIR come from Makefile.am. */
+#define SHARED(path) SHARED_DIR "/" path
+
+/* A fresh scratch file path under the build directory's tests/tmp. */
+static inline const char *test_tmp_path(const char *name){
+  static char buf[4][1024];
+  static int k;
+  char *p = buf[k++ & 3];
+  if( system("mkdir -p " BUILD_DIR "/tests/tmp") != 0 ) return 0;
+  snprintf(p, 1024, BUILD_DIR "/tests/tmp/%s", name);
+  return p;
+}
+
+#define TEST_MAIN(suite_fn) \
+  int main(void){ \
+    SRunner *sr = srunner_create(suite_fn()); \
+    srunner_run_all(sr, CK_NORMAL); \
+    int failed = srunner_ntests_failed(sr); \
+    srunner_free(sr); \
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS; \
+  }
+
+#endif
