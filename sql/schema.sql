@@ -55,3 +55,12 @@ CREATE TABLE merge(
   left  BLOB NOT NULL,
   right BLOB NOT NULL
 );
+
+-- The forward pass: statements run in step order for every step of
+-- generation.  layer is NULL for the statements outside the per-layer block.
+-- Instantiated from sql/llama.sql at import; edit to change the model.
+CREATE TABLE program(
+  step  INTEGER PRIMARY KEY,
+  layer INTEGER,
+  sql   TEXT NOT NULL
+);

@@ -33,7 +33,8 @@ typedef struct gguf_str {
 typedef struct gguf_tensor {
   gguf_str name;
   uint32_t n_dims;          /* 1..4 */
-  uint64_t ne[4];           /* ne[0] is the innermost (contiguous) dim */
+  uint64_t ne[4];           /* ne[0] is the innermost (contiguous) dim;
+                               each >= 1 (a 0 is refused), 1 past n_dims */
   uint32_t type;            /* ggml_type code, see tensor.h */
   uint64_t offset;          /* from the start of the file */
   uint64_t size;            /* bytes */
@@ -52,7 +53,9 @@ void gguf_close(gguf *g);
 uint32_t gguf_version(const gguf *g);
 uint64_t gguf_alignment(const gguf *g);
 
-/* Metadata: keys are indexed 0..n-1 in file order. */
+/* Metadata: keys are indexed 0..n-1 in file order.  An index out of range
+** gives an empty key (ptr NULL), type (gguf_type)-1, and -1 from the value
+** accessors below. */
 uint64_t gguf_kv_count(const gguf *g);
 gguf_str gguf_kv_key(const gguf *g, uint64_t i);
 gguf_type gguf_kv_type(const gguf *g, uint64_t i);

@@ -13,6 +13,7 @@
 #define TENSQL_IMPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model_db.h"
 
@@ -43,7 +44,18 @@ int import_hf(const char *dir, const import_options *opt, model_writer *w,
               char *err, size_t err_len);
 
 /* The dtype a tensor is stored as: opt->dtype for 2-D weights, f32 for 1-D
-** tensors (norms, biases), the source dtype when opt->dtype is -1. */
-int import_target_dtype(const import_options *opt, int n_dims, int src_dtype);
+** tensors (norms, biases), the source dtype when opt->dtype is -1 or when
+** rows of `cols` cannot be stored in opt->dtype (q8_0 needs multiples of
+** 32, as in llama.cpp, which also keeps such tensors unquantized). */
+int import_target_dtype(const import_options *opt, int n_dims, uint64_t cols,
+                        int src_dtype);
+
+/* Record where the model came from: meta source.file, source.format and
+** source.xxh3 (XXH3-64 of the file, hex). */
+int import_source_meta(model_writer *w, const char *path, const char *format,
+                       char *err, size_t err_len);
+
+/* 1 for the architectures tensql has a program for: "llama", "qwen2". */
+int import_architecture_known(const char *arch);
 
 #endif

@@ -1,1 +1,337 @@
-/* placeholder: being written */
+/*
+** kernels.c: the portable kernels, and the switch that sends the heavy ones
+** (matmul, Q8_0 quantization) to kernels_avx2.c when the CPU allows.
+**
+** The SQL functions in vtab/ call the kernel_* functions of kernels.h; every
+** public function lives here and decides, on each call, whether the AVX2
+** version runs.  The scalar code is both the fallback for other CPUs and
+** the readable statement of what each kernel computes: the AVX2 versions
+** must agree with it to float rounding (tests/test_kernels.c runs every
+** test on both paths).  The O(d) kernels (rmsnorm, rope, softmax, silu_mul,
+** attention) are scalar only: next to the matmuls they cost nothing.
+*/
+#include "kernels.h"
+#include "kernels_internal.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* ---- choosing a code path ---------------------------------------------- */
+
+/* -1 until kernels_init() has asked the CPU, then 1 if AVX2+FMA+F16C run. */
+static atomic_int cpu_has_avx2 = -1;
+static atomic_int scalar_forced = 0;
+
+void kernels_init(void){
+  if( atomic_load_explicit(&cpu_has_avx2, memory_order_relaxed) >= 0 ) return;
+  int has = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  /* GCC's check includes the OS saving the YMM registers (XGETBV). */
+  has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+     && __builtin_cpu_supports("f16c");
+#endif
+  atomic_store_explicit(&cpu_has_avx2, has, memory_order_relaxed);
+}
+
+/* Called by every dispatching kernel, so forgetting kernels_init() is safe. */
+static int use_avx2(void){
+  kernels_init();
+  return atomic_load_explicit(&cpu_has_avx2, memory_order_relaxed) == 1
+      && !atomic_load_explicit(&scalar_forced, memory_order_relaxed);
+}
+
+const char *kernels_isa(void){
+  return use_avx2() ? "avx2" : "scalar";
+}
+
+void kernels_force_scalar(int on){
+  atomic_store_explicit(&scalar_forced, on != 0, memory_order_relaxed);
+}
+
+/* ---- conversions --------------------------------------------------------- */
+
+static uint32_t f32_bits(float f){ uint32_t u; memcpy(&u, &f, 4); return u; }
+static float f32_from_bits(uint32_t u){ float f; memcpy(&f, &u, 4); return f; }
+
+float kernel_f16_to_f32(uint16_t h){
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+  uint32_t exponent = (h >> 10) & 0x1f;
+  uint32_t mantissa = h & 0x3ff;
+  if( exponent == 0x1f ){                        /* inf, or NaN with payload */
+    return f32_from_bits(sign | 0x7f800000 | mantissa << 13);
+  }
+  if( exponent == 0 ){                           /* zero or subnormal: m * 2^-24 */
+    float magnitude = (float)mantissa * 0x1p-24f;
+    return sign ? -magnitude : magnitude;
+  }
+  /* Rebias the exponent from 15 to 127. */
+  return f32_from_bits(sign | (exponent + 112) << 23 | mantissa << 13);
+}
+
+uint16_t kernel_f32_to_f16(float f){
+  uint32_t u = f32_bits(f);
+  uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+  uint32_t magnitude = u & 0x7fffffff;
+  if( magnitude > 0x7f800000 ){
+    /* NaN: keep the payload's top 10 bits, but never let them all be zero,
+    ** which would spell inf. */
+    uint32_t payload = (magnitude >> 13) & 0x3ff;
+    return sign | 0x7c00 | (payload ? payload : 0x200);
+  }
+  if( magnitude >= 0x477ff000 ) return sign | 0x7c00;  /* >= 65520 rounds to inf */
+  if( magnitude >= 0x38800000 ){                       /* normal f16: >= 2^-14 */
+    /* Rebias 127 -> 15, then round the 13 dropped bits to nearest even; a
+    ** carry out of the mantissa correctly bumps the exponent. */
+    uint32_t rebiased = magnitude - 0x38000000;
+    rebiased += 0xfff + ((rebiased >> 13) & 1);
+    return sign | (uint16_t)(rebiased >> 13);
+  }
+  /* Subnormal f16: the result is round(|f| / 2^-24), at most 1024 (which is
+  ** the bit pattern of the smallest normal).  |f| = m * 2^(e-150), so
+  ** |f| / 2^-24 = m >> (126 - e). */
+  uint32_t exponent = magnitude >> 23;
+  if( exponent < 102 ) return sign;                    /* below 2^-25: zero */
+  uint32_t mantissa = (magnitude & 0x7fffff) | 0x800000;
+  uint32_t shift = 126 - exponent;                     /* 14..24 */
+  uint32_t quotient = mantissa >> shift;
+  uint32_t remainder = mantissa & ((1u << shift) - 1);
+  uint32_t half = 1u << (shift - 1);
+  if( remainder > half || (remainder == half && (quotient & 1)) ) quotient++;
+  return sign | (uint16_t)quotient;
+}
+
+float kernel_bf16_to_f32(uint16_t h){
+  return f32_from_bits((uint32_t)h << 16);
+}
+
+uint16_t kernel_f32_to_bf16(float f){
+  uint32_t u = f32_bits(f);
+  if( (u & 0x7fffffff) > 0x7f800000 ){
+    /* NaN: truncating could leave an all-zero mantissa (inf); set the
+    ** quiet bit instead. */
+    return (uint16_t)((u >> 16) | 0x40);
+  }
+  /* Round to nearest even on the 16 dropped bits; overflow carries into
+  ** the exponent and lands on inf, as it should. */
+  u += 0x7fff + ((u >> 16) & 1);
+  return (uint16_t)(u >> 16);
+}
+
+/* ---- Q8_0 ---------------------------------------------------------------- */
+
+void kernel_quantize_q8_0(const float *x, void *blocks, size_t n){
+  if( use_avx2() ){ kernels_avx2_quantize_q8_0(x, blocks, n); return; }
+  uint8_t *block = blocks;
+  for(size_t b = 0; b < n / TENSOR_Q8_0_BLOCK; b++){
+    /* Written as ggml writes it (MAX(amax, fabsf(v)), amax / 127, 1/d,
+    ** roundf), because the point is bit-identical blocks. */
+    float amax = 0.0f;
+    for(int j = 0; j < TENSOR_Q8_0_BLOCK; j++){
+      float a = fabsf(x[j]);
+      amax = amax > a ? amax : a;
+    }
+    const float d = amax / 127;
+    const float id = d ? 1.0f / d : 0.0f;
+    uint16_t d_bits = kernel_f32_to_f16(d);
+    memcpy(block, &d_bits, 2);
+    for(int j = 0; j < TENSOR_Q8_0_BLOCK; j++){
+      block[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+    }
+    x += TENSOR_Q8_0_BLOCK;
+    block += TENSOR_Q8_0_BYTES;
+  }
+}
+
+void kernel_dequantize(tensor_dtype dtype, const void *row, float *out, size_t n){
+  switch( dtype ){
+    case TENSOR_F32:
+      memcpy(out, row, n * sizeof(float));
+      break;
+    case TENSOR_F16: {
+      const uint16_t *h = row;
+      for(size_t i = 0; i < n; i++) out[i] = kernel_f16_to_f32(h[i]);
+      break;
+    }
+    case TENSOR_BF16: {
+      const uint16_t *h = row;
+      for(size_t i = 0; i < n; i++) out[i] = kernel_bf16_to_f32(h[i]);
+      break;
+    }
+    case TENSOR_Q8_0: {
+      const uint8_t *block = row;
+      for(size_t i = 0; i < n; i += TENSOR_Q8_0_BLOCK, block += TENSOR_Q8_0_BYTES){
+        const float d = kernel_f16_to_f32(q8_0_scale_bits(block));
+        const int8_t *q = q8_0_values(block);
+        for(int j = 0; j < TENSOR_Q8_0_BLOCK; j++) out[i + j] = q[j] * d;
+      }
+      break;
+    }
+  }
+}
+
+/* ---- matmul ------------------------------------------------------------ */
+
+static float dot_f32(const float *w, const float *x, size_t n){
+  float sum = 0.0f;
+  for(size_t c = 0; c < n; c++) sum += w[c] * x[c];
+  return sum;
+}
+
+static float dot_f16(const uint16_t *w, const float *x, size_t n){
+  float sum = 0.0f;
+  for(size_t c = 0; c < n; c++) sum += kernel_f16_to_f32(w[c]) * x[c];
+  return sum;
+}
+
+static float dot_bf16(const uint16_t *w, const float *x, size_t n){
+  float sum = 0.0f;
+  for(size_t c = 0; c < n; c++) sum += kernel_bf16_to_f32(w[c]) * x[c];
+  return sum;
+}
+
+/* sum_b d_b * (sum_j q_bj x_bj): the scale is applied once per block. */
+static float dot_q8_0(const uint8_t *w, const float *x, size_t n){
+  float sum = 0.0f;
+  for(size_t c = 0; c < n; c += TENSOR_Q8_0_BLOCK, w += TENSOR_Q8_0_BYTES){
+    const int8_t *q = q8_0_values(w);
+    float block_sum = 0.0f;
+    for(int j = 0; j < TENSOR_Q8_0_BLOCK; j++) block_sum += q[j] * x[c + j];
+    sum += kernel_f16_to_f32(q8_0_scale_bits(w)) * block_sum;
+  }
+  return sum;
+}
+
+static float dot_row(tensor_dtype dtype, const void *row, const float *x, size_t n){
+  switch( dtype ){
+    case TENSOR_F32:  return dot_f32(row, x, n);
+    case TENSOR_F16:  return dot_f16(row, x, n);
+    case TENSOR_BF16: return dot_bf16(row, x, n);
+    case TENSOR_Q8_0: return dot_q8_0(row, x, n);
+  }
+  return 0.0f;
+}
+
+void kernel_matmul(tensor_dtype dtype, const void *w, size_t rows, size_t cols,
+                   const float *x, size_t x_stride, size_t n,
+                   float *y, size_t y_stride, int accumulate){
+  if( use_avx2() ){
+    kernels_avx2_matmul(dtype, w, rows, cols, x, x_stride, n, y, y_stride, accumulate);
+    return;
+  }
+  const size_t row_bytes = tensor_row_bytes(dtype, cols);
+  for(size_t r = 0; r < rows; r++){
+    /* One weight row stays in L1 while it meets all n activation rows, so W
+    ** is read from memory once whatever n is. */
+    const void *row = (const char *)w + r * row_bytes;
+    for(size_t i = 0; i < n; i++){
+      float sum = dot_row(dtype, row, x + i * x_stride, cols);
+      float *out = y + i * y_stride + r;
+      *out = accumulate ? *out + sum : sum;
+    }
+  }
+}
+
+/* sum_b (d_wb * d_xb) * (sum_j qw_bj qx_bj), the inner sum exact in int32. */
+static float dot_q8_0_q8_0(const uint8_t *w, const uint8_t *xq, size_t blocks){
+  float sum = 0.0f;
+  for(size_t b = 0; b < blocks; b++, w += TENSOR_Q8_0_BYTES, xq += TENSOR_Q8_0_BYTES){
+    const int8_t *qw = q8_0_values(w), *qx = q8_0_values(xq);
+    int32_t block_sum = 0;
+    for(int j = 0; j < TENSOR_Q8_0_BLOCK; j++) block_sum += qw[j] * qx[j];
+    const float scale = kernel_f16_to_f32(q8_0_scale_bits(w))
+                      * kernel_f16_to_f32(q8_0_scale_bits(xq));
+    sum += scale * (float)block_sum;
+  }
+  return sum;
+}
+
+void kernel_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
+                             const void *xq, size_t xq_stride, size_t n,
+                             float *y, size_t y_stride, int accumulate){
+  if( use_avx2() ){
+    kernels_avx2_matmul_q8_0_q8_0(w, rows, cols, xq, xq_stride, n, y, y_stride, accumulate);
+    return;
+  }
+  const size_t blocks = cols / TENSOR_Q8_0_BLOCK;
+  const size_t row_bytes = blocks * TENSOR_Q8_0_BYTES;
+  for(size_t r = 0; r < rows; r++){
+    const uint8_t *row = (const uint8_t *)w + r * row_bytes;
+    for(size_t i = 0; i < n; i++){
+      float sum = dot_q8_0_q8_0(row, (const uint8_t *)xq + i * xq_stride, blocks);
+      float *out = y + i * y_stride + r;
+      *out = accumulate ? *out + sum : sum;
+    }
+  }
+}
+
+/* ---- the O(d) kernels ------------------------------------------------ */
+
+void kernel_rmsnorm(float *out, const float *x, const float *weight,
+                    size_t d, float eps){
+  /* A double sum keeps the mean exact enough whatever d is; it costs
+  ** nothing next to the matmul that follows. */
+  double sum_squares = 0.0;
+  for(size_t i = 0; i < d; i++) sum_squares += (double)x[i] * x[i];
+  const float inv_rms = (float)(1.0 / sqrt(sum_squares / (double)d + eps));
+  for(size_t i = 0; i < d; i++) out[i] = x[i] * inv_rms * weight[i];
+}
+
+void kernel_rope(float *x, size_t n_heads, size_t head_dim, int64_t pos,
+                 float theta, rope_style style){
+  const size_t half = head_dim / 2;
+  for(size_t i = 0; i < half; i++){
+    /* The angle in double: in float, pos * freq already errs by ~pos * 6e-8
+    ** radians, 2e-3 at pos 32768.  Pair i has the same angle in every head,
+    ** so cos and sin are computed once per pair. */
+    const double freq = pow((double)theta, -2.0 * (double)i / (double)head_dim);
+    const double angle = (double)pos * freq;
+    const float cos_a = (float)cos(angle), sin_a = (float)sin(angle);
+    for(size_t h = 0; h < n_heads; h++){
+      float *head = x + h * head_dim;
+      float *a, *b;
+      if( style == ROPE_ADJACENT ){ a = &head[2 * i]; b = &head[2 * i + 1]; }
+      else                        { a = &head[i];     b = &head[i + half]; }
+      const float x0 = *a, x1 = *b;
+      *a = x0 * cos_a - x1 * sin_a;
+      *b = x0 * sin_a + x1 * cos_a;
+    }
+  }
+}
+
+void kernel_softmax(float *x, size_t n){
+  if( n == 0 ) return;
+  /* Subtracting the max keeps every exponent <= 0: no overflow. */
+  float max = x[0];
+  for(size_t i = 1; i < n; i++) if( x[i] > max ) max = x[i];
+  double sum = 0.0;
+  for(size_t i = 0; i < n; i++){
+    x[i] = expf(x[i] - max);
+    sum += x[i];
+  }
+  const float inv_sum = (float)(1.0 / sum);
+  for(size_t i = 0; i < n; i++) x[i] *= inv_sum;
+}
+
+void kernel_silu_mul(float *out, const float *gate, const float *up, size_t n){
+  for(size_t i = 0; i < n; i++){
+    const float g = gate[i];
+    out[i] = g / (1.0f + expf(-g)) * up[i];
+  }
+}
+
+void kernel_attend(float *out, const float *q, const float *k, const float *v,
+                   size_t kv_stride, size_t n_ctx, size_t head_dim,
+                   float *scores){
+  const float scale = 1.0f / sqrtf((float)head_dim);
+  for(size_t t = 0; t < n_ctx; t++){
+    scores[t] = dot_f32(q, k + t * kv_stride, head_dim) * scale;
+  }
+  kernel_softmax(scores, n_ctx);
+  memset(out, 0, head_dim * sizeof(float));
+  for(size_t t = 0; t < n_ctx; t++){
+    const float *v_t = v + t * kv_stride;
+    for(size_t c = 0; c < head_dim; c++) out[c] += scores[t] * v_t[c];
+  }
+}

@@ -1,1 +1,41 @@
-/* placeholder */
+/*
+** kernels_internal.h: what kernels.c and kernels_avx2.c share.
+**
+** kernels.c owns the public API (kernels.h) and the choice of code path.
+** kernels_avx2.c is the only file compiled with -mavx2 -mfma -mf16c; its
+** functions may be called only after kernels_init() has seen that the CPU
+** runs those instructions, otherwise they raise SIGILL.  Each one has the
+** same contract as the public function of the same name in kernels.h.
+*/
+#ifndef TENSQL_KERNELS_INTERNAL_H
+#define TENSQL_KERNELS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels.h"
+
+/* A Q8_0 block is an f16 scale followed by 32 int8 values (GGUF's
+** block_q8_0, 34 bytes).  Blocks are addressed through byte pointers,
+** because a 34-byte stride leaves every other scale only 2-byte aligned. */
+static inline uint16_t q8_0_scale_bits(const uint8_t *block){
+  uint16_t d;
+  memcpy(&d, block, 2);
+  return d;
+}
+static inline const int8_t *q8_0_values(const uint8_t *block){
+  return (const int8_t *)(block + 2);
+}
+
+void kernels_avx2_quantize_q8_0(const float *x, void *blocks, size_t n);
+
+void kernels_avx2_matmul(tensor_dtype dtype, const void *w, size_t rows,
+                         size_t cols, const float *x, size_t x_stride,
+                         size_t n, float *y, size_t y_stride, int accumulate);
+
+void kernels_avx2_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
+                                   const void *xq, size_t xq_stride, size_t n,
+                                   float *y, size_t y_stride, int accumulate);
+
+#endif

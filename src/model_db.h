@@ -26,6 +26,10 @@ typedef struct model_writer model_writer;
 ** to model_writer_expect (0 if unknown). */
 typedef void (*model_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
+/* The temporary file a writer for path uses until its commit, so that a
+** signal handler can remove it. */
+void model_db_temp_path(const char *path, char *out, size_t out_len);
+
 model_writer *model_writer_open(const char *path, char *err, size_t err_len);
 void model_writer_progress(model_writer *w, model_progress_fn fn, void *ctx,
                            uint64_t total_bytes);
@@ -47,8 +51,9 @@ int model_writer_tensor(model_writer *w, const char *name, int n_dims,
 
 int model_writer_tokenizer(model_writer *w, const struct tokenizer *t);
 
-/* Finish: write the program for meta('general.architecture'), check the
-** database, sync and rename into place.  Frees w either way. */
+/* Finish: write the program for meta('general.architecture'), sync and
+** rename into place.  On success w is freed; on failure read
+** model_writer_error(w), then call model_writer_abort(w). */
 int model_writer_commit(model_writer *w);
 /* Remove the temporary file.  Frees w. */
 void model_writer_abort(model_writer *w);

@@ -31,8 +31,8 @@ typedef enum token_kind {
 
 typedef struct tokenizer tokenizer;
 
-/* `pre` names the BPE pre-tokenizer split: "gpt2", "qwen2" (GGUF's
-** tokenizer.ggml.pre values).  Ignored for SPM.  NULL if pre is unknown. */
+/* `pre` names the BPE pre-tokenizer split: "gpt2" (or GGUF's "gpt-2"),
+** "qwen2".  Ignored for SPM.  NULL if pre is unknown. */
 tokenizer *tokenizer_new(tokenizer_kind kind, const char *pre);
 void tokenizer_free(tokenizer *t);
 
@@ -43,7 +43,9 @@ int tokenizer_add_token(tokenizer *t, const char *piece, size_t len,
 int tokenizer_add_merge(tokenizer *t, const char *left, size_t left_len,
                         const char *right, size_t right_len);
 /* Build lookup structures; after this the tokenizer is read-only and may be
-** shared by threads.  Returns 0, or -1 with a message in err. */
+** shared by threads.  A BPE vocab must have a piece for every single byte.
+** Merges whose sides or result are not pieces are kept but never apply.
+** Returns 0, or -1 with a message in err. */
 int tokenizer_finish(tokenizer *t, char *err, size_t err_len);
 
 tokenizer_kind tokenizer_kind_of(const tokenizer *t);
@@ -55,18 +57,41 @@ int tokenizer_token(const tokenizer *t, int id, const char **piece,
                     size_t *len, float *score, token_kind *kind);
 int tokenizer_merge(const tokenizer *t, int rank, const char **left,
                     size_t *left_len, const char **right, size_t *right_len);
-/* Exact piece lookup, -1 if absent. */
+/* Exact piece lookup, -1 if absent.  Where several tokens spell the same
+** bytes (an SPM byte token and a normal piece), the normal piece wins. */
 int tokenizer_find(const tokenizer *t, const char *piece, size_t len);
 
-/* Special ids, -1 where the vocab has none. */
+/* Special ids, -1 where the vocab has none.  Set after the tokens are
+** added (out-of-range ids become -1); add_bos needs a bos. */
 void tokenizer_set_special(tokenizer *t, int bos, int eos, int add_bos);
 int tokenizer_bos(const tokenizer *t);
 int tokenizer_eos(const tokenizer *t);
 int tokenizer_add_bos(const tokenizer *t);
 
-/* Encode `text` (len bytes, need not be valid UTF-8) without BOS/EOS.
-** If parse_special, control and user-defined tokens written in the text
+/* SPM only: whether encode prepends a dummy space (GGUF's
+** tokenizer.ggml.add_space_prefix; on by default for SPM, always off for
+** BPE). */
+void tokenizer_set_add_space_prefix(tokenizer *t, int on);
+int tokenizer_add_space_prefix(const tokenizer *t);
+
+/* Encode `text` (len bytes, need not be valid UTF-8) without BOS/EOS, as
+** llama.cpp's llama_tokenize(add_special=false) and Hugging Face's
+** encode(add_special_tokens=False) do.
+**
+** Special tokens: if parse_special, control tokens written in the text
 ** (e.g. "<|im_start|>") become their ids; otherwise they are plain text.
+** User-defined tokens (Hugging Face added tokens that are not special,
+** e.g. Qwen's "<tool_call>") always become their ids, as in both
+** references.  Matching is leftmost, longest first.  The text between
+** special tokens is encoded piece by piece; SPM gives every such fragment
+** a dummy-prefix space (llama.cpp's rule).
+**
+** Invalid UTF-8 never fails: a byte that is not part of a valid UTF-8
+** character becomes its byte token (SPM: <0xHH>, else <unk>), or in BPE
+** part of a pre-token of such bytes merged as usual; either way it decodes
+** back to the same byte.  (Hugging Face cannot receive such text;
+** llama.cpp turns it into U+FFFD.)  No Unicode normalisation is applied.
+**
 ** Writes at most cap ids to ids and returns the total count (which may exceed
 ** cap: call again with more room), or -1 with a message in err. */
 int tokenizer_encode(const tokenizer *t, const char *text, size_t len,
@@ -74,9 +99,15 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len,
                      char *err, size_t err_len);
 
 /* The bytes token `id` contributes to text when it follows token `prev`
-** (-1 at the start): SPM drops the leading space after BOS, byte tokens
-** become their byte, control tokens contribute nothing.  Returns the length
-** and sets *out; -1 if id is out of range. */
+** (-1 at the start): byte tokens become their byte; control, unknown and
+** unused tokens contribute nothing; with the dummy prefix on (SPM), a
+** normal or byte piece loses its leading space at the start and after a
+** control, unknown or user-defined token (so after BOS), where encode put
+** that space.  Returns the length and sets *out; -1 if id is out of range.
+**
+** Round trip: for any bytes x, concatenating decode_piece over
+** encode(x, parse_special=0) gives x back.  With parse_special=1 the text
+** of each control token in the output goes missing, nothing else. */
 int tokenizer_decode_piece(const tokenizer *t, int prev, int id,
                            const char **out);
 

@@ -1,4 +1,344 @@
-/* placeholder: being written */
+/*
+** test_import.c: `tensql import` end to end on stories260K, from GGUF and
+** from llama2.c, checked against the raw float32 arrays of stories260K.bin
+** (whose layout, in ../shared/README.md, this test walks by itself); and
+** every way an import must fail cleanly, leaving no file behind.
+*/
 #include "testutil.h"
-static Suite *s(void){ return suite_create("import"); }
-TEST_MAIN(s)
+
+#include <math.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "import.h"
+#include "model.h"
+#include "tensor.h"
+
+#define STORIES_GGUF SHARED("models/stories260K/stories260K.gguf")
+#define STORIES_BIN SHARED("models/stories260K/stories260K.bin")
+#define TOK512 SHARED("models/stories260K/tok512.bin")
+
+static unsigned char *file_read(const char *path, size_t *len){
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != 0, "cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  *len = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char *buf = malloc(*len);
+  ck_assert(fread(buf, 1, *len, f) == *len);
+  fclose(f);
+  return buf;
+}
+
+static void file_write(const char *path, const void *data, size_t len){
+  FILE *f = fopen(path, "wb");
+  ck_assert(f != 0);
+  ck_assert(fwrite(data, 1, len, f) == len);
+  fclose(f);
+}
+
+/* The float offset and count of a tensor inside stories260K.bin, from the
+** llama2.c layout: the arrays of all layers lie back to back, type by type. */
+typedef struct bin_slice { const char *fmt; long per_layer; } bin_slice;
+
+static long bin_offset(const char *name, long *count){
+  const int dim = 64, hidden = 172, L = 5, kv_dim = 32, vocab = 512;
+  bin_slice order[] = {
+    { "blk.%d.attn_norm.weight", dim }, { "blk.%d.attn_q.weight", dim * dim },
+    { "blk.%d.attn_k.weight", kv_dim * dim }, { "blk.%d.attn_v.weight", kv_dim * dim },
+    { "blk.%d.attn_output.weight", dim * dim }, { "blk.%d.ffn_norm.weight", dim },
+    { "blk.%d.ffn_gate.weight", hidden * dim }, { "blk.%d.ffn_down.weight", dim * hidden },
+    { "blk.%d.ffn_up.weight", hidden * dim },
+  };
+  long at = 7;   /* header ints count as floats */
+  if( strcmp(name, "token_embd.weight") == 0 || strcmp(name, "output.weight") == 0 ){
+    *count = vocab * dim;
+    return at;
+  }
+  at += vocab * dim;
+  for(size_t k = 0; k < sizeof order / sizeof order[0]; k++){
+    for(int layer = 0; layer < L; layer++){
+      char buf[64];
+      snprintf(buf, sizeof buf, order[k].fmt, layer);
+      if( strcmp(buf, name) == 0 ){
+        *count = order[k].per_layer;
+        return at + layer * order[k].per_layer;
+      }
+    }
+    at += L * order[k].per_layer;
+  }
+  ck_assert_str_eq(name, "output_norm.weight");
+  *count = dim;
+  return at;
+}
+
+/* Every tensor's tiles, concatenated in tile order, equal the .bin slice. */
+static int check_tensors_against_bin(const char *db_path){
+  size_t bin_len;
+  unsigned char *bin = file_read(STORIES_BIN, &bin_len);
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, 0), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_prepare_v2(db,
+    "SELECT t.name, t.dtype, x.data FROM tile x JOIN tensor t ON t.id = x.tensor_id"
+    " ORDER BY t.id, x.tile_row", -1, &st, 0), SQLITE_OK);
+  char current[128] = "";
+  long expect_at = 0, expect_end = 0, count;
+  int tensors = 0;
+  while( sqlite3_step(st) == SQLITE_ROW ){
+    const char *name = (const char*)sqlite3_column_text(st, 0);
+    ck_assert_str_eq((const char*)sqlite3_column_text(st, 1), "f32");
+    if( strcmp(name, current) ){
+      ck_assert_int_eq(expect_at, expect_end);   /* previous tensor complete */
+      snprintf(current, sizeof current, "%s", name);
+      expect_at = bin_offset(name, &count) * 4;
+      expect_end = expect_at + count * 4;
+      tensors++;
+    }
+    int n = sqlite3_column_bytes(st, 2);
+    ck_assert_int_le(expect_at + n, expect_end);
+    ck_assert_msg(memcmp(sqlite3_column_blob(st, 2), bin + expect_at, (size_t)n) == 0,
+                  "tensor %s differs from stories260K.bin", name);
+    expect_at += n;
+  }
+  ck_assert_int_eq(expect_at, expect_end);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  free(bin);
+  return tensors;
+}
+
+static int import_small_tiles(const char *src, const char *out, const char *tok,
+                              char *err, size_t err_len){
+  import_options opt = { .dtype = -1, .tokenizer_path = tok, .tile_bytes = 4096 };
+  return import_model(src, out, &opt, err, err_len);
+}
+
+START_TEST(test_gguf_tiles_reassemble){
+  char err[512];
+  const char *out = test_tmp_path("stories_gguf.db");
+  ck_assert_msg(import_small_tiles(STORIES_GGUF, out, 0, err, sizeof err) == 0, "%s", err);
+  /* 48 tensors: embedding, 9 per layer x 5, output_norm, output (SOURCE.md) */
+  ck_assert_int_eq(check_tensors_against_bin(out), 48);
+}
+END_TEST
+
+START_TEST(test_llama2c_tiles_reassemble){
+  char err[512];
+  const char *out = test_tmp_path("stories_bin.db");
+  ck_assert_msg(import_small_tiles(STORIES_BIN, out, TOK512, err, sizeof err) == 0, "%s", err);
+  /* The classifier is shared with the embedding, so no output.weight. */
+  ck_assert_int_eq(check_tensors_against_bin(out), 47);
+}
+END_TEST
+
+START_TEST(test_model_metadata){
+  char err[512];
+  const char *out = test_tmp_path("stories_meta.db");
+  ck_assert_msg(import_small_tiles(STORIES_BIN, out, TOK512, err, sizeof err) == 0, "%s", err);
+  model *m = model_open(out, err, sizeof err);
+  ck_assert_msg(m != 0, "%s", err);
+  /* The header of stories260K.bin: (64, 172, 5, 8, 4, 512, 512). */
+  ck_assert_str_eq(m->params.arch, "llama");
+  ck_assert_int_eq(m->params.dim, 64);
+  ck_assert_int_eq(m->params.hidden_dim, 172);
+  ck_assert_int_eq(m->params.n_layers, 5);
+  ck_assert_int_eq(m->params.n_heads, 8);
+  ck_assert_int_eq(m->params.n_kv_heads, 4);
+  ck_assert_int_eq(m->params.context_length, 512);
+  ck_assert_int_eq(m->params.vocab_size, 512);
+  const model_tensor *t = model_find_tensor(m, "blk.2.ffn_down.weight");
+  ck_assert_ptr_nonnull(t);
+  ck_assert_int_eq(t->rows, 64);
+  ck_assert_int_eq(t->cols, 172);
+  ck_assert_int_eq(t->tile_rows, 5);   /* 4096 / (172 * 4) = 5 whole rows */
+  ck_assert_int_eq(t->n_tiles, 13);
+  char *format = model_meta_text(m, "source.format");
+  ck_assert_str_eq(format, "llama2c");
+  free(format);
+  model_release(m);
+}
+END_TEST
+
+/* q8_0 conversion at import must round exactly as ggml: each block's scale
+** is amax/127 stored as f16, each value round(x / scale). */
+START_TEST(test_q8_0_conversion){
+  char err[512];
+  const char *out = test_tmp_path("stories_q8.db");
+  import_options opt = { .dtype = TENSOR_Q8_0 };
+  ck_assert_msg(import_model(STORIES_GGUF, out, &opt, err, sizeof err) == 0, "%s", err);
+  size_t bin_len;
+  unsigned char *bin = file_read(STORIES_BIN, &bin_len);
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  sqlite3_open_v2(out, &db, SQLITE_OPEN_READONLY, 0);
+  sqlite3_prepare_v2(db, "SELECT t.dtype, x.data FROM tile x JOIN tensor t ON t.id = x.tensor_id"
+                     " WHERE t.name = 'blk.0.attn_q.weight' AND x.tile_row = 0", -1, &st, 0);
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+  ck_assert_str_eq((const char*)sqlite3_column_text(st, 0), "q8_0");
+  const unsigned char *q = sqlite3_column_blob(st, 1);
+  long count;
+  const float *x = (const float*)(bin + 4 * bin_offset("blk.0.attn_q.weight", &count));
+  for(int b = 0; b < 2; b++){        /* the first two blocks of row 0 */
+    float amax = 0;
+    for(int i = 0; i < 32; i++) if( fabsf(x[32*b+i]) > amax ) amax = fabsf(x[32*b+i]);
+    float d = amax / 127;
+    const unsigned char *block = q + 34 * b;
+    for(int i = 0; i < 32; i++){
+      int expect = (int)roundf(x[32*b+i] / d);
+      ck_assert_int_eq((signed char)block[2 + i], expect);
+    }
+  }
+  sqlite3_finalize(st);
+  /* norms stay f32 */
+  sqlite3_prepare_v2(db, "SELECT dtype FROM tensor WHERE name = 'output_norm.weight'", -1, &st, 0);
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+  ck_assert_str_eq((const char*)sqlite3_column_text(st, 0), "f32");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  free(bin);
+}
+END_TEST
+
+/* ---- bad input --------------------------------------------------------- */
+
+/* No file named like the output, nor its temporary, may exist. */
+static void assert_nothing_left(const char *out){
+  ck_assert_msg(access(out, F_OK) != 0, "%s exists after a failed import", out);
+  char tmp[1024];
+  model_db_temp_path(out, tmp, sizeof tmp);
+  ck_assert_msg(access(tmp, F_OK) != 0, "%s left behind", tmp);
+}
+
+static void expect_import_error(const char *src, const char *tok, const char *needle){
+  char err[512] = "";
+  const char *out = test_tmp_path("bad.db");
+  unlink(out);
+  import_options opt = { .dtype = -1, .tokenizer_path = tok };
+  ck_assert_int_ne(import_model(src, out, &opt, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, needle) != 0, "error '%s' lacks '%s'", err, needle);
+  assert_nothing_left(out);
+}
+
+/* Write a copy of stories260K.gguf with `patch` applied at the first place
+** `after` occurs, plus skip bytes. */
+static const char *gguf_patched(const char *name, const char *after, size_t skip,
+                                const void *patch, size_t patch_len){
+  size_t len;
+  unsigned char *buf = file_read(STORIES_GGUF, &len);
+  unsigned char *at = memmem(buf, len, after, strlen(after));
+  ck_assert_ptr_nonnull(at);
+  memcpy(at + strlen(after) + skip, patch, patch_len);
+  const char *path = test_tmp_path(name);
+  file_write(path, buf, len);
+  free(buf);
+  return path;
+}
+
+START_TEST(test_truncated_gguf){
+  size_t len;
+  unsigned char *buf = file_read(STORIES_GGUF, &len);
+  char path[1024];
+  snprintf(path, sizeof path, "%s", test_tmp_path("truncated.gguf"));
+  size_t cuts[] = { 3, 10, 100, 2000, len / 2, len - 1 };
+  for(size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++){
+    file_write(path, buf, cuts[i]);
+    expect_import_error(path, 0, cuts[i] < 4 ? "not a GGUF or llama2.c" : "gguf");
+  }
+  free(buf);
+}
+END_TEST
+
+START_TEST(test_wrong_magic_and_version){
+  size_t len;
+  unsigned char *buf = file_read(STORIES_GGUF, &len);
+  char path[1024];
+  snprintf(path, sizeof path, "%s", test_tmp_path("magic.gguf"));
+  memcpy(buf, "GGUX", 4);
+  file_write(path, buf, len);
+  expect_import_error(path, TOK512, "not a llama2.c checkpoint");
+  memcpy(buf, "GGUF", 4);
+  buf[4] = 7;   /* version 7 */
+  file_write(path, buf, len);
+  expect_import_error(path, 0, "version");
+  free(buf);
+}
+END_TEST
+
+START_TEST(test_unknown_architecture){
+  /* general.architecture's value: u32 type 8, u64 length 5, "llama" */
+  const char *path = gguf_patched("mamba.gguf", "general.architecture", 12, "mamba", 5);
+  expect_import_error(path, 0, "unknown architecture 'mamba'");
+}
+END_TEST
+
+START_TEST(test_unknown_tensor_type){
+  /* output_norm.weight: u32 n_dims 1, u64 ne0 64, then u32 type -> 2 (q4_0) */
+  uint32_t q4_0 = 2;
+  const char *path = gguf_patched("q4.gguf", "output_norm.weight", 12, &q4_0, 4);
+  expect_import_error(path, 0, "q4_0");
+}
+END_TEST
+
+START_TEST(test_tensor_out_of_bounds){
+  uint64_t offset = (uint64_t)1 << 40;
+  const char *path = gguf_patched("oob.gguf", "output_norm.weight", 16, &offset, 8);
+  expect_import_error(path, 0, "output_norm.weight");
+}
+END_TEST
+
+START_TEST(test_bad_llama2c){
+  size_t len;
+  unsigned char *buf = file_read(STORIES_BIN, &len);
+  char path[1024];
+  snprintf(path, sizeof path, "%s", test_tmp_path("short.bin"));
+  file_write(path, buf, len - 100);
+  expect_import_error(path, TOK512, "truncated llama2.c checkpoint");
+  int32_t absurd = -5;   /* n_layers */
+  memcpy(buf + 8, &absurd, 4);
+  file_write(path, buf, len);
+  expect_import_error(path, TOK512, "header value 2 is -5");
+  free(buf);
+  expect_import_error(STORIES_BIN, 0, "--tokenizer");
+  expect_import_error(STORIES_BIN, "/nonexistent/tok.bin", "tok.bin");
+  expect_import_error("/nonexistent/model.gguf", 0, "no such file");
+}
+END_TEST
+
+START_TEST(test_not_a_model){
+  char err[512];
+  const char *path = test_tmp_path("plain.db");
+  unlink(path);
+  sqlite3 *db;
+  sqlite3_open(path, &db);
+  sqlite3_exec(db, "CREATE TABLE t(x); CREATE TABLE meta(key, value);", 0, 0, 0);
+  sqlite3_close(db);
+  ck_assert_ptr_null(model_open(path, err, sizeof err));
+  ck_assert_msg(strstr(err, "not a tensql model") != 0, "%s", err);
+  ck_assert_ptr_null(model_open(STORIES_GGUF, err, sizeof err));
+  ck_assert_msg(strstr(err, "not a tensql model") != 0, "%s", err);
+}
+END_TEST
+
+static Suite *import_suite(void){
+  Suite *s = suite_create("import");
+  TCase *tc = tcase_create("stories260K");
+  tcase_add_test(tc, test_gguf_tiles_reassemble);
+  tcase_add_test(tc, test_llama2c_tiles_reassemble);
+  tcase_add_test(tc, test_model_metadata);
+  tcase_add_test(tc, test_q8_0_conversion);
+  suite_add_tcase(s, tc);
+  TCase *bad = tcase_create("bad input");
+  tcase_add_test(bad, test_truncated_gguf);
+  tcase_add_test(bad, test_wrong_magic_and_version);
+  tcase_add_test(bad, test_unknown_architecture);
+  tcase_add_test(bad, test_unknown_tensor_type);
+  tcase_add_test(bad, test_tensor_out_of_bounds);
+  tcase_add_test(bad, test_bad_llama2c);
+  tcase_add_test(bad, test_not_a_model);
+  suite_add_tcase(s, bad);
+  return s;
+}
+
+TEST_MAIN(import_suite)

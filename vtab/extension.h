@@ -1,1 +1,47 @@
-/* placeholder */
+/*
+** extension.h: what the SQL face shares between its files: the per-
+** connection session, the pointer types that pass tiles between tables and
+** kernels, and the registration hooks of each file.
+*/
+#ifndef TENSQL_EXTENSION_H
+#define TENSQL_EXTENSION_H
+
+#include "sqlite_api.h"
+#include "model.h"
+#include "state.h"
+#include "tile.h"
+
+/* A weight tile as it travels from a tensor table's `data` column to a
+** kernel, by sqlite3_result_pointer with type TILE_POINTER.  Owned by the
+** tensor-table cursor; valid until the cursor moves on. */
+#define TILE_POINTER "tensql_tile"
+typedef struct tile_ref {
+  const model_tensor *tensor;
+  int64_t tile_row;
+  int64_t rows;              /* rows in this tile (the last may be short) */
+  const tile *tile;          /* pinned */
+} tile_ref;
+
+struct runner;
+
+/* One per connection that loaded tensql: the model of its main database
+** (NULL if that is not a model), the state of the running sequence, and
+** the prepared program. */
+typedef struct session {
+  sqlite3 *db;
+  model *model;
+  char open_error[256];      /* why model is NULL */
+  state *state;              /* NULL when model is NULL */
+  struct runner *runner;     /* prepared on first use */
+} session;
+
+/* The model of the session, or NULL after setting an error on ctx/vtab. */
+model *session_model(session *s, char **vtab_err);
+
+int tensor_vtab_register(sqlite3 *db, session *s);
+int tensor_values_register(sqlite3 *db, session *s);
+int state_tables_register(sqlite3 *db, session *s);
+int kernel_functions_register(sqlite3 *db, session *s);
+int generate_register(sqlite3 *db, session *s);
+
+#endif

@@ -1,0 +1,106 @@
+-- llama.sql: the forward pass of a Llama-family decoder (llama, qwen2), as
+-- SQL.  `tensql import` instantiates it into the model's `program` table:
+-- statements before `@layer` run once at the start of a step, the block
+-- from `@layer` to `@final` runs once per layer with {L} set to the layer,
+-- and the rest runs once at the end.  A statement after `@if-tensor NAME`
+-- is kept only if the model has tensor NAME (qwen2's q/k/v biases).
+-- {output} is the output matrix: output.weight, or token_embd.weight when
+-- the embeddings are tied.
+--
+-- A step runs these statements over the positions of `step` (i, pos,
+-- token): one position when decoding, all of the prompt when prefilling.
+-- Activations are rows in `act` (name, data), each an [n][width] float32
+-- matrix with one row per position; the KV cache is `kv` (layer, name,
+-- data).  Matrix products are joins of a weight tensor with an activation,
+-- grouped by the weight's output tile.
+--
+-- Edit a statement with UPDATE program SET sql = ... to change the model.
+
+-- x: each position's token embedding.
+INSERT INTO act(name, data)
+SELECT 'x', embed(w.data, s.token, s.i)
+  FROM step s JOIN "token_embd.weight" w ON w.row = s.token;
+
+-- @layer
+-- Attention block.  h = RMSNorm(x) * attn_norm
+INSERT INTO act(name, data)
+SELECT 'h', rmsnorm(x.data, w.data)
+  FROM act x, "blk.{L}.attn_norm.weight" w WHERE x.name = 'x';
+
+-- q, k, v = h Wq, h Wk, h Wv
+INSERT INTO act(name, tile, data)
+SELECT 'q', w.tile_row, matmul(w.data, h.data)
+  FROM "blk.{L}.attn_q.weight" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+INSERT INTO act(name, tile, data)
+SELECT 'k', w.tile_row, matmul(w.data, h.data)
+  FROM "blk.{L}.attn_k.weight" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+INSERT INTO act(name, tile, data)
+SELECT 'v', w.tile_row, matmul(w.data, h.data)
+  FROM "blk.{L}.attn_v.weight" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+
+-- @if-tensor blk.{L}.attn_q.bias
+INSERT INTO act(name, data)
+SELECT 'q', tensor_add(q.data, b.data) FROM act q, "blk.{L}.attn_q.bias" b WHERE q.name = 'q';
+-- @if-tensor blk.{L}.attn_k.bias
+INSERT INTO act(name, data)
+SELECT 'k', tensor_add(k.data, b.data) FROM act k, "blk.{L}.attn_k.bias" b WHERE k.name = 'k';
+-- @if-tensor blk.{L}.attn_v.bias
+INSERT INTO act(name, data)
+SELECT 'v', tensor_add(v.data, b.data) FROM act v, "blk.{L}.attn_v.bias" b WHERE v.name = 'v';
+
+-- Rotary position embedding of q and k, at each row's position.
+INSERT INTO act(name, data)
+SELECT 'q', rope(q.data, s.pos) FROM act q, step s WHERE q.name = 'q' AND s.i = 0;
+
+-- The cache keeps this step's k (rotated) and v after the earlier ones.
+INSERT INTO kv(layer, name, data)
+SELECT {L}, 'k', rope(k.data, s.pos) FROM act k, step s WHERE k.name = 'k' AND s.i = 0;
+INSERT INTO kv(layer, name, data)
+SELECT {L}, 'v', v.data FROM act v WHERE v.name = 'v';
+
+-- Each query head attends causally over the cached keys and values of its
+-- KV head.  Leave a head out (AND h.head <> 3) to ablate it.
+INSERT INTO act(name, data)
+SELECT 'attn', attention(q.data, k.data, v.data, h.head)
+  FROM head h, act q, kv k, kv v
+ WHERE q.name = 'q' AND k.layer = {L} AND k.name = 'k'
+   AND v.layer = {L} AND v.name = 'v';
+
+-- x = x + attn Wo
+INSERT INTO act(name, tile, data)
+SELECT 'o', w.tile_row, matmul(w.data, a.data)
+  FROM "blk.{L}.attn_output.weight" w JOIN act a ON a.name = 'attn' GROUP BY w.tile_row;
+INSERT INTO act(name, data)
+SELECT 'x', tensor_add(x.data, o.data) FROM act x, act o WHERE x.name = 'x' AND o.name = 'o';
+
+-- Feed-forward block.  h = RMSNorm(x) * ffn_norm
+INSERT INTO act(name, data)
+SELECT 'h', rmsnorm(x.data, w.data)
+  FROM act x, "blk.{L}.ffn_norm.weight" w WHERE x.name = 'x';
+
+-- g = SiLU(h Wgate) * (h Wup)
+INSERT INTO act(name, tile, data)
+SELECT 'gate', w.tile_row, matmul(w.data, h.data)
+  FROM "blk.{L}.ffn_gate.weight" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+INSERT INTO act(name, tile, data)
+SELECT 'up', w.tile_row, matmul(w.data, h.data)
+  FROM "blk.{L}.ffn_up.weight" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+INSERT INTO act(name, data)
+SELECT 'g', silu_mul(g.data, u.data) FROM act g, act u WHERE g.name = 'gate' AND u.name = 'up';
+
+-- x = x + g Wdown
+INSERT INTO act(name, tile, data)
+SELECT 'f', w.tile_row, matmul(w.data, g.data)
+  FROM "blk.{L}.ffn_down.weight" w JOIN act g ON g.name = 'g' GROUP BY w.tile_row;
+INSERT INTO act(name, data)
+SELECT 'x', tensor_add(x.data, f.data) FROM act x, act f WHERE x.name = 'x' AND f.name = 'f';
+
+-- @final
+-- logits = RMSNorm(x) * output_norm * Wout, for the positions the step
+-- wants (the last one, unless activations are being captured).
+INSERT INTO act(name, data)
+SELECT 'h', rmsnorm(logit_rows(x.data), w.data)
+  FROM act x, "output_norm.weight" w WHERE x.name = 'x';
+INSERT INTO act(name, tile, data)
+SELECT 'logits', w.tile_row, matmul(w.data, h.data)
+  FROM "{output}" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;

@@ -1,0 +1,291 @@
+/*
+** model.c: opening a model database for reading (see model.h).  Checks that
+** the file is a tensql model of this format version, reads the tensor
+** directory and the hyper-parameters, rebuilds the tokenizer from the vocab
+** and merge tables, and opens the tile manager.
+*/
+#include "model.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_db.h"
+#include "tile.h"
+#include "tokenizer.h"
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static model **registry;
+static int registry_len;
+
+static int64_t meta_int(sqlite3 *db, const char *key, int64_t fallback){
+  sqlite3_stmt *st = 0;
+  int64_t v = fallback;
+  sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, 0);
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  if( sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ){
+    v = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  return v;
+}
+
+static double meta_float(sqlite3 *db, const char *key, double fallback){
+  sqlite3_stmt *st = 0;
+  double v = fallback;
+  sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, 0);
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  if( sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ){
+    v = sqlite3_column_double(st, 0);
+  }
+  sqlite3_finalize(st);
+  return v;
+}
+
+static char *meta_text(sqlite3 *db, const char *key){
+  sqlite3_stmt *st = 0;
+  char *v = 0;
+  sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, 0);
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  if( sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ){
+    v = strdup((const char*)sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+  return v;
+}
+
+static int64_t arch_int(sqlite3 *db, const char *arch, const char *key, int64_t fallback){
+  char full[128];
+  snprintf(full, sizeof full, "%s.%s", arch, key);
+  return meta_int(db, full, fallback);
+}
+
+static double arch_float(sqlite3 *db, const char *arch, const char *key, double fallback){
+  char full[128];
+  snprintf(full, sizeof full, "%s.%s", arch, key);
+  return meta_float(db, full, fallback);
+}
+
+static int params_read(sqlite3 *db, model_params *p, char *err, size_t err_len){
+  char *arch = meta_text(db, "general.architecture");
+  int known = arch && (strcmp(arch, "llama") == 0 || strcmp(arch, "qwen2") == 0);
+  if( !known ){
+    snprintf(err, err_len, "unknown architecture '%s'; tensql runs llama and qwen2",
+             arch ? arch : "(none)");
+    free(arch);
+    return -1;
+  }
+  snprintf(p->arch, sizeof p->arch, "%s", arch);
+  free(arch);
+  p->n_layers = (int)arch_int(db, p->arch, "block_count", 0);
+  p->dim = (int)arch_int(db, p->arch, "embedding_length", 0);
+  p->hidden_dim = (int)arch_int(db, p->arch, "feed_forward_length", 0);
+  p->n_heads = (int)arch_int(db, p->arch, "attention.head_count", 0);
+  p->n_kv_heads = (int)arch_int(db, p->arch, "attention.head_count_kv", p->n_heads);
+  p->context_length = (int)arch_int(db, p->arch, "context_length", 0);
+  p->rms_eps = (float)arch_float(db, p->arch, "attention.layer_norm_rms_epsilon", 1e-5);
+  p->rope_theta = (float)arch_float(db, p->arch, "rope.freq_base", 10000.0);
+  /* llama.cpp's convention: llama rotates adjacent pairs, qwen2 halves. */
+  p->rope = strcmp(p->arch, "qwen2") == 0 ? ROPE_HALVES : ROPE_ADJACENT;
+  if( p->n_layers <= 0 || p->dim <= 0 || p->n_heads <= 0 || p->n_kv_heads <= 0
+   || p->dim % p->n_heads || p->n_heads % p->n_kv_heads || p->context_length <= 0 ){
+    snprintf(err, err_len, "inconsistent hyper-parameters for %s", p->arch);
+    return -1;
+  }
+  p->head_dim = p->dim / p->n_heads;
+  return 0;
+}
+
+static int tensors_read(sqlite3 *db, model *m, char *err, size_t err_len){
+  sqlite3_stmt *st = 0;
+  sqlite3_prepare_v2(db, "SELECT count(*) FROM tensor", -1, &st, 0);
+  sqlite3_step(st);
+  m->n_tensors = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  m->tensors = calloc((size_t)m->n_tensors + 1, sizeof *m->tensors);
+  if( m->tensors == 0 ) return -1;
+  sqlite3_prepare_v2(db, "SELECT id, name, dtype, rows, cols, tile_rows, tile_cols,"
+                     " first_tile, n_tiles, shape FROM tensor ORDER BY id", -1, &st, 0);
+  int i = 0, rc = 0;
+  while( rc == 0 && i < m->n_tensors && sqlite3_step(st) == SQLITE_ROW ){
+    model_tensor *t = &m->tensors[i++];
+    t->id = sqlite3_column_int64(st, 0);
+    t->name = strdup((const char*)sqlite3_column_text(st, 1));
+    int dtype = tensor_dtype_from_name((const char*)sqlite3_column_text(st, 2));
+    t->rows = sqlite3_column_int64(st, 3);
+    t->cols = sqlite3_column_int64(st, 4);
+    t->tile_rows = sqlite3_column_int64(st, 5);
+    t->tile_cols = sqlite3_column_int64(st, 6);
+    t->first_tile = sqlite3_column_int64(st, 7);
+    t->n_tiles = sqlite3_column_int64(st, 8);
+    t->shape = strdup((const char*)sqlite3_column_text(st, 9));
+    if( dtype < 0 || t->rows <= 0 || t->tile_rows <= 0 || t->tile_cols != t->cols
+     || t->n_tiles != (t->rows + t->tile_rows - 1) / t->tile_rows ){
+      snprintf(err, err_len, "tensor %s: bad dtype or tile geometry", t->name);
+      rc = -1;
+    }
+    t->dtype = (tensor_dtype)dtype;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static tokenizer *tokenizer_read(sqlite3 *db, char *err, size_t err_len){
+  char *model_kind = meta_text(db, "tokenizer.ggml.model");
+  char *pre = meta_text(db, "tokenizer.ggml.pre");
+  tokenizer_kind kind = model_kind && strcmp(model_kind, "gpt2") == 0 ? TOKENIZER_BPE : TOKENIZER_SPM;
+  tokenizer *t = tokenizer_new(kind, pre ? pre : "gpt2");
+  free(model_kind);
+  free(pre);
+  if( t == 0 ){
+    snprintf(err, err_len, "unknown tokenizer in meta");
+    return 0;
+  }
+  sqlite3_stmt *st = 0;
+  int rc = 0;
+  sqlite3_prepare_v2(db, "SELECT piece, score, kind FROM vocab ORDER BY id", -1, &st, 0);
+  while( rc == 0 && sqlite3_step(st) == SQLITE_ROW ){
+    rc = tokenizer_add_token(t, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                             (float)sqlite3_column_double(st, 1), (token_kind)sqlite3_column_int(st, 2));
+  }
+  sqlite3_finalize(st);
+  sqlite3_prepare_v2(db, "SELECT left, right FROM merge ORDER BY rank", -1, &st, 0);
+  while( rc == 0 && sqlite3_step(st) == SQLITE_ROW ){
+    rc = tokenizer_add_merge(t, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                             sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+  }
+  sqlite3_finalize(st);
+  tokenizer_set_special(t, (int)meta_int(db, "tokenizer.ggml.bos_token_id", -1),
+                        (int)meta_int(db, "tokenizer.ggml.eos_token_id", -1),
+                        (int)meta_int(db, "tokenizer.ggml.add_bos_token", 1));
+  tokenizer_set_add_space_prefix(t, (int)meta_int(db, "tokenizer.ggml.add_space_prefix", 1));
+  if( rc || tokenizer_finish(t, err, err_len) ){
+    if( rc ) snprintf(err, err_len, "bad vocab or merge table");
+    tokenizer_free(t);
+    return 0;
+  }
+  return t;
+}
+
+static int format_check(sqlite3 *db, const char *path, char *err, size_t err_len){
+  char *format = meta_text(db, "format");
+  int64_t version = meta_int(db, "format_version", -1);
+  int ok = format && strcmp(format, "tensql") == 0;
+  free(format);
+  if( !ok ){
+    snprintf(err, err_len, "%s is not a tensql model database", path);
+    return -1;
+  }
+  if( version != MODEL_DB_FORMAT_VERSION ){
+    snprintf(err, err_len, "%s: model format version %lld, this tensql reads %d",
+             path, (long long)version, MODEL_DB_FORMAT_VERSION);
+    return -1;
+  }
+  return 0;
+}
+
+static int model_load(model *m, char *err, size_t err_len){
+  sqlite3 *db = 0;
+  int rc = -1;
+  if( sqlite3_open_v2(m->path, &db, SQLITE_OPEN_READONLY, 0) != SQLITE_OK ){
+    snprintf(err, err_len, "%s: %s", m->path, sqlite3_errmsg(db));
+  }else if( sqlite3_exec(db, "SELECT 1 FROM meta, tensor, tile, vocab, merge LIMIT 0", 0, 0, 0) != SQLITE_OK ){
+    snprintf(err, err_len, "%s is not a tensql model database", m->path);
+  }else if( format_check(db, m->path, err, err_len) == 0
+         && params_read(db, &m->params, err, err_len) == 0
+         && tensors_read(db, m, err, err_len) == 0 ){
+    m->params.vocab_size = 0;
+    m->tokenizer = tokenizer_read(db, err, err_len);
+    m->chat_template = meta_text(db, "tokenizer.chat_template");
+    if( m->tokenizer ){
+      m->params.vocab_size = tokenizer_vocab_size(m->tokenizer);
+      m->tiles = tile_manager_open(m->path, err, err_len);
+      rc = m->tiles ? 0 : -1;
+    }
+  }
+  sqlite3_close(db);
+  return rc;
+}
+
+static void model_free(model *m){
+  for(int i = 0; m->tensors && i < m->n_tensors; i++){
+    free(m->tensors[i].name);
+    free(m->tensors[i].shape);
+  }
+  free(m->tensors);
+  tokenizer_free(m->tokenizer);
+  tile_manager_close(m->tiles);
+  free(m->chat_template);
+  free(m->path);
+  free(m);
+}
+
+model *model_open(const char *path, char *err, size_t err_len){
+  char *real = realpath(path, 0);
+  if( real == 0 ){
+    snprintf(err, err_len, "%s: no such file", path);
+    return 0;
+  }
+  pthread_mutex_lock(&registry_lock);
+  for(int i = 0; i < registry_len; i++){
+    if( strcmp(registry[i]->path, real) == 0 ){
+      model *m = registry[i];
+      m->refs++;
+      pthread_mutex_unlock(&registry_lock);
+      free(real);
+      return m;
+    }
+  }
+  model *m = calloc(1, sizeof *m);
+  model **grown = realloc(registry, (size_t)(registry_len + 1) * sizeof *registry);
+  if( m == 0 || grown == 0 ){
+    pthread_mutex_unlock(&registry_lock);
+    free(m);
+    free(real);
+    snprintf(err, err_len, "out of memory");
+    return 0;
+  }
+  registry = grown;
+  m->path = real;
+  m->refs = 1;
+  if( model_load(m, err, err_len) ){
+    model_free(m);
+    m = 0;
+  }else{
+    registry[registry_len++] = m;
+  }
+  pthread_mutex_unlock(&registry_lock);
+  return m;
+}
+
+void model_release(model *m){
+  if( m == 0 ) return;
+  pthread_mutex_lock(&registry_lock);
+  if( --m->refs == 0 ){
+    for(int i = 0; i < registry_len; i++){
+      if( registry[i] == m ) registry[i] = registry[--registry_len];
+    }
+    model_free(m);
+  }
+  pthread_mutex_unlock(&registry_lock);
+}
+
+const model_tensor *model_find_tensor(const model *m, const char *name){
+  for(int i = 0; i < m->n_tensors; i++){
+    if( strcmp(m->tensors[i].name, name) == 0 ) return &m->tensors[i];
+  }
+  return 0;
+}
+
+char *model_meta_text(const model *m, const char *key){
+  sqlite3 *db = 0;
+  char *v = 0;
+  if( sqlite3_open_v2(m->path, &db, SQLITE_OPEN_READONLY, 0) == SQLITE_OK ){
+    v = meta_text(db, key);
+  }
+  sqlite3_close(db);
+  return v;
+}

@@ -1,0 +1,160 @@
+/*
+** program.c: instantiates the forward-pass template sql/llama.sql (see the
+** comment at its top for the directives) into a model database's program
+** table.  Both llama and qwen2 use it: qwen2 differs only by its q/k/v
+** biases, which are statements under `@if-tensor`, and by RoPE style and
+** constants, which the kernels read from the model's metadata.
+*/
+#include "program.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char tensql_sql_llama[];
+
+enum section { SECTION_FIRST, SECTION_LAYER, SECTION_FINAL };
+
+typedef struct program_writer {
+  sqlite3 *db;
+  sqlite3_stmt *insert;
+  sqlite3_stmt *has_tensor;
+  int n_layers;
+  const char *output;          /* the logits matrix's table */
+  int step;
+  char *err;
+  size_t err_len;
+} program_writer;
+
+/* Replace {L} and {output} in text; returns a sqlite3_malloc'd string. */
+static char *instantiate(const program_writer *p, const char *text, int layer){
+  sqlite3_str *out = sqlite3_str_new(0);
+  for(const char *c = text; *c; c++){
+    if( strncmp(c, "{L}", 3) == 0 ){
+      sqlite3_str_appendf(out, "%d", layer);
+      c += 2;
+    }else if( strncmp(c, "{output}", 8) == 0 ){
+      sqlite3_str_appendall(out, p->output);
+      c += 7;
+    }else{
+      sqlite3_str_appendchar(out, 1, *c);
+    }
+  }
+  return sqlite3_str_finish(out);
+}
+
+static int tensor_exists(const program_writer *p, const char *name){
+  sqlite3_reset(p->has_tensor);
+  sqlite3_bind_text(p->has_tensor, 1, name, -1, SQLITE_TRANSIENT);
+  return sqlite3_step(p->has_tensor) == SQLITE_ROW;
+}
+
+/* Emit one template statement for one layer (or -1 outside the layer
+** block), unless its @if-tensor condition fails. */
+static int statement_emit(program_writer *p, const char *text, const char *cond,
+                          int layer){
+  if( cond[0] ){
+    char *name = instantiate(p, cond, layer);
+    int keep = name && tensor_exists(p, name);
+    sqlite3_free(name);
+    if( !keep ) return 0;
+  }
+  char *sql = instantiate(p, text, layer);
+  if( sql == 0 ) return -1;
+  sqlite3_reset(p->insert);
+  sqlite3_bind_int(p->insert, 1, ++p->step);
+  if( layer >= 0 ) sqlite3_bind_int(p->insert, 2, layer);
+  else sqlite3_bind_null(p->insert, 2);
+  sqlite3_bind_text(p->insert, 3, sql, -1, sqlite3_free);
+  if( sqlite3_step(p->insert) != SQLITE_DONE ){
+    snprintf(p->err, p->err_len, "program: %s", sqlite3_errmsg(p->db));
+    return -1;
+  }
+  return 0;
+}
+
+/* A parsed template statement: its text (comments included) and section. */
+typedef struct template_statement {
+  char *text;
+  char cond[128];
+  enum section section;
+} template_statement;
+
+/* Split the template into statements.  Comment lines directly above a
+** statement stay with it; a blank line drops them.  Returns the count. */
+static int template_parse(const char *src, template_statement *out, int cap){
+  enum section section = SECTION_FIRST;
+  sqlite3_str *cur = sqlite3_str_new(0);
+  char cond[128] = "";
+  int n = 0;
+  while( *src ){
+    const char *eol = strchr(src, '\n');
+    size_t len = eol ? (size_t)(eol - src) : strlen(src);
+    if( strncmp(src, "-- @layer", 9) == 0 ) section = SECTION_LAYER;
+    else if( strncmp(src, "-- @final", 9) == 0 ) section = SECTION_FINAL;
+    else if( strncmp(src, "-- @if-tensor ", 14) == 0 ){
+      snprintf(cond, sizeof cond, "%.*s", (int)(len - 14), src + 14);
+    }else if( len == 0 ){
+      sqlite3_str_reset(cur);
+    }else{
+      sqlite3_str_appendf(cur, "%.*s\n", (int)len, src);
+      if( src[len - 1] == ';' && n < cap ){
+        out[n].text = sqlite3_mprintf("%s", sqlite3_str_value(cur));
+        snprintf(out[n].cond, sizeof out[n].cond, "%s", cond);
+        out[n++].section = section;
+        cond[0] = 0;
+        sqlite3_str_reset(cur);
+      }
+    }
+    src += len + (eol ? 1 : 0);
+  }
+  sqlite3_free(sqlite3_str_finish(cur));
+  return n;
+}
+
+static int program_emit_all(program_writer *p, template_statement *t, int n){
+  int rc = 0;
+  for(int i = 0; rc == 0 && i < n; i++){
+    if( t[i].section == SECTION_FIRST ) rc = statement_emit(p, t[i].text, t[i].cond, -1);
+  }
+  for(int layer = 0; layer < p->n_layers; layer++){
+    for(int i = 0; rc == 0 && i < n; i++){
+      if( t[i].section == SECTION_LAYER ) rc = statement_emit(p, t[i].text, t[i].cond, layer);
+    }
+  }
+  for(int i = 0; rc == 0 && i < n; i++){
+    if( t[i].section == SECTION_FINAL ) rc = statement_emit(p, t[i].text, t[i].cond, -1);
+  }
+  return rc;
+}
+
+static int meta_int(sqlite3 *db, const char *sql){
+  sqlite3_stmt *st = 0;
+  int v = -1;
+  sqlite3_prepare_v2(db, sql, -1, &st, 0);
+  if( sqlite3_step(st) == SQLITE_ROW ) v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+int program_write(sqlite3 *db, char *err, size_t err_len){
+  program_writer p = { .db = db, .err = err, .err_len = err_len };
+  p.n_layers = meta_int(db, "SELECT value FROM meta WHERE key ="
+                        " (SELECT value FROM meta WHERE key = 'general.architecture')"
+                        " || '.block_count'");
+  if( p.n_layers <= 0 ){
+    snprintf(err, err_len, "program: the model's block_count is missing");
+    return -1;
+  }
+  sqlite3_prepare_v2(db, "INSERT INTO program(step, layer, sql) VALUES (?,?,?)", -1, &p.insert, 0);
+  sqlite3_prepare_v2(db, "SELECT 1 FROM tensor WHERE name = ?", -1, &p.has_tensor, 0);
+  p.output = tensor_exists(&p, "output.weight") ? "output.weight" : "token_embd.weight";
+  template_statement t[64];
+  int n = template_parse(tensql_sql_llama, t, 64);
+  int rc = program_emit_all(&p, t, n);
+  for(int i = 0; i < n; i++) sqlite3_free(t[i].text);
+  sqlite3_finalize(p.insert);
+  sqlite3_finalize(p.has_tensor);
+  return rc;
+}

@@ -1,0 +1,174 @@
+/*
+** state.c: activations and KV cache of a running model (see state.h).
+*/
+#include "state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+state *state_new(int n_layers, int64_t kv_dim, int64_t max_positions){
+  state *s = calloc(1, sizeof *s);
+  if( s == 0 ) return 0;
+  s->n_layers = n_layers;
+  s->kv_dim = kv_dim;
+  s->kv_max = max_positions;
+  s->kv = calloc((size_t)n_layers, sizeof *s->kv);
+  if( s->kv == 0 ){
+    free(s);
+    return 0;
+  }
+  return s;
+}
+
+void state_free(state *s){
+  if( s == 0 ) return;
+  for(int i = 0; i < s->n_acts; i++) free(s->acts[i].data);
+  for(int i = 0; i < s->n_layers; i++){
+    free(s->kv[i].k);
+    free(s->kv[i].v);
+  }
+  free(s->kv);
+  free(s->tokens);
+  free(s);
+}
+
+void state_reset(state *s){
+  s->kv_len = 0;
+  s->n = 0;
+  s->pos0 = 0;
+}
+
+/* Grow every layer's cache to hold `need` positions, doubling. */
+static int kv_reserve(state *s, int64_t need){
+  if( need <= s->kv_capacity ) return 0;
+  int64_t cap = s->kv_capacity ? s->kv_capacity : 16;
+  while( cap < need ) cap *= 2;
+  if( cap > s->kv_max ) cap = s->kv_max;
+  size_t bytes = (size_t)cap * (size_t)s->kv_dim * sizeof(float);
+  for(int i = 0; i < s->n_layers; i++){
+    float *k = realloc(s->kv[i].k, bytes);
+    if( k ) s->kv[i].k = k;
+    float *v = realloc(s->kv[i].v, bytes);
+    if( v ) s->kv[i].v = v;
+    if( k == 0 || v == 0 ) return -1;
+  }
+  s->kv_capacity = cap;
+  return 0;
+}
+
+int state_step(state *s, int64_t pos0, const int *tokens, int64_t n){
+  if( n <= 0 || pos0 < 0 || pos0 + n > s->kv_max ) return -1;
+  if( n > s->tokens_cap ){
+    int *t = realloc(s->tokens, (size_t)n * sizeof *t);
+    if( t == 0 ) return -1;
+    s->tokens = t;
+    s->tokens_cap = n;
+  }
+  if( kv_reserve(s, pos0 + n) ) return -1;
+  memcpy(s->tokens, tokens, (size_t)n * sizeof *tokens);
+  s->n = n;
+  s->pos0 = pos0;
+  return 0;
+}
+
+state_act *state_act_find(state *s, const char *name){
+  for(int i = 0; i < s->n_acts; i++){
+    if( strcmp(s->acts[i].name, name) == 0 ) return &s->acts[i];
+  }
+  return 0;
+}
+
+static state_act *act_slot(state *s, const char *name, char *err, size_t err_len){
+  state_act *a = state_act_find(s, name);
+  if( a ) return a;
+  if( s->n_acts == STATE_MAX_ACTS || strlen(name) >= STATE_NAME_LEN ){
+    snprintf(err, err_len, "act: no room for activation '%s' (at most %d names"
+             " of under %d bytes)", name, STATE_MAX_ACTS, STATE_NAME_LEN);
+    return 0;
+  }
+  a = &s->acts[s->n_acts++];
+  memset(a, 0, sizeof *a);
+  snprintf(a->name, sizeof a->name, "%s", name);
+  return a;
+}
+
+/* Make a the zeroed [n][cols] first version, reusing its buffer. */
+static int act_restart(state_act *a, int64_t n, int64_t cols){
+  if( a->rows * a->cols < n * cols ){
+    float *d = realloc(a->data, (size_t)(n * cols) * sizeof(float));
+    if( d == 0 ) return -1;
+    a->data = d;
+  }
+  a->rows = n;
+  a->cols = cols;
+  memset(a->data, 0, (size_t)(n * cols) * sizeof(float));
+  return 0;
+}
+
+/* Widen a to `cols` columns, keeping what it holds. */
+static int act_widen(state_act *a, int64_t cols){
+  if( cols <= a->cols ) return 0;
+  float *d = calloc((size_t)(a->rows * cols), sizeof(float));
+  if( d == 0 ) return -1;
+  for(int64_t r = 0; r < a->rows; r++){
+    memcpy(d + r * cols, a->data + r * a->cols, (size_t)a->cols * sizeof(float));
+  }
+  free(a->data);
+  a->data = d;
+  a->cols = cols;
+  return 0;
+}
+
+int state_act_write(state *s, const char *name, int64_t tile, const float *data,
+                    size_t bytes, char *err, size_t err_len){
+  int64_t n = s->n;
+  if( n <= 0 || tile < 0 || bytes == 0 || bytes % ((size_t)n * sizeof(float)) ){
+    snprintf(err, err_len, "act: '%s' must be a float32 matrix with one row per"
+             " position of the step (%lld), got %zu bytes", name, (long long)n, bytes);
+    return -1;
+  }
+  int64_t w = (int64_t)(bytes / sizeof(float)) / n;
+  state_act *a = act_slot(s, name, err, err_len);
+  if( a == 0 ) return -1;
+  int fresh = tile == 0 || tile <= a->last_tile || a->rows != n;
+  if( fresh ){
+    a->tile_width = w;
+    if( act_restart(a, n, (tile + 1) * w) ) goto oom;
+  }
+  int64_t col0 = tile * a->tile_width;
+  if( act_widen(a, col0 + w) ) goto oom;
+  for(int64_t r = 0; r < n; r++){
+    memcpy(a->data + r * a->cols + col0, data + r * w, (size_t)w * sizeof(float));
+  }
+  a->last_tile = tile;
+  return 0;
+oom:
+  snprintf(err, err_len, "act: out of memory for '%s'", name);
+  return -1;
+}
+
+int state_kv_write(state *s, int layer, char which, const float *data,
+                   size_t bytes, char *err, size_t err_len){
+  if( layer < 0 || layer >= s->n_layers || (which != 'k' && which != 'v') ){
+    snprintf(err, err_len, "kv: no cache '%c' for layer %d", which, layer);
+    return -1;
+  }
+  if( bytes != (size_t)(s->n * s->kv_dim) * sizeof(float) ){
+    snprintf(err, err_len, "kv: layer %d '%c' must be [%lld][%lld] floats",
+             layer, which, (long long)s->n, (long long)s->kv_dim);
+    return -1;
+  }
+  float *cache = which == 'k' ? s->kv[layer].k : s->kv[layer].v;
+  memcpy(cache + s->pos0 * s->kv_dim, data, bytes);
+  s->kv_len = s->pos0 + s->n;
+  return 0;
+}
+
+size_t state_bytes(const state *s){
+  size_t bytes = (size_t)(2 * s->n_layers * s->kv_capacity * s->kv_dim) * sizeof(float);
+  for(int i = 0; i < s->n_acts; i++){
+    bytes += (size_t)(s->acts[i].rows * s->acts[i].cols) * sizeof(float);
+  }
+  return bytes;
+}

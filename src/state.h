@@ -1,0 +1,72 @@
+/*
+** state.h: what a running model holds besides its weights: the positions of
+** the current step, the named activations, and the KV cache.  One state per
+** connection; the SQL tables `step`, `act` and `kv` (vtab/state_tables.c)
+** are windows onto it, and generate (vtab/generate.c) drives it.
+**
+** Every activation is an [n][width] float32 matrix, one row per position of
+** the step.  The KV cache holds, per layer, [positions][kv_dim] matrices
+** of keys and values, grown as positions are used.
+*/
+#ifndef TENSQL_STATE_H
+#define TENSQL_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATE_MAX_ACTS 32
+#define STATE_NAME_LEN 32
+
+typedef struct state_act {
+  char name[STATE_NAME_LEN];
+  float *data;             /* [rows][cols]; owned */
+  int64_t rows, cols;
+  int64_t last_tile;       /* highest column tile written in this version */
+  int64_t tile_width;      /* width of the tiles of this version */
+} state_act;
+
+typedef struct state_kv {
+  float *k, *v;            /* [capacity][kv_dim] */
+} state_kv;
+
+typedef struct state {
+  /* The step: n positions starting at pos0, their tokens. */
+  int64_t n, pos0;
+  int *tokens;
+  int64_t tokens_cap;
+  int all_logits;          /* compute logits for every position, not the last */
+  /* Activations by name. */
+  state_act acts[STATE_MAX_ACTS];
+  int n_acts;
+  /* KV cache: n_layers of them, each capacity rows. */
+  int n_layers;
+  int64_t kv_dim, kv_capacity, kv_max, kv_len;
+  state_kv *kv;
+} state;
+
+state *state_new(int n_layers, int64_t kv_dim, int64_t max_positions);
+void state_free(state *s);
+
+/* Begin a step of n positions at pos0 with the given tokens. */
+int state_step(state *s, int64_t pos0, const int *tokens, int64_t n);
+
+/* Forget all positions (a new sequence). */
+void state_reset(state *s);
+
+state_act *state_act_find(state *s, const char *name);
+/* Write column tile `tile` of activation `name` with data [n][w] (w taken
+** from bytes): tile 0, or a tile not above the last one written, starts a
+** new version of the matrix; tile k lands at columns [k*W, k*W + w) where W
+** is the width of the version's first tile, and columns no tile wrote stay
+** zero.  Returns 0, or -1 with err. */
+int state_act_write(state *s, const char *name, int64_t tile, const float *data,
+                    size_t bytes, char *err, size_t err_len);
+
+/* Store rows [pos0, pos0+n) of layer's keys or values (which = 'k'/'v'). */
+int state_kv_write(state *s, int layer, char which, const float *data,
+                   size_t bytes, char *err, size_t err_len);
+
+/* Bytes held by activations and the KV cache. */
+size_t state_bytes(const state *s);
+
+#endif

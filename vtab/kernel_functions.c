@@ -1,0 +1,358 @@
+/*
+** kernel_functions.c: the arithmetic of the forward pass as SQL functions.
+** Activations are BLOBs of float32, [n][width] with one row per position;
+** weights arrive as tile pointers from a tensor table's `data` column.
+**
+**   matmul(w.data, x)           aggregate: x W^T for the tiles of a group,
+**                               [n][rows of those tiles]
+**   embed(w.data, token, i)     aggregate: row i = embedding of token
+**   rmsnorm(x, w.data)          x / rms(x) * w, row by row
+**   tensor_add(a, b)            a + b; b may be one row (a bias), broadcast
+**   rope(x, pos)                rotary embedding, row r at position pos + r
+**   attention(q, k, v, head)    aggregate over heads: causal softmax(q k^T) v
+**   silu_mul(g, u)              silu(g) * u
+**   logit_rows(x)               the rows that need logits: the last one, or
+**                               all while activations are captured
+**
+** Shapes, head size, RoPE theta and style and RMS epsilon come from the
+** model of the connection.  A NULL where a tile is expected is an error,
+** never a silent zero: it means SQLite sorted or materialised the join.
+*/
+#include "extension.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "kernels.h"
+
+static session *fn_session(sqlite3_context *ctx){
+  return sqlite3_user_data(ctx);
+}
+
+static void fn_error(sqlite3_context *ctx, const char *fmt, ...){
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = sqlite3_vmprintf(fmt, ap);
+  va_end(ap);
+  sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
+  sqlite3_free(msg);
+}
+
+/* The tile in argument v, or NULL after setting the error. */
+static const tile_ref *arg_tile(sqlite3_context *ctx, sqlite3_value *v, const char *fn){
+  const tile_ref *t = sqlite3_value_pointer(v, TILE_POINTER);
+  if( t == 0 ){
+    fn_error(ctx, "%s: expected a tile from a tensor table's data column, got %s"
+             " (a sorter or materialised subquery drops tile pointers; see README)",
+             fn, sqlite3_value_type(v) == SQLITE_NULL ? "NULL" : "another value");
+  }
+  return t;
+}
+
+/* Argument v as a float32 matrix of `cols` columns: returns its row count,
+** or -1 after setting the error. */
+static int64_t arg_matrix(sqlite3_context *ctx, sqlite3_value *v, int64_t cols,
+                          const float **data, const char *fn){
+  int64_t bytes = sqlite3_value_bytes(v);
+  if( sqlite3_value_type(v) != SQLITE_BLOB || cols <= 0 || bytes == 0
+   || bytes % (cols * (int64_t)sizeof(float)) ){
+    fn_error(ctx, "%s: expected a float32 matrix of %lld columns, got %lld bytes",
+             fn, (long long)cols, (long long)bytes);
+    return -1;
+  }
+  *data = sqlite3_value_blob(v);
+  return bytes / (cols * (int64_t)sizeof(float));
+}
+
+static float *result_buffer(sqlite3_context *ctx, int64_t floats){
+  float *out = sqlite3_malloc64((uint64_t)floats * sizeof(float));
+  if( out == 0 ) sqlite3_result_error_nomem(ctx);
+  return out;
+}
+
+static void result_matrix(sqlite3_context *ctx, float *data, int64_t floats){
+  sqlite3_result_blob64(ctx, data, (uint64_t)floats * sizeof(float), sqlite3_free);
+}
+
+static const float *tile_row_pointer(const tile_ref *t, int64_t local_row){
+  size_t row_bytes = tensor_row_bytes(t->tensor->dtype, (uint64_t)t->tensor->cols);
+  return (const float*)((const char*)t->tile->data + (size_t)local_row * row_bytes);
+}
+
+/* ---- matmul ------------------------------------------------------------- */
+
+/* The aggregate's state: the output for the consecutive tiles of a group,
+** [n][width] with a row stride of cap (grown when a group has several). */
+typedef struct matmul_acc {
+  float *out;
+  int64_t n, width, cap;
+  int64_t next_tile;
+} matmul_acc;
+
+static int matmul_reserve(matmul_acc *acc, int64_t width){
+  if( width <= acc->cap ) return 0;
+  int64_t cap = width > 2 * acc->cap ? width : 2 * acc->cap;
+  float *out = sqlite3_malloc64((uint64_t)(acc->n * cap) * sizeof(float));
+  if( out == 0 ) return -1;
+  for(int64_t r = 0; acc->out && r < acc->n; r++){
+    memcpy(out + r * cap, acc->out + r * acc->cap, (size_t)acc->width * sizeof(float));
+  }
+  sqlite3_free(acc->out);
+  acc->out = out;
+  acc->cap = cap;
+  return 0;
+}
+
+static void matmul_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  matmul_acc *acc = sqlite3_aggregate_context(ctx, sizeof *acc);
+  const tile_ref *w = arg_tile(ctx, argv[0], "matmul");
+  if( acc == 0 || w == 0 ) return;
+  const float *x;
+  int64_t n = arg_matrix(ctx, argv[1], w->tensor->cols, &x, "matmul");
+  if( n < 0 ) return;
+  if( acc->out == 0 ){
+    acc->n = n;
+    acc->next_tile = w->tile_row;
+  }
+  if( w->tile_row != acc->next_tile || n != acc->n ){
+    fn_error(ctx, "matmul: the tiles of a group must be consecutive, with one"
+                  " activation (GROUP BY tile_row)");
+    return;
+  }
+  if( matmul_reserve(acc, acc->width + w->rows) ){
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  kernel_matmul(w->tensor->dtype, w->tile->data, (size_t)w->rows, (size_t)w->tensor->cols,
+                x, (size_t)w->tensor->cols, (size_t)n, acc->out + acc->width,
+                (size_t)acc->cap, 0);
+  acc->width += w->rows;
+  acc->next_tile++;
+}
+
+static void matmul_final(sqlite3_context *ctx){
+  matmul_acc *acc = sqlite3_aggregate_context(ctx, 0);
+  if( acc == 0 || acc->out == 0 ) return;
+  for(int64_t r = 1; r < acc->n && acc->width < acc->cap; r++){
+    memmove(acc->out + r * acc->width, acc->out + r * acc->cap,
+            (size_t)acc->width * sizeof(float));
+  }
+  result_matrix(ctx, acc->out, acc->n * acc->width);
+  acc->out = 0;
+}
+
+/* ---- embed ---------------------------------------------------------------- */
+
+typedef struct embed_acc {
+  float *out;              /* [n][dim] */
+  int64_t n, dim;
+} embed_acc;
+
+static void embed_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  embed_acc *acc = sqlite3_aggregate_context(ctx, sizeof *acc);
+  const tile_ref *w = arg_tile(ctx, argv[0], "embed");
+  if( acc == 0 || w == 0 ) return;
+  int64_t token = sqlite3_value_int64(argv[1]), i = sqlite3_value_int64(argv[2]);
+  int64_t local = token - w->tile_row * w->tensor->tile_rows;
+  if( acc->out == 0 ){
+    acc->n = fn_session(ctx)->state->n;
+    acc->dim = w->tensor->cols;
+    acc->out = sqlite3_malloc64((uint64_t)(acc->n * acc->dim) * sizeof(float));
+    if( acc->out == 0 ){ sqlite3_result_error_nomem(ctx); return; }
+  }
+  if( local < 0 || local >= w->rows || i < 0 || i >= acc->n ){
+    fn_error(ctx, "embed: token %lld is not in this tile, or %lld is outside the step",
+             (long long)token, (long long)i);
+    return;
+  }
+  kernel_dequantize(w->tensor->dtype, tile_row_pointer(w, local), acc->out + i * acc->dim,
+                    (size_t)acc->dim);
+}
+
+static void embed_final(sqlite3_context *ctx){
+  embed_acc *acc = sqlite3_aggregate_context(ctx, 0);
+  if( acc == 0 || acc->out == 0 ) return;
+  result_matrix(ctx, acc->out, acc->n * acc->dim);
+  acc->out = 0;
+}
+
+/* ---- row-wise functions -------------------------------------------------- */
+
+/* A small weight vector (norm or bias) as floats; NULL after an error. */
+static float *tile_vector(sqlite3_context *ctx, const tile_ref *w, int64_t d, const char *fn){
+  if( w->tensor->rows != 1 || w->tensor->cols != d ){
+    fn_error(ctx, "%s: %s is not a vector of %lld", fn, w->tensor->name, (long long)d);
+    return 0;
+  }
+  float *v = sqlite3_malloc64((uint64_t)d * sizeof(float));
+  if( v == 0 ){ sqlite3_result_error_nomem(ctx); return 0; }
+  kernel_dequantize(w->tensor->dtype, w->tile->data, v, (size_t)d);
+  return v;
+}
+
+static void rmsnorm_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const tile_ref *w = arg_tile(ctx, argv[1], "rmsnorm");
+  if( w == 0 ) return;
+  int64_t d = w->tensor->cols;
+  const float *x;
+  int64_t n = arg_matrix(ctx, argv[0], d, &x, "rmsnorm");
+  float *weight = n < 0 ? 0 : tile_vector(ctx, w, d, "rmsnorm");
+  float *out = weight ? result_buffer(ctx, n * d) : 0;
+  if( out ){
+    float eps = fn_session(ctx)->model->params.rms_eps;
+    for(int64_t r = 0; r < n; r++) kernel_rmsnorm(out + r * d, x + r * d, weight, (size_t)d, eps);
+    result_matrix(ctx, out, n * d);
+  }
+  sqlite3_free(weight);
+}
+
+/* tensor_add(a, b): b is a matrix of a's shape, or a vector tile (a bias) added
+** to each row of a. */
+static void add_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const tile_ref *bt = sqlite3_value_pointer(argv[1], TILE_POINTER);
+  int64_t bytes = sqlite3_value_bytes(argv[0]);
+  int64_t d = bt ? bt->tensor->cols : bytes / (int64_t)sizeof(float);
+  const float *a, *b;
+  float *bias = 0;
+  int64_t n = arg_matrix(ctx, argv[0], d, &a, "tensor_add");
+  if( n < 0 ) return;
+  if( bt ){
+    b = bias = tile_vector(ctx, bt, d, "tensor_add");
+  }else if( arg_matrix(ctx, argv[1], d, &b, "tensor_add") != 1 ){
+    if( sqlite3_value_type(argv[1]) == SQLITE_BLOB ) fn_error(ctx, "tensor_add: shapes differ");
+    return;
+  }
+  float *out = b ? result_buffer(ctx, n * d) : 0;
+  if( out ){
+    for(int64_t r = 0; r < n; r++){
+      for(int64_t c = 0; c < d; c++) out[r * d + c] = a[r * d + c] + b[c];
+    }
+    result_matrix(ctx, out, n * d);
+  }
+  sqlite3_free(bias);
+}
+
+static void rope_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const model_params *p = &fn_session(ctx)->model->params;
+  int64_t bytes = sqlite3_value_bytes(argv[0]);
+  int64_t n = fn_session(ctx)->state->n;
+  int64_t width = n > 0 ? bytes / (int64_t)sizeof(float) / n : 0;
+  if( width % p->head_dim ) width = 0;
+  const float *x;
+  n = arg_matrix(ctx, argv[0], width, &x, "rope");
+  if( n < 0 ) return;
+  int64_t pos = sqlite3_value_int64(argv[1]);
+  float *out = result_buffer(ctx, n * width);
+  if( out == 0 ) return;
+  memcpy(out, x, (size_t)(n * width) * sizeof(float));
+  for(int64_t r = 0; r < n; r++){
+    kernel_rope(out + r * width, (size_t)(width / p->head_dim), (size_t)p->head_dim,
+                pos + r, p->rope_theta, p->rope);
+  }
+  result_matrix(ctx, out, n * width);
+}
+
+static void silu_mul_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  int64_t bytes = sqlite3_value_bytes(argv[0]);
+  if( sqlite3_value_bytes(argv[1]) != bytes || bytes % 4 || bytes == 0 ){
+    sqlite3_result_error(ctx, "silu_mul: gate and up must be float32 matrices of one shape", -1);
+    return;
+  }
+  int64_t count = bytes / 4;
+  float *out = result_buffer(ctx, count);
+  if( out == 0 ) return;
+  kernel_silu_mul(out, sqlite3_value_blob(argv[0]), sqlite3_value_blob(argv[1]), (size_t)count);
+  result_matrix(ctx, out, count);
+}
+
+static void logit_rows_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  state *st = fn_session(ctx)->state;
+  int64_t bytes = sqlite3_value_bytes(argv[0]);
+  if( st->all_logits || st->n <= 1 ){
+    sqlite3_result_value(ctx, argv[0]);
+    return;
+  }
+  int64_t row = bytes / st->n;
+  sqlite3_result_blob64(ctx, (const char*)sqlite3_value_blob(argv[0]) + (st->n - 1) * row,
+                        (uint64_t)row, SQLITE_TRANSIENT);
+}
+
+/* ---- attention ------------------------------------------------------------ */
+
+typedef struct attention_acc {
+  float *out;              /* [n][n_heads * head_dim], zero for absent heads */
+  float *scores;           /* scratch of T */
+  int64_t n;
+} attention_acc;
+
+static void attention_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  attention_acc *acc = sqlite3_aggregate_context(ctx, sizeof *acc);
+  const model_params *p = &fn_session(ctx)->model->params;
+  int64_t hd = p->head_dim, q_width = p->n_heads * hd, kv_dim = p->n_kv_heads * hd;
+  const float *q, *k, *v;
+  if( acc == 0 ) return;
+  int64_t n = arg_matrix(ctx, argv[0], q_width, &q, "attention");
+  int64_t t = n < 0 ? -1 : arg_matrix(ctx, argv[1], kv_dim, &k, "attention");
+  int64_t tv = t < 0 ? -1 : arg_matrix(ctx, argv[2], kv_dim, &v, "attention");
+  int64_t head = sqlite3_value_int64(argv[3]);
+  if( tv < 0 ) return;
+  if( tv != t || t < n || head < 0 || head >= p->n_heads ){
+    sqlite3_result_error(ctx, "attention: k and v must cache at least the step's"
+                              " positions, and head must be a query head", -1);
+    return;
+  }
+  if( acc->out == 0 ){
+    acc->n = n;
+    acc->out = sqlite3_malloc64((uint64_t)(n * q_width) * sizeof(float));
+    acc->scores = sqlite3_malloc64((uint64_t)t * sizeof(float));
+    if( acc->out == 0 || acc->scores == 0 ){ sqlite3_result_error_nomem(ctx); return; }
+    memset(acc->out, 0, (size_t)(n * q_width) * sizeof(float));
+  }
+  int64_t pos0 = t - n, kv_head = head / (p->n_heads / p->n_kv_heads);
+  for(int64_t r = 0; r < n; r++){
+    /* causal: the query at position pos0 + r sees keys 0 .. pos0 + r */
+    kernel_attend(acc->out + r * q_width + head * hd, q + r * q_width + head * hd,
+                  k + kv_head * hd, v + kv_head * hd, (size_t)kv_dim,
+                  (size_t)(pos0 + r + 1), (size_t)hd, acc->scores);
+  }
+}
+
+static void attention_final(sqlite3_context *ctx){
+  attention_acc *acc = sqlite3_aggregate_context(ctx, 0);
+  if( acc == 0 || acc->out == 0 ) return;
+  const model_params *p = &fn_session(ctx)->model->params;
+  result_matrix(ctx, acc->out, acc->n * p->n_heads * p->head_dim);
+  acc->out = 0;
+  sqlite3_free(acc->scores);
+}
+
+/* ---- registration ------------------------------------------------------- */
+
+static const struct kernel_function {
+  const char *name;
+  int n_args;
+  void (*scalar)(sqlite3_context *, int, sqlite3_value **);
+  void (*step)(sqlite3_context *, int, sqlite3_value **);
+  void (*final)(sqlite3_context *);
+} kernel_functions[] = {
+  { "matmul", 2, 0, matmul_step, matmul_final },
+  { "embed", 3, 0, embed_step, embed_final },
+  { "attention", 4, 0, attention_step, attention_final },
+  { "rmsnorm", 2, rmsnorm_fn, 0, 0 },
+  { "tensor_add", 2, add_fn, 0, 0 },
+  { "rope", 2, rope_fn, 0, 0 },
+  { "silu_mul", 2, silu_mul_fn, 0, 0 },
+  { "logit_rows", 1, logit_rows_fn, 0, 0 },
+};
+
+int kernel_functions_register(sqlite3 *db, session *s){
+  if( s->model == 0 ) return SQLITE_OK;
+  int rc = SQLITE_OK;
+  for(size_t i = 0; rc == SQLITE_OK && i < sizeof kernel_functions / sizeof kernel_functions[0]; i++){
+    const struct kernel_function *f = &kernel_functions[i];
+    rc = sqlite3_create_function(db, f->name, f->n_args, SQLITE_UTF8,
+                                 s, f->scalar, f->step, f->final);
+  }
+  return rc;
+}

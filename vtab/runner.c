@@ -1,0 +1,162 @@
+/*
+** runner.c: prepares the program's statements and runs a step (runner.h).
+**
+** Before a statement is accepted its query plan is checked: a plan that
+** sorts ("USE TEMP B-TREE") or materialises a subquery would turn tile
+** pointers into NULLs (DESIGN.md, "Facts measured"), so such a statement is
+** refused with the plan line that offends, rather than failing mid-run.
+*/
+#include "runner.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+struct runner {
+  int n;
+  sqlite3_stmt **statements;
+  int *steps, *layers;         /* program.step and program.layer of each */
+  uint64_t program_hash;       /* of all the program's text, to notice edits */
+};
+
+void runner_free(runner *r){
+  if( r == 0 ) return;
+  for(int i = 0; i < r->n; i++) sqlite3_finalize(r->statements[i]);
+  sqlite3_free(r->statements);
+  sqlite3_free(r->steps);
+  sqlite3_free(r->layers);
+  sqlite3_free(r);
+}
+
+/* NULL if the plan is acceptable, else the offending plan line. */
+static char *plan_problem(sqlite3 *db, const char *sql){
+  char *eqp = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+  sqlite3_stmt *st = 0;
+  char *problem = 0;
+  if( eqp && sqlite3_prepare_v2(db, eqp, -1, &st, 0) == SQLITE_OK ){
+    while( problem == 0 && sqlite3_step(st) == SQLITE_ROW ){
+      const char *line = (const char*)sqlite3_column_text(st, 3);
+      if( line && (strstr(line, "USE TEMP B-TREE") || strstr(line, "MATERIALIZE")) ){
+        problem = sqlite3_mprintf("%s", line);
+      }
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_free(eqp);
+  return problem;
+}
+
+static int runner_add(runner *r, sqlite3 *db, int step, int layer, const char *sql,
+                      char **err){
+  sqlite3_stmt *st = 0;
+  if( sqlite3_prepare_v2(db, sql, -1, &st, 0) != SQLITE_OK ){
+    *err = sqlite3_mprintf("program step %d: %s", step, sqlite3_errmsg(db));
+    return SQLITE_ERROR;
+  }
+  char *problem = plan_problem(db, sql);
+  if( problem ){
+    *err = sqlite3_mprintf("program step %d would sort or materialise (%s), which drops"
+                           " tile pointers; rewrite it so the tensor table's order is used",
+                           step, problem);
+    sqlite3_free(problem);
+    sqlite3_finalize(st);
+    return SQLITE_ERROR;
+  }
+  r->statements[r->n] = st;
+  r->steps[r->n] = step;
+  r->layers[r->n++] = layer;
+  return SQLITE_OK;
+}
+
+/* Hash of the program's text, and its row count. */
+static int program_scan(sqlite3 *db, uint64_t *hash, int *count){
+  sqlite3_stmt *st = 0;
+  XXH3_state_t *h = XXH3_createState();
+  XXH3_64bits_reset(h);
+  *count = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT sql FROM main.program ORDER BY step", -1, &st, 0);
+  while( rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ){
+    XXH3_64bits_update(h, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0) + 1);
+    (*count)++;
+  }
+  sqlite3_finalize(st);
+  *hash = XXH3_64bits_digest(h);
+  XXH3_freeState(h);
+  return rc;
+}
+
+static int runner_build(session *s, int count, uint64_t hash, char **err){
+  runner *r = sqlite3_malloc(sizeof *r);
+  if( r == 0 ) return SQLITE_NOMEM;
+  memset(r, 0, sizeof *r);
+  r->program_hash = hash;
+  r->statements = sqlite3_malloc64((uint64_t)count * sizeof *r->statements);
+  r->steps = sqlite3_malloc64((uint64_t)count * sizeof *r->steps);
+  r->layers = sqlite3_malloc64((uint64_t)count * sizeof *r->layers);
+  if( !r->statements || !r->steps || !r->layers ){
+    runner_free(r);
+    return SQLITE_NOMEM;
+  }
+  sqlite3_stmt *st = 0;
+  int rc = sqlite3_prepare_v2(s->db, "SELECT step, coalesce(layer, -1), sql FROM main.program"
+                              " ORDER BY step", -1, &st, 0);
+  while( rc == SQLITE_OK && r->n < count && sqlite3_step(st) == SQLITE_ROW ){
+    rc = runner_add(r, s->db, sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
+                    (const char*)sqlite3_column_text(st, 2), err);
+  }
+  sqlite3_finalize(st);
+  if( rc != SQLITE_OK ){
+    runner_free(r);
+    return rc;
+  }
+  runner_free(s->runner);
+  s->runner = r;
+  return SQLITE_OK;
+}
+
+int runner_ready(session *s, char **err){
+  uint64_t hash;
+  int count;
+  if( program_scan(s->db, &hash, &count) != SQLITE_OK || count == 0 ){
+    *err = sqlite3_mprintf("this model has no program table");
+    return SQLITE_ERROR;
+  }
+  if( s->runner && s->runner->program_hash == hash ) return SQLITE_OK;
+  return runner_build(s, count, hash, err);
+}
+
+int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **err){
+  runner *r = s->runner;
+  if( state_step(s->state, pos0, tokens, n) ){
+    *err = sqlite3_mprintf("cannot run positions %lld..%lld: the context holds %lld",
+                           (long long)pos0, (long long)(pos0 + n - 1), (long long)s->state->kv_max);
+    return SQLITE_ERROR;
+  }
+  for(int i = 0; i < r->n; i++){
+    sqlite3_stmt *st = r->statements[i];
+    int rc;
+    while( (rc = sqlite3_step(st)) == SQLITE_ROW ){}
+    sqlite3_reset(st);
+    if( rc != SQLITE_DONE ){
+      if( r->layers[i] >= 0 ){
+        *err = sqlite3_mprintf("program step %d (layer %d): %s", r->steps[i], r->layers[i],
+                               sqlite3_errmsg(s->db));
+      }else{
+        *err = sqlite3_mprintf("program step %d: %s", r->steps[i], sqlite3_errmsg(s->db));
+      }
+      return rc;
+    }
+  }
+  return SQLITE_OK;
+}
+
+const float *runner_logits(session *s, int64_t *count){
+  state_act *a = state_act_find(s->state, "logits");
+  if( a == 0 || a->rows == 0 ) return 0;
+  *count = a->cols;
+  return a->data + (a->rows - 1) * a->cols;
+}
+
+int runner_statements(const session *s){
+  return s->runner ? s->runner->n : 0;
+}
