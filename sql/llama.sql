@@ -9,9 +9,9 @@
 --
 -- A step runs these statements over the positions of `step` (i, pos,
 -- token): one position when decoding, all of the prompt when prefilling.
--- Activations are rows in `act` (name, data), each an [n][width] float32
--- matrix with one row per position; the KV cache is `kv` (layer, name,
--- data).  Matrix products are joins of a weight tensor with an activation,
+-- Activations are rows in `act` (name, data), each a float32 matrix with
+-- one row per position (or `rows` rows where a statement says so); the KV
+-- cache is `kv` (layer, name, data).  Matrix products are joins of a weight tensor with an activation,
 -- grouped by the weight's output tile.
 --
 -- Edit a statement with UPDATE program SET sql = ... to change the model.
@@ -96,11 +96,16 @@ INSERT INTO act(name, data)
 SELECT 'x', tensor_add(x.data, f.data) FROM act x, act f WHERE x.name = 'x' AND f.name = 'f';
 
 -- @final
--- logits = RMSNorm(x) * output_norm * Wout, for the positions the step
--- wants (the last one, unless activations are being captured).
-INSERT INTO act(name, data)
-SELECT 'h', rmsnorm(logit_rows(x.data), w.data)
-  FROM act x, "output_norm.weight" w WHERE x.name = 'x';
-INSERT INTO act(name, tile, data)
-SELECT 'logits', w.tile_row, matmul(w.data, h.data)
+-- out: the rows of x whose logits the step wants (the last position, or
+-- every position while activations are captured).
+INSERT INTO act(name, rows, data)
+SELECT 'out', count(*), gather_rows(x.data, s.i)
+  FROM act x, step s WHERE x.name = 'x' AND s.logits;
+
+-- logits = (RMSNorm(out) * output_norm) Wout
+INSERT INTO act(name, rows, data)
+SELECT 'h', o.rows, rmsnorm(o.data, w.data)
+  FROM act o, "output_norm.weight" w WHERE o.name = 'out';
+INSERT INTO act(name, rows, tile, data)
+SELECT 'logits', h.rows, w.tile_row, matmul(w.data, h.data)
   FROM "{output}" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;

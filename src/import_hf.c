@@ -671,6 +671,8 @@ static char *hf_chat_template(hf_import *h){
   return text;
 }
 
+/* The special ids and add_bos_token go into the tokenizer, and from there
+** into meta (tokenizer.ggml.bos_token_id, ...) through the writer. */
 static int hf_write_tokenizer(hf_import *h){
   int bos, eos, add_bos = tokenizer_kind_of(h->tok) == TOKENIZER_SPM;
   hf_value v;
@@ -680,12 +682,11 @@ static int hf_write_tokenizer(hf_import *h){
     add_bos = v.type[0] == 't';
   }
   free(v.s);
-  tokenizer_set_special(h->tok, bos, eos, add_bos);
+  /* Where the files name no id, keep what the tokenizer loader found. */
+  tokenizer_set_special(h->tok, bos >= 0 ? bos : tokenizer_bos(h->tok),
+                        eos >= 0 ? eos : tokenizer_eos(h->tok), add_bos);
   char *template = hf_chat_template(h);
   int rc = model_writer_tokenizer(h->w, h->tok);
-  if( rc == 0 && bos >= 0 ) rc = model_writer_meta_int(h->w, "tokenizer.ggml.bos_token_id", bos);
-  if( rc == 0 && eos >= 0 ) rc = model_writer_meta_int(h->w, "tokenizer.ggml.eos_token_id", eos);
-  if( rc == 0 ) rc = model_writer_meta_int(h->w, "tokenizer.ggml.add_bos_token", add_bos);
   if( rc == 0 && template ) rc = model_writer_meta_text(h->w, "tokenizer.chat_template", template);
   free(template);
   if( rc ) return hf_error(h, "%s: tokenizer: %s", h->dir, model_writer_error(h->w));
@@ -693,6 +694,19 @@ static int hf_write_tokenizer(hf_import *h){
 }
 
 /* ---- the import ------------------------------------------------------- */
+
+/* Provenance: the weights file, or for a sharded model its index. */
+static int hf_write_source(hf_import *h){
+  char *single = hf_path(h->dir, "model.safetensors");
+  char *index = hf_path(h->dir, "model.safetensors.index.json");
+  int rc = single && index
+    ? import_source_meta(h->w, access(single, F_OK) == 0 ? single : index, "hf",
+                         h->err, h->err_len)
+    : hf_error(h, "%s: out of memory", h->dir);
+  free(single);
+  free(index);
+  return rc;
+}
 
 static void hf_import_free(hf_import *h){
   sqlite3_finalize(h->lookup);
@@ -734,7 +748,8 @@ int import_hf(const char *dir, const import_options *opt, model_writer *w,
   h.err_len = err_len;
   int rc = hf_prepare(&h);
   if( rc == 0 ) rc = hf_write_name(&h) || hf_write_hparams(&h)
-                  || hf_write_tensors(&h) || hf_write_tokenizer(&h) ? -1 : 0;
+                  || hf_write_tensors(&h) || hf_write_tokenizer(&h)
+                  || hf_write_source(&h) ? -1 : 0;
   hf_import_free(&h);
   return rc;
 }

@@ -47,7 +47,11 @@ void kernel_dequantize(tensor_dtype dtype, const void *row, float *out, size_t n
 ** dtype, rows packed back to back (row r at r * tensor_row_bytes(cols)).
 ** n = 1 is a matrix-vector product, streaming W once; for n > 1 every block
 ** of W rows is read from memory once and applied to all n rows of X.  The
-** activations stay f32, so the only rounding is the f32 sums'. */
+** activations stay f32, so the only rounding is the f32 sums'.  Y must not
+** overlap W or X.
+** Speed: the AVX2 code walks W in groups of 4 rows and prefetches the next
+** group as one linear stream, so W streams fastest when it holds whole
+** rows back to back, 4k of them (a tile of full rows, not a column slice). */
 void kernel_matmul(tensor_dtype dtype, const void *w, size_t rows, size_t cols,
                    const float *x, size_t x_stride, size_t n,
                    float *y, size_t y_stride, int accumulate);

@@ -120,12 +120,13 @@ static int act_widen(state_act *a, int64_t cols){
   return 0;
 }
 
-int state_act_write(state *s, const char *name, int64_t tile, const float *data,
-                    size_t bytes, char *err, size_t err_len){
-  int64_t n = s->n;
+int state_act_write(state *s, const char *name, int64_t rows, int64_t tile,
+                    const float *data, size_t bytes, char *err, size_t err_len){
+  int64_t n = rows ? rows : s->n;
   if( n <= 0 || tile < 0 || bytes == 0 || bytes % ((size_t)n * sizeof(float)) ){
-    snprintf(err, err_len, "act: '%s' must be a float32 matrix with one row per"
-             " position of the step (%lld), got %zu bytes", name, (long long)n, bytes);
+    snprintf(err, err_len, "act: '%s' must be a float32 matrix of %lld rows"
+             " (one per position of the step, unless rows says otherwise), got %zu bytes",
+             name, (long long)n, bytes);
     return -1;
   }
   int64_t w = (int64_t)(bytes / sizeof(float)) / n;

@@ -34,7 +34,7 @@ typedef struct state {
   int64_t n, pos0;
   int *tokens;
   int64_t tokens_cap;
-  int all_logits;          /* compute logits for every position, not the last */
+  int all_logits;          /* logits for every position, not just the last */
   /* Activations by name. */
   state_act acts[STATE_MAX_ACTS];
   int n_acts;
@@ -54,13 +54,13 @@ int state_step(state *s, int64_t pos0, const int *tokens, int64_t n);
 void state_reset(state *s);
 
 state_act *state_act_find(state *s, const char *name);
-/* Write column tile `tile` of activation `name` with data [n][w] (w taken
-** from bytes): tile 0, or a tile not above the last one written, starts a
+/* Write column tile `tile` of activation `name` with data [rows][w] (rows
+** is the step's n when 0; w is taken from bytes): tile 0, or a tile not above the last one written, starts a
 ** new version of the matrix; tile k lands at columns [k*W, k*W + w) where W
 ** is the width of the version's first tile, and columns no tile wrote stay
 ** zero.  Returns 0, or -1 with err. */
-int state_act_write(state *s, const char *name, int64_t tile, const float *data,
-                    size_t bytes, char *err, size_t err_len);
+int state_act_write(state *s, const char *name, int64_t rows, int64_t tile,
+                    const float *data, size_t bytes, char *err, size_t err_len);
 
 /* Store rows [pos0, pos0+n) of layer's keys or values (which = 'k'/'v'). */
 int state_kv_write(state *s, int layer, char which, const float *data,

@@ -23,7 +23,6 @@ typedef struct tile_slot {
 
 struct tile_manager {
   sqlite3 *db;            /* read-only, private to the manager */
-  sqlite3_blob *blob;     /* reused across reads with sqlite3_blob_reopen */
   pthread_mutex_t lock;
   int64_t n_tiles;
   tile_slot *slots;       /* indexed by tile id; slot 0 unused */
@@ -85,7 +84,6 @@ void tile_manager_close(tile_manager *tm){
   if( tm == 0 ) return;
   for(int64_t i = 1; tm->slots && i <= tm->n_tiles; i++) free((void*)tm->slots[i].t.data);
   free(tm->slots);
-  sqlite3_blob_close(tm->blob);
   sqlite3_close(tm->db);
   pthread_mutex_destroy(&tm->lock);
   free(tm);
@@ -105,12 +103,18 @@ static void tile_describe(tile_manager *tm, int64_t id, char *out, size_t len){
   sqlite3_finalize(st);
 }
 
+/* The blob is closed after each read: an open blob is an open read
+** transaction, which would lock out anyone editing the model (UPDATE
+** program ...) for as long as the manager lives. */
 static int blob_read(tile_manager *tm, int64_t id, void *buf, size_t bytes){
-  int rc = tm->blob ? sqlite3_blob_reopen(tm->blob, id)
-                    : sqlite3_blob_open(tm->db, "main", "tile", "data", id, 0, &tm->blob);
-  if( rc != SQLITE_OK ) return rc;
-  if( (size_t)sqlite3_blob_bytes(tm->blob) != bytes ) return SQLITE_CORRUPT;
-  return sqlite3_blob_read(tm->blob, buf, (int)bytes, 0);
+  sqlite3_blob *blob = 0;
+  int rc = sqlite3_blob_open(tm->db, "main", "tile", "data", id, 0, &blob);
+  if( rc == SQLITE_OK ){
+    rc = (size_t)sqlite3_blob_bytes(blob) != bytes ? SQLITE_CORRUPT
+       : sqlite3_blob_read(blob, buf, (int)bytes, 0);
+  }
+  sqlite3_blob_close(blob);
+  return rc;
 }
 
 /* Called with the lock held. */

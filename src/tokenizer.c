@@ -60,12 +60,20 @@ typedef struct tokenizer_piece_slot {
   int32_t id;
 } tokenizer_piece_slot;
 
-/* Slot of the merge table: key (left id << 32 | right id), UINT64_MAX empty. */
+/* A hash table keyed by a pair of 32-bit values (first << 32 | second);
+** UINT64_MAX marks an empty slot.  BPE keys merges by (left id, right id);
+** SPM keeps the set of adjacent characters (first, second) seen inside
+** pieces, with rank and result unused. */
 typedef struct tokenizer_pair_slot {
   uint64_t key;
   int32_t rank;
   int32_t result;            /* id of the merged piece */
 } tokenizer_pair_slot;
+
+typedef struct tokenizer_pair_table {
+  tokenizer_pair_slot *slots;
+  uint64_t mask, count;
+} tokenizer_pair_table;
 
 /* A token that encode cuts out of the text before the SPM/BPE pass. */
 typedef struct tokenizer_special {
@@ -94,8 +102,8 @@ struct tokenizer {
   /* Built by tokenizer_finish. */
   tokenizer_piece_slot *pieces;
   uint32_t pieces_mask;
-  tokenizer_pair_slot *pairs;
-  uint64_t pairs_mask;
+  tokenizer_pair_table merges_by_pair;  /* BPE */
+  tokenizer_pair_table joins;          /* SPM: see tokenizer_spm_segment */
   int byte_token[256];       /* SPM: the <0xHH> token; BPE: the 1-byte piece */
   tokenizer_special *specials;   /* sorted by first byte, then longest first */
   int n_specials;
@@ -157,7 +165,8 @@ void tokenizer_free(tokenizer *t){
   free(t->tokens);
   free(t->merges);
   free(t->pieces);
-  free(t->pairs);
+  free(t->merges_by_pair.slots);
+  free(t->joins.slots);
   free(t->specials);
   pcre2_code_free(t->split);
   free(t);
@@ -293,7 +302,11 @@ static int tokenizer_build_pieces(tokenizer *t){
   return 0;
 }
 
-/* ---- merge table: (left id, right id) -> rank and result ------------------ */
+/* ---- pair tables ---------------------------------------------------------- */
+
+static uint64_t tokenizer_pair_key(uint32_t first, uint32_t second){
+  return (uint64_t)first << 32 | second;
+}
 
 static uint64_t tokenizer_pair_hash(uint64_t key){
   key ^= key >> 33;
@@ -303,43 +316,57 @@ static uint64_t tokenizer_pair_hash(uint64_t key){
   return key ^ (key >> 33);
 }
 
-static const tokenizer_pair_slot *tokenizer_pair_find(const tokenizer *t,
-                                                      int left, int right){
-  uint64_t key = (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
-  uint64_t i = tokenizer_pair_hash(key) & t->pairs_mask;
+static const tokenizer_pair_slot *tokenizer_pair_find(const tokenizer_pair_table *p,
+                                                      uint64_t key){
+  uint64_t i = tokenizer_pair_hash(key) & p->mask;
   for(;;){
-    const tokenizer_pair_slot *slot = &t->pairs[i];
+    const tokenizer_pair_slot *slot = &p->slots[i];
     if( slot->key == key ) return slot;
     if( slot->key == UINT64_MAX ) return NULL;
-    i = (i + 1) & t->pairs_mask;
+    i = (i + 1) & p->mask;
   }
 }
 
-static void tokenizer_pair_insert(tokenizer *t, int left, int right, int rank,
-                                  int result){
-  uint64_t key = (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
-  uint64_t i = tokenizer_pair_hash(key) & t->pairs_mask;
-  while( t->pairs[i].key != UINT64_MAX ){
-    if( t->pairs[i].key == key ) return;   /* a repeated merge keeps its first rank */
-    i = (i + 1) & t->pairs_mask;
+static int tokenizer_pair_resize(tokenizer_pair_table *p, uint64_t cap){
+  tokenizer_pair_table next = { malloc(cap * sizeof *next.slots), cap - 1, 0 };
+  if( !next.slots ) return -1;
+  for(uint64_t i = 0; i < cap; i++) next.slots[i].key = UINT64_MAX;
+  for(uint64_t i = 0; p->slots && i <= p->mask; i++){
+    const tokenizer_pair_slot *old = &p->slots[i];
+    if( old->key == UINT64_MAX ) continue;
+    uint64_t j = tokenizer_pair_hash(old->key) & next.mask;
+    while( next.slots[j].key != UINT64_MAX ) j = (j + 1) & next.mask;
+    next.slots[j] = *old;
+    next.count++;
   }
-  t->pairs[i] = (tokenizer_pair_slot){ key, rank, result };
+  free(p->slots);
+  *p = next;
+  return 0;
+}
+
+/* Insert unless present (a repeated merge keeps its first rank). */
+static int tokenizer_pair_insert(tokenizer_pair_table *p, uint64_t key, int rank,
+                                 int result){
+  if( (p->count + 1) * 2 > (p->slots ? p->mask + 1 : 0)
+   && tokenizer_pair_resize(p, p->slots ? 2 * (p->mask + 1) : 1024) ) return -1;
+  uint64_t i = tokenizer_pair_hash(key) & p->mask;
+  while( p->slots[i].key != UINT64_MAX ){
+    if( p->slots[i].key == key ) return 0;
+    i = (i + 1) & p->mask;
+  }
+  p->slots[i] = (tokenizer_pair_slot){ key, rank, result };
+  p->count++;
+  return 0;
 }
 
 /* Merges whose sides or result are not ordinary pieces can never apply (a
 ** Hugging Face file with such a merge fails to load there); they keep their
 ** rank so tokenizer_merge still lists every merge added. */
-static int tokenizer_build_pairs(tokenizer *t, char *err, size_t err_len){
-  uint32_t cap = tokenizer_table_size((uint64_t)t->n_merges);
-  if( !cap || !(t->pairs = malloc(cap * sizeof *t->pairs)) ){
-    tokenizer_error(err, err_len, "out of memory for %d merges", t->n_merges);
-    return -1;
-  }
-  t->pairs_mask = cap - 1;
-  for(uint32_t i = 0; i < cap; i++) t->pairs[i].key = UINT64_MAX;
+static int tokenizer_build_merges(tokenizer *t){
   char *joined = NULL;
   size_t joined_cap = 0;
-  for(int rank = 0; rank < t->n_merges; rank++){
+  int rc = tokenizer_pair_resize(&t->merges_by_pair, 1024);
+  for(int rank = 0; rc == 0 && rank < t->n_merges; rank++){
     const tokenizer_merge_entry *m = &t->merges[rank];
     int left = tokenizer_lookup_normal(t, t->text + m->left_offset, m->left_len);
     int right = tokenizer_lookup_normal(t, t->text + m->right_offset, m->right_len);
@@ -347,16 +374,71 @@ static int tokenizer_build_pairs(tokenizer *t, char *err, size_t err_len){
     size_t n = (size_t)m->left_len + m->right_len;
     if( n > joined_cap ){
       char *p = realloc(joined, n);
-      if( !p ){ free(joined); return -1; }
+      if( !p ){ rc = -1; break; }
       joined = p;
       joined_cap = n;
     }
     memcpy(joined, t->text + m->left_offset, m->left_len);
     memcpy(joined + m->left_len, t->text + m->right_offset, m->right_len);
     int result = tokenizer_lookup_normal(t, joined, n);
-    if( result >= 0 ) tokenizer_pair_insert(t, left, right, rank, result);
+    if( result >= 0 ){
+      rc = tokenizer_pair_insert(&t->merges_by_pair,
+                                 tokenizer_pair_key((uint32_t)left, (uint32_t)right),
+                                 rank, result);
+    }
   }
   free(joined);
+  return rc;
+}
+
+/* Length of the valid UTF-8 character at s, or 0 if the bytes there are
+** not one (overlong, surrogate, beyond U+10FFFF, truncated). */
+static size_t tokenizer_utf8_len(const unsigned char *s, size_t n){
+  unsigned char c = s[0];
+  if( c < 0x80 ) return 1;
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if( c >= 0xC2 && c <= 0xDF ) len = 2;
+  else if( c >= 0xE0 && c <= 0xEF ){
+    len = 3;
+    if( c == 0xE0 ) lo = 0xA0;
+    if( c == 0xED ) hi = 0x9F;
+  }else if( c >= 0xF0 && c <= 0xF4 ){
+    len = 4;
+    if( c == 0xF0 ) lo = 0x90;
+    if( c == 0xF4 ) hi = 0x8F;
+  }else return 0;
+  if( n < len || s[1] < lo || s[1] > hi ) return 0;
+  for(size_t i = 2; i < len; i++) if( s[i] < 0x80 || s[i] > 0xBF ) return 0;
+  return len;
+}
+
+/* SPM's unit: one valid UTF-8 character, or one byte that is not part of
+** one.  Returns its length and sets *key to its bytes packed into 32 bits
+** (unique: a lone byte >= 0x80 packs to a value no character does). */
+static size_t tokenizer_spm_char(const char *s, size_t n, uint32_t *key){
+  size_t len = tokenizer_utf8_len((const unsigned char *)s, n);
+  if( len == 0 ) len = 1;
+  *key = 0;
+  for(size_t i = 0; i < len; i++) *key |= (uint32_t)(unsigned char)s[i] << (8 * i);
+  return len;
+}
+
+/* Every pair of adjacent characters inside a piece SPM can produce. */
+static int tokenizer_build_joins(tokenizer *t){
+  if( tokenizer_pair_resize(&t->joins, 1024) ) return -1;
+  for(int id = 0; id < t->n_tokens; id++){
+    const tokenizer_entry *e = &t->tokens[id];
+    if( e->kind != TOKEN_NORMAL && e->kind != TOKEN_USER_DEFINED ) continue;
+    const char *s = t->text + e->offset;
+    uint32_t prev, next;
+    size_t at = tokenizer_spm_char(s, e->len, &prev);
+    while( at < e->len ){
+      at += tokenizer_spm_char(s + at, e->len - at, &next);
+      if( tokenizer_pair_insert(&t->joins, tokenizer_pair_key(prev, next), 0, 0) ) return -1;
+      prev = next;
+    }
+  }
   return 0;
 }
 
@@ -448,8 +530,15 @@ int tokenizer_finish(tokenizer *t, char *err, size_t err_len){
     return -1;
   }
   if( tokenizer_build_bytes(t, err, err_len) ) return -1;
+  if( t->kind == TOKENIZER_SPM && tokenizer_build_joins(t) ){
+    tokenizer_error(err, err_len, "out of memory for %d tokens", t->n_tokens);
+    return -1;
+  }
   if( t->kind == TOKENIZER_BPE ){
-    if( tokenizer_build_pairs(t, err, err_len) ) return -1;
+    if( tokenizer_build_merges(t) ){
+      tokenizer_error(err, err_len, "out of memory for %d merges", t->n_merges);
+      return -1;
+    }
     if( tokenizer_build_split(t, err, err_len) ) return -1;
   }
   t->finished = 1;
@@ -523,21 +612,24 @@ static void tokenizer_emit(tokenizer_out *out, int id){
   out->n++;
 }
 
-/* Scratch memory one encode call reuses across fragments and pre-tokens. */
+/* A run of text bytes in a merge chain. */
 typedef struct tokenizer_symbol {
   int32_t prev, next;        /* neighbours in the chain, -1 at the ends */
   uint32_t start, len;       /* bytes of the text; len 0 once merged away */
   int32_t id;                /* BPE: the piece these bytes are */
+  uint32_t key;              /* SPM: the character, see tokenizer_spm_char */
 } tokenizer_symbol;
 
-/* A candidate merge of symbols left and right; stale once either symbol's
-** length changed (symbols only grow or die), which size detects. */
+/* A candidate merge of symbols left and right, taken smallest key first,
+** then leftmost.  It is stale once either symbol's length changed (symbols
+** only grow or die), which size detects. */
 typedef struct tokenizer_bigram {
-  double key;                /* SPM: -score; BPE: rank.  Smallest first. */
+  uint32_t key;              /* BPE: rank; SPM: see tokenizer_spm_key */
   int32_t left, right;
   uint32_t size;
 } tokenizer_bigram;
 
+/* Scratch memory one encode call reuses across fragments and pre-tokens. */
 typedef struct tokenizer_work {
   tokenizer_symbol *symbols;
   size_t symbols_cap;
@@ -601,38 +693,50 @@ static tokenizer_bigram tokenizer_heap_pop(tokenizer_work *w){
   return top;
 }
 
-/* Length of the valid UTF-8 character at s, or 0 if the bytes there are
-** not one (overlong, surrogate, beyond U+10FFFF, truncated). */
-static size_t tokenizer_utf8_len(const unsigned char *s, size_t n){
-  unsigned char c = s[0];
-  if( c < 0x80 ) return 1;
-  size_t len;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if( c >= 0xC2 && c <= 0xDF ) len = 2;
-  else if( c >= 0xE0 && c <= 0xEF ){
-    len = 3;
-    if( c == 0xE0 ) lo = 0xA0;
-    if( c == 0xED ) hi = 0x9F;
-  }else if( c >= 0xF0 && c <= 0xF4 ){
-    len = 4;
-    if( c == 0xF0 ) lo = 0x90;
-    if( c == 0xF4 ) hi = 0x8F;
-  }else return 0;
-  if( n < len || s[1] < lo || s[1] > hi ) return 0;
-  for(size_t i = 2; i < len; i++) if( s[i] < 0x80 || s[i] > 0xBF ) return 0;
-  return len;
+/* Apply the merges the heap holds to the chain; try_pair(left, right) pushes
+** the candidate for two neighbours, if any. */
+typedef int (*tokenizer_try_pair_fn)(const tokenizer *t, tokenizer_work *w,
+                                     int left, int right);
+
+static int tokenizer_merge_chain(const tokenizer *t, tokenizer_work *w,
+                                 tokenizer_try_pair_fn try_pair){
+  while( w->heap_len > 0 ){
+    tokenizer_bigram g = tokenizer_heap_pop(w);
+    tokenizer_symbol *l = &w->symbols[g.left], *r = &w->symbols[g.right];
+    if( l->len == 0 || r->len == 0 || l->len + r->len != g.size ) continue;
+    if( t->kind == TOKENIZER_BPE ){
+      l->id = tokenizer_pair_find(&t->merges_by_pair,
+                                  tokenizer_pair_key((uint32_t)l->id, (uint32_t)r->id))->result;
+    }
+    l->len += r->len;
+    r->len = 0;
+    l->next = r->next;
+    if( r->next >= 0 ) w->symbols[r->next].prev = g.left;
+    if( l->prev >= 0 && try_pair(t, w, l->prev, g.left) ) return -1;
+    if( l->next >= 0 && try_pair(t, w, g.left, l->next) ) return -1;
+  }
+  return 0;
 }
 
-/* ---- SPM: merges by piece score over the whole fragment -------------------- */
+/* ---- SPM: merges by piece score ------------------------------------------------ */
+
+/* Heap key of a piece score: higher scores first.  The bits of a float
+** order like integers once negative values are flipped. */
+static uint32_t tokenizer_spm_key(float score){
+  uint32_t u;
+  if( score == 0 ) score = 0;     /* -0 ties with 0, as a float compare does */
+  memcpy(&u, &score, 4);
+  u = u & 0x80000000u ? ~u : u | 0x80000000u;
+  return ~u;
+}
 
 static int tokenizer_spm_try_bigram(const tokenizer *t, tokenizer_work *w,
-                                    const char *text, int left, int right){
-  if( left < 0 || right < 0 ) return 0;
+                                    int left, int right){
   const tokenizer_symbol *l = &w->symbols[left], *r = &w->symbols[right];
   uint32_t size = l->len + r->len;
-  int id = tokenizer_lookup_normal(t, text + l->start, size);
+  int id = tokenizer_lookup_normal(t, w->buf + l->start, size);
   if( id < 0 ) return 0;
-  tokenizer_bigram g = { -(double)t->tokens[id].score, left, right, size };
+  tokenizer_bigram g = { tokenizer_spm_key(t->tokens[id].score), left, right, size };
   return tokenizer_heap_push(w, g);
 }
 
@@ -657,40 +761,45 @@ static int tokenizer_spm_emit(const tokenizer *t, const char *s, size_t len,
   return 0;
 }
 
-static int tokenizer_spm_split_chars(tokenizer_work *w, const char *text,
-                                     size_t len, int *n_symbols){
+/* Merge symbols [from, to) among themselves and emit them.
+**
+** llama.cpp runs one heap over the whole fragment.  Here the fragment is cut
+** where two neighbouring characters never sit side by side inside a piece
+** (t->joins): no merge can cross such a cut, and within a segment the heap
+** order is the same, so the result is identical while the heaps stay small
+** enough to live in cache. */
+static int tokenizer_spm_segment(const tokenizer *t, tokenizer_work *w,
+                                 int from, int to, tokenizer_out *out,
+                                 char *err, size_t err_len){
+  w->heap_len = 0;
+  w->symbols[from].prev = -1;
+  w->symbols[to - 1].next = -1;
+  for(int i = from + 1; i < to; i++){
+    if( tokenizer_spm_try_bigram(t, w, i - 1, i) ) goto oom;
+  }
+  if( tokenizer_merge_chain(t, w, tokenizer_spm_try_bigram) ) goto oom;
+  for(int i = from; i >= 0; i = w->symbols[i].next){
+    const tokenizer_symbol *sym = &w->symbols[i];
+    if( tokenizer_spm_emit(t, w->buf + sym->start, sym->len, out, err, err_len) ) return -1;
+  }
+  return 0;
+oom:
+  tokenizer_error(err, err_len, "out of memory merging %d characters", to - from);
+  return -1;
+}
+
+/* Split w->buf into characters, chained; returns their count or -1. */
+static int tokenizer_spm_chars(tokenizer_work *w, size_t len){
   if( tokenizer_reserve((void **)&w->symbols, &w->symbols_cap, len,
                         sizeof *w->symbols) ) return -1;
   int n = 0;
   for(size_t at = 0; at < len; n++){
-    size_t c = tokenizer_utf8_len((const unsigned char *)text + at, len - at);
-    if( c == 0 ) c = 1;     /* an invalid byte stands alone: never a piece */
-    w->symbols[n] = (tokenizer_symbol){ n - 1, -1, (uint32_t)at, (uint32_t)c, -1 };
-    if( n > 0 ) w->symbols[n - 1].next = n;
+    tokenizer_symbol *sym = &w->symbols[n];
+    size_t c = tokenizer_spm_char(w->buf + at, len - at, &sym->key);
+    *sym = (tokenizer_symbol){ n - 1, n + 1, (uint32_t)at, (uint32_t)c, -1, sym->key };
     at += c;
   }
-  *n_symbols = n;
-  return 0;
-}
-
-static int tokenizer_spm_merge(const tokenizer *t, tokenizer_work *w,
-                               const char *text, int n){
-  w->heap_len = 0;
-  for(int i = 1; i < n; i++){
-    if( tokenizer_spm_try_bigram(t, w, text, i - 1, i) ) return -1;
-  }
-  while( w->heap_len > 0 ){
-    tokenizer_bigram g = tokenizer_heap_pop(w);
-    tokenizer_symbol *l = &w->symbols[g.left], *r = &w->symbols[g.right];
-    if( l->len == 0 || r->len == 0 || l->len + r->len != g.size ) continue;
-    l->len += r->len;
-    r->len = 0;
-    l->next = r->next;
-    if( r->next >= 0 ) w->symbols[r->next].prev = g.left;
-    if( tokenizer_spm_try_bigram(t, w, text, l->prev, g.left) ) return -1;
-    if( tokenizer_spm_try_bigram(t, w, text, g.left, l->next) ) return -1;
-  }
-  return 0;
+  return n;
 }
 
 /* One fragment of text between special tokens.  Every fragment follows the
@@ -701,52 +810,36 @@ static int tokenizer_spm_fragment(const tokenizer *t, tokenizer_work *w,
                                   tokenizer_out *out, char *err, size_t err_len){
   int prefix = t->add_space_prefix;
   size_t n_text = len + (prefix != 0);
-  if( tokenizer_reserve((void **)&w->buf, &w->buf_cap, n_text, 1) ) goto oom;
-  if( prefix ) w->buf[0] = ' ';
-  memcpy(w->buf + (prefix != 0), s, len);
-  int n;
-  if( tokenizer_spm_split_chars(w, w->buf, n_text, &n) ) goto oom;
-  if( tokenizer_spm_merge(t, w, w->buf, n) ) goto oom;
-  for(int i = 0; i >= 0 && n > 0; i = w->symbols[i].next){
-    const tokenizer_symbol *sym = &w->symbols[i];
-    if( tokenizer_spm_emit(t, w->buf + sym->start, sym->len, out, err, err_len) ) return -1;
+  int n = -1;
+  if( tokenizer_reserve((void **)&w->buf, &w->buf_cap, n_text, 1) == 0 ){
+    if( prefix ) w->buf[0] = ' ';
+    memcpy(w->buf + (prefix != 0), s, len);
+    n = tokenizer_spm_chars(w, n_text);
+  }
+  if( n < 0 ){
+    tokenizer_error(err, err_len, "out of memory encoding %zu bytes", len);
+    return -1;
+  }
+  int from = 0;
+  for(int i = 1; i <= n; i++){
+    if( i < n && tokenizer_pair_find(&t->joins, tokenizer_pair_key(
+                   w->symbols[i - 1].key, w->symbols[i].key)) ) continue;
+    if( tokenizer_spm_segment(t, w, from, i, out, err, err_len) ) return -1;
+    from = i;
   }
   return 0;
-oom:
-  tokenizer_error(err, err_len, "out of memory encoding %zu bytes", len);
-  return -1;
 }
 
 /* ---- BPE: pre-tokenizer split, then merges by rank inside each piece ------- */
 
 static int tokenizer_bpe_try_pair(const tokenizer *t, tokenizer_work *w,
                                   int left, int right){
-  if( left < 0 || right < 0 ) return 0;
   const tokenizer_symbol *l = &w->symbols[left], *r = &w->symbols[right];
-  const tokenizer_pair_slot *p = tokenizer_pair_find(t, l->id, r->id);
+  const tokenizer_pair_slot *p = tokenizer_pair_find(&t->merges_by_pair,
+    tokenizer_pair_key((uint32_t)l->id, (uint32_t)r->id));
   if( !p ) return 0;
-  tokenizer_bigram g = { (double)p->rank, left, right, l->len + r->len };
+  tokenizer_bigram g = { (uint32_t)p->rank, left, right, l->len + r->len };
   return tokenizer_heap_push(w, g);
-}
-
-static int tokenizer_bpe_merge(const tokenizer *t, tokenizer_work *w, int n){
-  w->heap_len = 0;
-  for(int i = 1; i < n; i++){
-    if( tokenizer_bpe_try_pair(t, w, i - 1, i) ) return -1;
-  }
-  while( w->heap_len > 0 ){
-    tokenizer_bigram g = tokenizer_heap_pop(w);
-    tokenizer_symbol *l = &w->symbols[g.left], *r = &w->symbols[g.right];
-    if( l->len == 0 || r->len == 0 || l->len + r->len != g.size ) continue;
-    l->id = tokenizer_pair_find(t, l->id, r->id)->result;
-    l->len += r->len;
-    r->len = 0;
-    l->next = r->next;
-    if( r->next >= 0 ) w->symbols[r->next].prev = g.left;
-    if( tokenizer_bpe_try_pair(t, w, l->prev, g.left) ) return -1;
-    if( tokenizer_bpe_try_pair(t, w, g.left, l->next) ) return -1;
-  }
-  return 0;
 }
 
 /* One pre-token: starts as one symbol per byte. */
@@ -759,12 +852,13 @@ static int tokenizer_bpe_word(const tokenizer *t, tokenizer_work *w,
   if( tokenizer_reserve((void **)&w->symbols, &w->symbols_cap, len,
                         sizeof *w->symbols) ) return -1;
   int n = (int)len;
+  w->heap_len = 0;
   for(int i = 0; i < n; i++){
-    w->symbols[i] = (tokenizer_symbol){ i - 1, i + 1 < n ? i + 1 : -1,
-                                        (uint32_t)i, 1,
-                                        t->byte_token[(unsigned char)s[i]] };
+    w->symbols[i] = (tokenizer_symbol){ i - 1, i + 1 < n ? i + 1 : -1, (uint32_t)i, 1,
+                                        t->byte_token[(unsigned char)s[i]], 0 };
+    if( i > 0 && tokenizer_bpe_try_pair(t, w, i - 1, i) ) return -1;
   }
-  if( tokenizer_bpe_merge(t, w, n) ) return -1;
+  if( tokenizer_merge_chain(t, w, tokenizer_bpe_try_pair) ) return -1;
   for(int i = 0; i >= 0; i = w->symbols[i].next) tokenizer_emit(out, w->symbols[i].id);
   return 0;
 }

@@ -881,7 +881,7 @@ static Suite *safetensors_suite(void){
   tcase_add_test(parse, test_bad_index);
   suite_add_tcase(s, parse);
   TCase *import = tcase_create("import");
-  tcase_set_timeout(import, 60);   /* the qwen2 vocabulary takes a while under ASan */
+  tcase_set_timeout(import, 60);   /* loads the 151k-token Qwen2 vocabulary */
   tcase_add_test(import, test_import_stories);
   tcase_add_test(import, test_import_llama_biases);
   tcase_add_test(import, test_import_qwen2);

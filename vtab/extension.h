@@ -32,7 +32,8 @@ typedef struct session {
   model *model;
   char open_error[256];      /* why model is NULL */
   state *state;              /* NULL when model is NULL */
-  struct runner *runner;     /* prepared on first use */
+  struct runner *runner;     /* prepared while a generate query runs */
+  int busy;                  /* a generate query owns state and runner */
 } session;
 
 /* The model of the session, or NULL after setting an error on ctx/vtab. */

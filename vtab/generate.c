@@ -54,6 +54,7 @@ typedef struct generate_cursor {
   int text_len;
   char held[8];              /* an incomplete UTF-8 character, held back */
   int held_len;
+  int owns_state;            /* this cursor runs the session's state */
 } generate_cursor;
 
 /* xConnect */
@@ -120,10 +121,17 @@ static int generate_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out){
   return SQLITE_OK;
 }
 
-/* xClose */
+/* xClose.  The program's statements are prepared per query and finalized
+** here: a connection cannot close while statements of its own are open, and
+** SQLite gives an extension no later hook before it checks. */
 static int generate_close(sqlite3_vtab_cursor *cur){
   generate_cursor *c = (generate_cursor*)cur;
   if( c->sampling ) sampler_free(&c->sampler);
+  if( c->owns_state ){
+    runner_free(c->session->runner);
+    c->session->runner = 0;
+    c->session->busy = 0;
+  }
   sqlite3_free(c);
   return SQLITE_OK;
 }
@@ -280,6 +288,11 @@ static int generate_filter(sqlite3_vtab_cursor *cur, int plan, const char *unuse
   generate_args a = {0};
   char *err = args_read(plan, argv, s->model, &a);
   if( err ) return cursor_fail(c, err);
+  if( s->busy && !c->owns_state ){
+    return cursor_fail(c, sqlite3_mprintf("generate: this connection is already generating;"
+                                          " finish that query first"));
+  }
+  s->busy = c->owns_state = 1;
   if( c->sampling ) sampler_free(&c->sampler);
   c->sampling = 1;
   if( sampler_init(&c->sampler, (size_t)s->model->params.vocab_size, (float)a.temperature,

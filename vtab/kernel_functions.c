@@ -11,8 +11,7 @@
 **   rope(x, pos)                rotary embedding, row r at position pos + r
 **   attention(q, k, v, head)    aggregate over heads: causal softmax(q k^T) v
 **   silu_mul(g, u)              silu(g) * u
-**   logit_rows(x)               the rows that need logits: the last one, or
-**                               all while activations are captured
+**   gather_rows(x, i)           aggregate: the rows i of x, in order
 **
 ** Shapes, head size, RoPE theta and style and RMS epsilon come from the
 ** model of the connection.  A NULL where a tile is expected is an error,
@@ -266,16 +265,40 @@ static void silu_mul_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   result_matrix(ctx, out, count);
 }
 
-static void logit_rows_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
-  state *st = fn_session(ctx)->state;
-  int64_t bytes = sqlite3_value_bytes(argv[0]);
-  if( st->all_logits || st->n <= 1 ){
-    sqlite3_result_value(ctx, argv[0]);
+/* gather_rows(x, i): aggregate; the rows i of x (one row per position of
+** the step), in the order given. */
+typedef struct gather_acc {
+  float *out;
+  int64_t rows, cap, width;
+} gather_acc;
+
+static void gather_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  gather_acc *acc = sqlite3_aggregate_context(ctx, sizeof *acc);
+  int64_t n = fn_session(ctx)->state->n;
+  int64_t width = n > 0 ? sqlite3_value_bytes(argv[0]) / (int64_t)sizeof(float) / n : 0;
+  const float *x;
+  if( acc == 0 || arg_matrix(ctx, argv[0], width, &x, "gather_rows") < 0 ) return;
+  int64_t i = sqlite3_value_int64(argv[1]);
+  if( i < 0 || i >= n ){
+    fn_error(ctx, "gather_rows: row %lld is outside the step", (long long)i);
     return;
   }
-  int64_t row = bytes / st->n;
-  sqlite3_result_blob64(ctx, (const char*)sqlite3_value_blob(argv[0]) + (st->n - 1) * row,
-                        (uint64_t)row, SQLITE_TRANSIENT);
+  if( acc->rows == acc->cap ){
+    int64_t cap = acc->cap ? acc->cap * 2 : 1;
+    float *out = sqlite3_realloc64(acc->out, (uint64_t)(cap * width) * sizeof(float));
+    if( out == 0 ){ sqlite3_result_error_nomem(ctx); return; }
+    acc->out = out;
+    acc->cap = cap;
+  }
+  acc->width = width;
+  memcpy(acc->out + acc->rows++ * width, x + i * width, (size_t)width * sizeof(float));
+}
+
+static void gather_final(sqlite3_context *ctx){
+  gather_acc *acc = sqlite3_aggregate_context(ctx, 0);
+  if( acc == 0 || acc->out == 0 ) return;
+  result_matrix(ctx, acc->out, acc->rows * acc->width);
+  acc->out = 0;
 }
 
 /* ---- attention ------------------------------------------------------------ */
@@ -343,7 +366,7 @@ static const struct kernel_function {
   { "tensor_add", 2, add_fn, 0, 0 },
   { "rope", 2, rope_fn, 0, 0 },
   { "silu_mul", 2, silu_mul_fn, 0, 0 },
-  { "logit_rows", 1, logit_rows_fn, 0, 0 },
+  { "gather_rows", 2, 0, gather_step, gather_final },
 };
 
 int kernel_functions_register(sqlite3 *db, session *s){

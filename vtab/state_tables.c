@@ -6,7 +6,8 @@
 **       one (or one column tile of one), SELECT reads whole matrices
 **   kv(layer, name, data, positions)          the KV cache; INSERT stores
 **       the step's rows of layer's 'k' or 'v', SELECT returns all cached rows
-**   step(i, pos, token)                       the positions of this step
+**   step(i, pos, token, logits)               the positions of this step;
+**       logits = 1 where the step's logits are wanted
 **   head(head, kv_head)                       the attention heads
 **
 **   SELECT name, rows, cols, tensor_norm(data) FROM act;
@@ -18,7 +19,6 @@
 ** activation is written again.
 */
 #include "extension.h"
-#include "runner.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +34,7 @@ enum { TABLE_ACT, TABLE_KV, TABLE_STEP, TABLE_HEAD };
 static const char *const table_schema[] = {
   "CREATE TABLE x(name TEXT, data BLOB, rows INTEGER, cols INTEGER, tile HIDDEN INTEGER)",
   "CREATE TABLE x(layer INTEGER, name TEXT, data BLOB, positions INTEGER)",
-  "CREATE TABLE x(i INTEGER, pos INTEGER, token INTEGER)",
+  "CREATE TABLE x(i INTEGER, pos INTEGER, token INTEGER, logits INTEGER)",
   "CREATE TABLE x(head INTEGER, kv_head INTEGER)",
 };
 
@@ -79,15 +79,8 @@ static int head_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
   return state_connect(db, aux, argc, argv, out, err, TABLE_HEAD);
 }
 
-/* xDisconnect / xDestroy.  A closing connection disconnects its virtual
-** tables before it checks for unfinalized statements, so act's disconnect
-** is where the prepared program goes (it is prepared again when needed). */
+/* xDisconnect / xDestroy */
 static int state_disconnect(sqlite3_vtab *vtab){
-  state_vtab *v = (state_vtab*)vtab;
-  if( v->kind == TABLE_ACT ){
-    runner_free(v->session->runner);
-    v->session->runner = 0;
-  }
   sqlite3_free(vtab);
   return SQLITE_OK;
 }
@@ -239,9 +232,12 @@ static int state_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
   switch( v->kind ){
     case TABLE_ACT: act_column(st, c->row, ctx, col); break;
     case TABLE_KV: kv_column(st, c->row, ctx, col); break;
-    case TABLE_STEP:
-      sqlite3_result_int64(ctx, col == 0 ? c->row : col == 1 ? st->pos0 + c->row : st->tokens[c->row]);
+    case TABLE_STEP: {
+      int64_t wants_logits = st->all_logits || c->row == st->n - 1;
+      int64_t values[4] = { c->row, st->pos0 + c->row, st->tokens[c->row], wants_logits };
+      sqlite3_result_int64(ctx, values[col]);
       break;
+    }
     case TABLE_HEAD:
       sqlite3_result_int64(ctx, col == 0 ? c->row : c->row / (p->n_heads / p->n_kv_heads));
       break;
@@ -261,8 +257,9 @@ static int update_fail(sqlite3_vtab *vtab, const char *msg){
   return SQLITE_ERROR;
 }
 
-/* xUpdate: INSERT only.  act: (name, data, rows, cols, tile); kv: (layer,
-** name, data, positions).  rows, cols and positions are ignored on input. */
+/* xUpdate: INSERT only.  act: (name, data, rows, cols, tile), rows
+** defaulting to the step's positions; kv: (layer, name, data, positions).
+** cols and positions are ignored on input. */
 static int state_update(sqlite3_vtab *vtab, int argc, sqlite3_value **argv,
                         sqlite3_int64 *rowid){
   state_vtab *v = (state_vtab*)vtab;
@@ -277,7 +274,8 @@ static int state_update(sqlite3_vtab *vtab, int argc, sqlite3_value **argv,
       return update_fail(vtab, "act: INSERT needs a name and a BLOB of float32 data"
                                 " (a NULL here often means SQLite sorted or materialised a pointer)");
     }
-    if( state_act_write(st, name, sqlite3_value_int64(argv[6]), sqlite3_value_blob(argv[3]),
+    if( state_act_write(st, name, sqlite3_value_int64(argv[4]), sqlite3_value_int64(argv[6]),
+                        sqlite3_value_blob(argv[3]),
                         (size_t)sqlite3_value_bytes(argv[3]), err, sizeof err) ){
       return update_fail(vtab, err);
     }

@@ -1,0 +1,256 @@
+/*
+** test_generate_stories.c: the forward pass in SQL on stories260K, against
+** llama2.c run.c's reference outputs in ../shared (vectors/SOURCE.md):
+** greedy token ids with and without a prompt, a seeded top-p sample, the
+** logits of positions 0-3, prefill against step-by-step decoding, a head
+** ablated by editing the program, and the errors generate must give.
+*/
+#include "testutil.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#include "import.h"
+#include "tensql.h"
+
+#define VECTORS(f) SHARED("models/stories260K/vectors/" f)
+
+static char bin_db[1024], gguf_db[1024];
+
+static void setup_models(void){
+  char err[512];
+  import_options opt = { .dtype = -1, .tokenizer_path = SHARED("models/stories260K/tok512.bin") };
+  snprintf(bin_db, sizeof bin_db, "%s", test_tmp_path("gen_bin.db"));
+  snprintf(gguf_db, sizeof gguf_db, "%s", test_tmp_path("gen_gguf.db"));
+  ck_assert_msg(import_model(SHARED("models/stories260K/stories260K.bin"), bin_db, &opt, err, sizeof err) == 0, "%s", err);
+  opt.tokenizer_path = 0;
+  ck_assert_msg(import_model(SHARED("models/stories260K/stories260K.gguf"), gguf_db, &opt, err, sizeof err) == 0, "%s", err);
+}
+
+static sqlite3 *open_model(const char *path){
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+  ck_assert_int_eq(tensql_register(db), SQLITE_OK);
+  return db;
+}
+
+/* Whitespace-separated integers of a reference file. */
+static int read_ids(const char *path, int *ids, int cap){
+  FILE *f = fopen(path, "r");
+  ck_assert_msg(f != 0, "%s", path);
+  int n = 0;
+  while( n < cap && fscanf(f, "%d", &ids[n]) == 1 ) n++;
+  fclose(f);
+  return n;
+}
+
+/* The token column of a generate query. */
+static int generate_ids(sqlite3 *db, const char *where, int *ids, int cap){
+  char *sql = sqlite3_mprintf("SELECT token FROM generate WHERE %s", where);
+  sqlite3_stmt *st;
+  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+  int n = 0, rc;
+  while( (rc = sqlite3_step(st)) == SQLITE_ROW && n < cap ) ids[n++] = sqlite3_column_int(st, 0);
+  ck_assert_msg(rc == SQLITE_DONE, "%s: %s", sql, sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  sqlite3_free(sql);
+  return n;
+}
+
+static void check_greedy(const char *path){
+  int ref[300], got[300];
+  int n_ref = read_ids(VECTORS("greedy_t0.tokens.txt"), ref, 300);
+  ck_assert_int_eq(n_ref, 257);
+  sqlite3 *db = open_model(path);
+  int n = generate_ids(db, "prompt = '' AND max_tokens = 256", got, 300);
+  ck_assert_int_eq(n, 256);
+  for(int i = 0; i < n; i++) ck_assert_msg(got[i] == ref[i + 1], "token %d: %d != %d", i, got[i], ref[i + 1]);
+  sqlite3_close(db);
+}
+
+START_TEST(test_greedy_bin){ check_greedy(bin_db); }
+END_TEST
+
+START_TEST(test_greedy_gguf){ check_greedy(gguf_db); }
+END_TEST
+
+START_TEST(test_greedy_prompt){
+  int ref[100], got[100];
+  int n_ref = read_ids(VECTORS("greedy_t0_n64_prompt.tokens.txt"), ref, 100);
+  ck_assert_int_eq(n_ref, 65);   /* BOS, 11 prompt ids, 53 generated */
+  sqlite3 *db = open_model(gguf_db);
+  int n = generate_ids(db, "prompt = 'Lily and Tim went to the park.' AND max_tokens = 53", got, 100);
+  ck_assert_int_eq(n, 53);
+  for(int i = 0; i < n; i++) ck_assert_int_eq(got[i], ref[i + 12]);
+  sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(test_seeded_sample){
+  int ref[300], got[300];
+  int n_ref = read_ids(VECTORS("sample_t1.0_p0.9_s133742.tokens.txt"), ref, 300);
+  sqlite3 *db = open_model(bin_db);
+  int n = generate_ids(db, "prompt = '' AND temperature = 1.0 AND top_p = 0.9"
+                           " AND seed = 133742 AND max_tokens = 256", got, 300);
+  /* run.c stops when it samples BOS; generate stops there too */
+  ck_assert_int_eq(n, n_ref - 1);
+  for(int i = 0; i < n; i++) ck_assert_msg(got[i] == ref[i + 1], "token %d: %d != %d", i, got[i], ref[i + 1]);
+  sqlite3_close(db);
+}
+END_TEST
+
+/* The logits the last step left in act, after a generate of max_tokens k:
+** those of position k - 1. */
+static int last_logits(sqlite3 *db, const char *where, float *out, int cap){
+  int ids[600];
+  generate_ids(db, where, ids, 600);
+  sqlite3_stmt *st;
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT data FROM act WHERE name = 'logits'", -1, &st, 0), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+  int n = sqlite3_column_bytes(st, 0) / 4;
+  ck_assert_int_le(n, cap);
+  memcpy(out, sqlite3_column_blob(st, 0), (size_t)n * 4);
+  sqlite3_finalize(st);
+  return n;
+}
+
+START_TEST(test_logits_pos0_3){
+  FILE *f = fopen(VECTORS("greedy_t0.logits_pos0-3.txt"), "r");
+  ck_assert_ptr_nonnull(f);
+  sqlite3 *db = open_model(gguf_db);
+  float got[512];
+  for(int pos = 0; pos < 4; pos++){
+    int ref_pos, input;
+    ck_assert_int_eq(fscanf(f, "%d %d", &ref_pos, &input), 2);
+    ck_assert_int_eq(ref_pos, pos);
+    char where[64];
+    snprintf(where, sizeof where, "prompt = '' AND max_tokens = %d", pos + 1);
+    ck_assert_int_eq(last_logits(db, where, got, 512), 512);
+    double worst = 0;
+    for(int i = 0; i < 512; i++){
+      float ref;
+      ck_assert_int_eq(fscanf(f, "%f", &ref), 1);
+      if( fabs(got[i] - ref) > worst ) worst = fabs(got[i] - ref);
+    }
+    ck_assert_msg(worst < 1e-4, "pos %d: logits differ by %g", pos, worst);
+  }
+  fclose(f);
+  sqlite3_close(db);
+}
+END_TEST
+
+/* "Once upon a" is BOS 403 407 261, the reference's first four inputs: its
+** prefill must give position 3's logits as four decode steps do. */
+START_TEST(test_prefill_equals_steps){
+  sqlite3 *db = open_model(bin_db);
+  float prefill[512], steps[512];
+  last_logits(db, "prompt = 'Once upon a' AND max_tokens = 1", prefill, 512);
+  last_logits(db, "prompt = '' AND max_tokens = 4", steps, 512);
+  double worst = 0;
+  for(int i = 0; i < 512; i++) if( fabs(prefill[i] - steps[i]) > worst ) worst = fabs(prefill[i] - steps[i]);
+  ck_assert_msg(worst < 1e-5, "prefill and steps differ by %g", worst);
+  /* and over a longer prompt: 11 prompt tokens, then decoding */
+  last_logits(db, "prompt = 'Lily and Tim went to the park. They saw' AND max_tokens = 1", prefill, 512);
+  last_logits(db, "prompt = 'Lily and Tim went to the park.' AND max_tokens = 3", steps, 512);
+  worst = 0;
+  for(int i = 0; i < 512; i++) if( fabs(prefill[i] - steps[i]) > worst ) worst = fabs(prefill[i] - steps[i]);
+  ck_assert_msg(worst < 1e-5, "prefill and steps differ by %g", worst);
+  sqlite3_close(db);
+}
+END_TEST
+
+static void exec_ok(sqlite3 *db, const char *sql){
+  char *err = 0;
+  ck_assert_msg(sqlite3_exec(db, sql, 0, 0, &err) == SQLITE_OK, "%s: %s", sql, err ? err : "");
+}
+
+/* Editing the program changes the model: leave out head 3 of layer 0. */
+START_TEST(test_ablate_head){
+  char copy[1024];
+  snprintf(copy, sizeof copy, "%s", test_tmp_path("ablate.db"));
+  char cmd[2200];
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", gguf_db, copy);
+  ck_assert_int_eq(system(cmd), 0);
+  sqlite3 *db = open_model(copy);
+  float before[512], after[512];
+  last_logits(db, "prompt = 'Once upon a time' AND max_tokens = 1", before, 512);
+  exec_ok(db, "UPDATE program SET sql = replace(sql, 'AND v.layer = 0 AND v.name = ''v''',"
+              " 'AND v.layer = 0 AND v.name = ''v'' AND h.head <> 3') WHERE layer = 0 AND sql LIKE '%attention(%'");
+  ck_assert_int_eq(sqlite3_changes(db), 1);
+  last_logits(db, "prompt = 'Once upon a time' AND max_tokens = 1", after, 512);
+  double diff = 0;
+  for(int i = 0; i < 512; i++) diff += fabs(before[i] - after[i]);
+  ck_assert_msg(diff > 1e-2, "ablating a head changed nothing (%g)", diff);
+  sqlite3_close(db);
+}
+END_TEST
+
+static void expect_error(sqlite3 *db, const char *where, const char *needle){
+  char *sql = sqlite3_mprintf("SELECT token FROM generate WHERE %s", where);
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, 0);
+  if( rc == SQLITE_OK ){
+    while( (rc = sqlite3_step(st)) == SQLITE_ROW ){}
+    sqlite3_finalize(st);
+  }
+  ck_assert_msg(rc != SQLITE_DONE && rc != SQLITE_OK, "%s succeeded", sql);
+  ck_assert_msg(strstr(sqlite3_errmsg(db), needle), "%s: '%s' lacks '%s'", sql, sqlite3_errmsg(db), needle);
+  sqlite3_free(sql);
+}
+
+START_TEST(test_bad_arguments){
+  sqlite3 *db = open_model(bin_db);
+  expect_error(db, "prompt = NULL", "prompt must be text");
+  expect_error(db, "prompt = 42", "prompt must be text");
+  expect_error(db, "max_tokens = 3", "needs a prompt");
+  expect_error(db, "prompt = 'a' AND temperature = -1", "temperature");
+  expect_error(db, "prompt = 'a' AND temperature = 'hot'", "temperature");
+  expect_error(db, "prompt = 'a' AND top_p = 1.5", "top_p");
+  expect_error(db, "prompt = 'a' AND top_k = -2", "top_k");
+  expect_error(db, "prompt = 'a' AND max_tokens = -1", "max_tokens");
+  expect_error(db, "prompt = 'a' AND max_tokens = 2.5", "max_tokens");
+  expect_error(db, "prompt = 'a' AND chat = 7", "chat");
+  /* 600 words of one token each: beyond the 512-position context */
+  char *long_prompt = sqlite3_mprintf("prompt = (WITH RECURSIVE r(n, s) AS (SELECT 0, ''"
+      " UNION ALL SELECT n + 1, s || ' the' FROM r WHERE n < 600) SELECT s FROM r WHERE n = 600)");
+  expect_error(db, long_prompt, "the context holds 512");
+  sqlite3_free(long_prompt);
+  sqlite3_close(db);
+}
+END_TEST
+
+/* A program step that would sort tile pointers is refused by name. */
+START_TEST(test_sorting_step_refused){
+  char copy[1024];
+  snprintf(copy, sizeof copy, "%s", test_tmp_path("sorted.db"));
+  char cmd[2200];
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", bin_db, copy);
+  ck_assert_int_eq(system(cmd), 0);
+  sqlite3 *db = open_model(copy);
+  exec_ok(db, "UPDATE program SET sql = replace(sql, 'GROUP BY w.tile_row', 'GROUP BY w.tile_row + 0')"
+              " WHERE step = (SELECT min(step) FROM program WHERE sql LIKE '%GROUP BY w.tile_row%')");
+  expect_error(db, "prompt = 'a'", "would sort or materialise");
+  sqlite3_close(db);
+}
+END_TEST
+
+static Suite *generate_suite(void){
+  Suite *s = suite_create("generate_stories");
+  TCase *tc = tcase_create("reference");
+  tcase_add_unchecked_fixture(tc, setup_models, 0);
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_greedy_bin);
+  tcase_add_test(tc, test_greedy_gguf);
+  tcase_add_test(tc, test_greedy_prompt);
+  tcase_add_test(tc, test_seeded_sample);
+  tcase_add_test(tc, test_logits_pos0_3);
+  tcase_add_test(tc, test_prefill_equals_steps);
+  tcase_add_test(tc, test_ablate_head);
+  tcase_add_test(tc, test_bad_arguments);
+  tcase_add_test(tc, test_sorting_step_refused);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+TEST_MAIN(generate_suite)
