@@ -3,6 +3,7 @@
 **
 **   tensql import SRC -o OUT.db [--dtype f32|f16|bf16|q8_0] [--tokenizer T]
 **   tensql info MODEL.db
+**   tensql run MODEL.db -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]
 **
 ** Each command is a function below, listed in the `commands` table with
 ** its one-line help.  Exit codes: 0 success, 1 failure, 2 usage error.
@@ -158,6 +159,141 @@ static int cmd_info(int argc, char **argv){
   return 0;
 }
 
+/* ---- run ------------------------------------------------------------------- */
+
+typedef struct run_options {
+  const char *model, *prompt;
+  int64_t max_tokens;         /* -1 = until the context is full */
+  double temperature, top_p;
+  int64_t top_k, seed;
+  int chat;
+} run_options;
+
+static int usage_run(void){
+  fprintf(stderr,
+    "usage: tensql run MODEL.db -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
+    "                  [--seed S] [--chat]\n"
+    "  Prints the prompt and its continuation as it is generated, then speed\n"
+    "  figures on stderr.  --temp 0 (the default) is greedy.\n");
+  return EXIT_USAGE;
+}
+
+static int run_parse(int argc, char **argv, run_options *o){
+  static const struct option options[] = {
+    { "prompt", required_argument, 0, 'p' }, { "tokens", required_argument, 0, 'n' },
+    { "temp", required_argument, 0, 't' }, { "top-k", required_argument, 0, 'k' },
+    { "top-p", required_argument, 0, 'P' }, { "seed", required_argument, 0, 's' },
+    { "chat", no_argument, 0, 'c' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+  };
+  *o = (run_options){ .prompt = "", .max_tokens = -1, .top_p = 1, .seed = (int64_t)time(0) };
+  int c;
+  char *end;
+  while( (c = getopt_long(argc, argv, "p:n:t:k:P:s:ch", options, 0)) != -1 ){
+    switch( c ){
+      case 'p': o->prompt = optarg; break;
+      case 'n': o->max_tokens = strtoll(optarg, &end, 10); break;
+      case 't': o->temperature = strtod(optarg, &end); break;
+      case 'k': o->top_k = strtoll(optarg, &end, 10); break;
+      case 'P': o->top_p = strtod(optarg, &end); break;
+      case 's': o->seed = strtoll(optarg, &end, 10); break;
+      case 'c': o->chat = 1; break;
+      default: return -1;
+    }
+    if( c != 'p' && c != 'c' && *end ) return -1;
+  }
+  if( optind != argc - 1 ) return -1;
+  o->model = argv[optind];
+  return 0;
+}
+
+/* Open the model with tensql on the connection; NULL after a message. */
+static sqlite3 *run_open(const char *path, const char *who){
+  sqlite3 *db = 0;
+  char err[512];
+  model *m = model_open(path, err, sizeof err);
+  if( m == 0 ){
+    fprintf(stderr, "%s: %s\n", who, err);
+    return 0;
+  }
+  model_release(m);
+  if( sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, 0) != SQLITE_OK
+   || tensql_register(db) != SQLITE_OK ){
+    fprintf(stderr, "%s: %s: %s\n", who, path, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return 0;
+  }
+  return db;
+}
+
+static sqlite3_stmt *run_prepare(sqlite3 *db, const run_options *o){
+  sqlite3_stmt *st = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT text FROM generate WHERE prompt = ?1"
+      " AND max_tokens = ?2 AND temperature = ?3 AND top_k = ?4"
+      " AND top_p = ?5 AND seed = ?6 AND chat = ?7", -1, &st, 0);
+  if( rc != SQLITE_OK ) return 0;
+  sqlite3_bind_text(st, 1, o->prompt, -1, SQLITE_STATIC);
+  /* no limit but the context, which generate enforces */
+  sqlite3_bind_int64(st, 2, o->max_tokens >= 0 ? o->max_tokens : INT32_MAX);
+  sqlite3_bind_double(st, 3, o->temperature);
+  sqlite3_bind_int64(st, 4, o->top_k);
+  sqlite3_bind_double(st, 5, o->top_p);
+  sqlite3_bind_int64(st, 6, o->seed);
+  sqlite3_bind_int(st, 7, o->chat);
+  return st;
+}
+
+static int64_t prompt_token_count(sqlite3 *db, const run_options *o){
+  sqlite3_stmt *st = 0;
+  int64_t n = -1;
+  sqlite3_prepare_v2(db, "SELECT json_array_length(tokenize(?1, ?2))", -1, &st, 0);
+  sqlite3_bind_text(st, 1, o->prompt, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, o->chat);
+  if( sqlite3_step(st) == SQLITE_ROW ) n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return n;
+}
+
+/* Stream the rows of generate to stdout; the first row's time splits
+** prefill from decode. */
+static int run_stream(sqlite3 *db, sqlite3_stmt *st, const run_options *o){
+  double start = now_seconds(), first = 0;
+  int64_t rows = 0;
+  int rc;
+  if( !o->chat ) fputs(o->prompt, stdout);
+  fflush(stdout);
+  while( (rc = sqlite3_step(st)) == SQLITE_ROW ){
+    if( rows++ == 0 ) first = now_seconds();
+    fwrite(sqlite3_column_text(st, 0), 1, (size_t)sqlite3_column_bytes(st, 0), stdout);
+    fflush(stdout);
+  }
+  printf("\n");
+  if( rc != SQLITE_DONE ){
+    fprintf(stderr, "tensql run: %s\n", sqlite3_errmsg(db));
+    return 1;
+  }
+  double end = now_seconds();
+  int64_t prompt = prompt_token_count(db, o);
+  if( rows == 0 ) first = end;
+  fprintf(stderr, "prefill: %lld tokens in %.1f ms (%.1f tok/s); decode: %lld tokens"
+          " at %.1f tok/s\n", (long long)prompt, (first - start) * 1e3,
+          prompt / (first - start), (long long)(rows > 1 ? rows - 1 : 0),
+          rows > 1 ? (rows - 1) / (end - first) : 0.0);
+  return 0;
+}
+
+static int cmd_run(int argc, char **argv){
+  run_options o;
+  if( run_parse(argc, argv, &o) ) return usage_run();
+  sqlite3 *db = run_open(o.model, "tensql run");
+  if( db == 0 ) return 1;
+  sqlite3_stmt *st = run_prepare(db, &o);
+  int rc = st ? run_stream(db, st, &o) : 1;
+  if( st == 0 ) fprintf(stderr, "tensql run: %s\n", sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rc;
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 static const struct command {
@@ -167,6 +303,7 @@ static const struct command {
 } commands[] = {
   { "import", cmd_import, "turn a GGUF, llama2.c or Hugging Face model into a model database" },
   { "info", cmd_info, "show a model database's architecture, tensors and tokenizer" },
+  { "run", cmd_run, "generate text from a prompt, streamed as it is decoded" },
 };
 
 static int usage(FILE *f){

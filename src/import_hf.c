@@ -167,7 +167,7 @@ static int hf_config_int(hf_import *h, const char *key, int64_t dflt, int64_t *o
     return 0;
   }
   if( v.type[0] == 0 ) return hf_error(h, "%s: %s is missing", h->config_path, key);
-  if( strcmp(v.type, "integer") != 0 || v.i <= 0 || v.i > (INT64_C(1) << 31) ){
+  if( strcmp(v.type, "integer") != 0 || v.i <= 0 || v.i > INT32_MAX ){
     return hf_error(h, "%s: %s is not a positive integer", h->config_path, key);
   }
   *out = v.i;
@@ -697,15 +697,8 @@ static int hf_write_tokenizer(hf_import *h){
 
 /* Provenance: the weights file, or for a sharded model its index. */
 static int hf_write_source(hf_import *h){
-  char *single = hf_path(h->dir, "model.safetensors");
-  char *index = hf_path(h->dir, "model.safetensors.index.json");
-  int rc = single && index
-    ? import_source_meta(h->w, access(single, F_OK) == 0 ? single : index, "hf",
-                         h->err, h->err_len)
-    : hf_error(h, "%s: out of memory", h->dir);
-  free(single);
-  free(index);
-  return rc;
+  return import_source_meta(h->w, safetensors_label(h->st), "hf", h->err,
+                            h->err_len);
 }
 
 static void hf_import_free(hf_import *h){

@@ -268,6 +268,10 @@ void model_release(model *m){
     for(int i = 0; i < registry_len; i++){
       if( registry[i] == m ) registry[i] = registry[--registry_len];
     }
+    if( registry_len == 0 ){
+      free(registry);
+      registry = 0;
+    }
     model_free(m);
   }
   pthread_mutex_unlock(&registry_lock);

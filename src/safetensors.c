@@ -552,6 +552,10 @@ void safetensors_close(safetensors *st){
   free(st);
 }
 
+const char *safetensors_label(const safetensors *st){
+  return st->label;
+}
+
 size_t safetensors_count(const safetensors *st){
   return st->count;
 }

@@ -65,6 +65,10 @@ safetensors *safetensors_open_model(const char *dir, char *err,
 /* Unmaps and frees; tensors handed out become invalid.  NULL is a no-op. */
 void safetensors_close(safetensors *st);
 
+/* The path st was opened from (for a sharded model, the index), or the
+** label given to safetensors_parse. */
+const char *safetensors_label(const safetensors *st);
+
 /* Tensors are indexed 0..count-1 in name order. */
 size_t safetensors_count(const safetensors *st);
 const safetensors_tensor *safetensors_tensor_at(const safetensors *st,

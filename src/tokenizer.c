@@ -110,6 +110,7 @@ struct tokenizer {
   int special_first[257];    /* specials starting with byte b: [first[b], first[b+1]) */
   int has_always_special;
   pcre2_code *split;         /* BPE pre-tokenizer */
+  pcre2_match_context *split_limits;
 };
 
 static void tokenizer_error(char *err, size_t err_len, const char *fmt, ...){
@@ -169,6 +170,7 @@ void tokenizer_free(tokenizer *t){
   free(t->joins.slots);
   free(t->specials);
   pcre2_code_free(t->split);
+  pcre2_match_context_free(t->split_limits);
   free(t);
 }
 
@@ -516,6 +518,15 @@ static int tokenizer_build_split(tokenizer *t, char *err, size_t err_len){
   }
   /* Without JIT (unsupported CPU) the interpreter gives the same splits. */
   pcre2_jit_compile(t->split, PCRE2_JIT_COMPLETE);
+  /* A run of n spaces costs about n backtracking steps ([\s]*[\r\n]+ tries
+  ** every shorter prefix), so PCRE2's default limit of 10 million would fail
+  ** texts with 10 MB of whitespace in a row. */
+  t->split_limits = pcre2_match_context_create(NULL);
+  if( !t->split_limits ){
+    tokenizer_error(err, err_len, "out of memory for the %s pre-tokenizer", name);
+    return -1;
+  }
+  pcre2_set_match_limit(t->split_limits, UINT32_MAX);
   return 0;
 }
 
@@ -600,16 +611,37 @@ int tokenizer_add_space_prefix(const tokenizer *t){ return t->add_space_prefix; 
 
 /* ---- encoding: shared parts ----------------------------------------------- */
 
-/* Where ids go: the first cap are stored, all are counted. */
+/* Encoding a chunk (a BPE pre-token, an SPM segment) depends on its bytes
+** alone, and long texts repeat the same words, so an encode call remembers
+** the ids of the short chunks it has seen.  The cache belongs to the call:
+** the tokenizer itself stays read-only. */
+#define TOKENIZER_CACHE_SLOTS 4096      /* a power of two */
+#define TOKENIZER_CACHE_BYTES 22
+#define TOKENIZER_CACHE_IDS 8
+#define TOKENIZER_CACHE_AFTER 256       /* chunks seen before a call makes one */
+
+typedef struct tokenizer_cache_slot {
+  uint8_t len;               /* 0: empty */
+  uint8_t n_ids;
+  char bytes[TOKENIZER_CACHE_BYTES];
+  int32_t ids[TOKENIZER_CACHE_IDS];
+} tokenizer_cache_slot;
+
+/* Where ids go: the first cap are stored, all are counted.  The ids of the
+** chunk being encoded are also kept in `chunk`, for the cache. */
 typedef struct tokenizer_out {
   int *ids;
   int cap;
   int n;
+  int32_t chunk[TOKENIZER_CACHE_IDS];
+  int n_chunk;
 } tokenizer_out;
 
 static void tokenizer_emit(tokenizer_out *out, int id){
   if( out->n < out->cap ) out->ids[out->n] = id;
   out->n++;
+  if( out->n_chunk < TOKENIZER_CACHE_IDS ) out->chunk[out->n_chunk] = id;
+  out->n_chunk++;
 }
 
 /* A run of text bytes in a merge chain. */
@@ -617,7 +649,6 @@ typedef struct tokenizer_symbol {
   int32_t prev, next;        /* neighbours in the chain, -1 at the ends */
   uint32_t start, len;       /* bytes of the text; len 0 once merged away */
   int32_t id;                /* BPE: the piece these bytes are */
-  uint32_t key;              /* SPM: the character, see tokenizer_spm_char */
 } tokenizer_symbol;
 
 /* A candidate merge of symbols left and right, taken smallest key first,
@@ -627,6 +658,7 @@ typedef struct tokenizer_bigram {
   uint32_t key;              /* BPE: rank; SPM: see tokenizer_spm_key */
   int32_t left, right;
   uint32_t size;
+  int32_t result;            /* the merged piece */
 } tokenizer_bigram;
 
 /* Scratch memory one encode call reuses across fragments and pre-tokens. */
@@ -638,13 +670,44 @@ typedef struct tokenizer_work {
   char *buf;                 /* SPM: the fragment with its dummy prefix */
   size_t buf_cap;
   pcre2_match_data *match;
+  tokenizer_cache_slot *cache;   /* NULL until TOKENIZER_CACHE_AFTER chunks */
+  int n_chunks;
 } tokenizer_work;
 
 static void tokenizer_work_free(tokenizer_work *w){
   free(w->symbols);
   free(w->heap);
   free(w->buf);
+  free(w->cache);
   pcre2_match_data_free(w->match);
+}
+
+/* Emit a known chunk's ids and return NULL; else return the slot where
+** tokenizer_cache_put may keep them (NULL if the chunk is not cached). */
+static tokenizer_cache_slot *tokenizer_cache_get(tokenizer_work *w, const char *s,
+                                                 size_t len, tokenizer_out *out,
+                                                 int *hit){
+  *hit = 0;
+  out->n_chunk = 0;
+  if( !w->cache && ++w->n_chunks == TOKENIZER_CACHE_AFTER ){
+    w->cache = calloc(TOKENIZER_CACHE_SLOTS, sizeof *w->cache);
+  }
+  if( !w->cache || len > TOKENIZER_CACHE_BYTES ) return NULL;
+  tokenizer_cache_slot *slot =
+    &w->cache[XXH3_64bits(s, len) & (TOKENIZER_CACHE_SLOTS - 1)];
+  if( slot->len != len || memcmp(slot->bytes, s, len) != 0 ) return slot;
+  for(int i = 0; i < slot->n_ids; i++) tokenizer_emit(out, slot->ids[i]);
+  *hit = 1;
+  return NULL;
+}
+
+static void tokenizer_cache_put(tokenizer_cache_slot *slot, const char *s,
+                                size_t len, const tokenizer_out *out){
+  if( !slot || out->n_chunk > TOKENIZER_CACHE_IDS ) return;
+  slot->len = (uint8_t)len;
+  slot->n_ids = (uint8_t)out->n_chunk;
+  memcpy(slot->bytes, s, len);
+  memcpy(slot->ids, out->chunk, (size_t)out->n_chunk * sizeof *out->chunk);
 }
 
 static int tokenizer_reserve(void **p, size_t *cap, size_t n, size_t size){
@@ -704,10 +767,7 @@ static int tokenizer_merge_chain(const tokenizer *t, tokenizer_work *w,
     tokenizer_bigram g = tokenizer_heap_pop(w);
     tokenizer_symbol *l = &w->symbols[g.left], *r = &w->symbols[g.right];
     if( l->len == 0 || r->len == 0 || l->len + r->len != g.size ) continue;
-    if( t->kind == TOKENIZER_BPE ){
-      l->id = tokenizer_pair_find(&t->merges_by_pair,
-                                  tokenizer_pair_key((uint32_t)l->id, (uint32_t)r->id))->result;
-    }
+    l->id = g.result;
     l->len += r->len;
     r->len = 0;
     l->next = r->next;
@@ -736,7 +796,7 @@ static int tokenizer_spm_try_bigram(const tokenizer *t, tokenizer_work *w,
   uint32_t size = l->len + r->len;
   int id = tokenizer_lookup_normal(t, w->buf + l->start, size);
   if( id < 0 ) return 0;
-  tokenizer_bigram g = { tokenizer_spm_key(t->tokens[id].score), left, right, size };
+  tokenizer_bigram g = { tokenizer_spm_key(t->tokens[id].score), left, right, size, id };
   return tokenizer_heap_push(w, g);
 }
 
@@ -761,73 +821,78 @@ static int tokenizer_spm_emit(const tokenizer *t, const char *s, size_t len,
   return 0;
 }
 
-/* Merge symbols [from, to) among themselves and emit them.
-**
-** llama.cpp runs one heap over the whole fragment.  Here the fragment is cut
-** where two neighbouring characters never sit side by side inside a piece
-** (t->joins): no merge can cross such a cut, and within a segment the heap
-** order is the same, so the result is identical while the heaps stay small
-** enough to live in cache. */
-static int tokenizer_spm_segment(const tokenizer *t, tokenizer_work *w,
-                                 int from, int to, tokenizer_out *out,
-                                 char *err, size_t err_len){
-  w->heap_len = 0;
-  w->symbols[from].prev = -1;
-  w->symbols[to - 1].next = -1;
-  for(int i = from + 1; i < to; i++){
-    if( tokenizer_spm_try_bigram(t, w, i - 1, i) ) goto oom;
-  }
-  if( tokenizer_merge_chain(t, w, tokenizer_spm_try_bigram) ) goto oom;
-  for(int i = from; i >= 0; i = w->symbols[i].next){
-    const tokenizer_symbol *sym = &w->symbols[i];
-    if( tokenizer_spm_emit(t, w->buf + sym->start, sym->len, out, err, err_len) ) return -1;
-  }
-  return 0;
-oom:
-  tokenizer_error(err, err_len, "out of memory merging %d characters", to - from);
-  return -1;
-}
-
-/* Split w->buf into characters, chained; returns their count or -1. */
+/* Split w->buf[0..len) into chained characters; returns their count. */
 static int tokenizer_spm_chars(tokenizer_work *w, size_t len){
-  if( tokenizer_reserve((void **)&w->symbols, &w->symbols_cap, len,
-                        sizeof *w->symbols) ) return -1;
   int n = 0;
   for(size_t at = 0; at < len; n++){
-    tokenizer_symbol *sym = &w->symbols[n];
-    size_t c = tokenizer_spm_char(w->buf + at, len - at, &sym->key);
-    *sym = (tokenizer_symbol){ n - 1, n + 1, (uint32_t)at, (uint32_t)c, -1, sym->key };
+    uint32_t key;
+    size_t c = tokenizer_spm_char(w->buf + at, len - at, &key);
+    w->symbols[n] = (tokenizer_symbol){ n - 1, -1, (uint32_t)at, (uint32_t)c, -1 };
+    if( n > 0 ) w->symbols[n - 1].next = n;
     at += c;
   }
   return n;
 }
 
+/* Encode one segment: the dummy space if `prefix`, then s[0..len). */
+static int tokenizer_spm_segment(const tokenizer *t, tokenizer_work *w, int prefix,
+                                 const char *s, size_t len, tokenizer_out *out,
+                                 char *err, size_t err_len){
+  size_t n_text = len + (prefix != 0);
+  if( tokenizer_reserve((void **)&w->buf, &w->buf_cap, n_text, 1)
+   || tokenizer_reserve((void **)&w->symbols, &w->symbols_cap, n_text,
+                        sizeof *w->symbols) ) goto oom;
+  if( prefix ) w->buf[0] = ' ';
+  memcpy(w->buf + (prefix != 0), s, len);
+  int hit;
+  tokenizer_cache_slot *slot = tokenizer_cache_get(w, w->buf, n_text, out, &hit);
+  if( hit ) return 0;
+  int n = tokenizer_spm_chars(w, n_text);
+  w->heap_len = 0;
+  for(int i = 1; i < n; i++){
+    if( tokenizer_spm_try_bigram(t, w, i - 1, i) ) goto oom;
+  }
+  if( tokenizer_merge_chain(t, w, tokenizer_spm_try_bigram) ) goto oom;
+  for(int i = 0; i >= 0; i = w->symbols[i].next){
+    const tokenizer_symbol *sym = &w->symbols[i];
+    if( tokenizer_spm_emit(t, w->buf + sym->start, sym->len, out, err, err_len) ) return -1;
+  }
+  tokenizer_cache_put(slot, w->buf, n_text, out);
+  return 0;
+oom:
+  tokenizer_error(err, err_len, "out of memory encoding %zu bytes", n_text);
+  return -1;
+}
+
 /* One fragment of text between special tokens.  Every fragment follows the
 ** start of the text or a special token, and llama.cpp gives each of them
-** the dummy prefix. */
+** the dummy prefix.
+**
+** llama.cpp runs one heap over the whole fragment.  Here the fragment is cut
+** where two neighbouring characters never sit side by side inside a piece
+** (t->joins): no merge can cross such a cut, and within a segment the heap
+** order is the same, so the result is identical, while memory and heaps
+** stay the size of a segment (about a word). */
 static int tokenizer_spm_fragment(const tokenizer *t, tokenizer_work *w,
                                   const char *s, size_t len,
                                   tokenizer_out *out, char *err, size_t err_len){
   int prefix = t->add_space_prefix;
-  size_t n_text = len + (prefix != 0);
-  int n = -1;
-  if( tokenizer_reserve((void **)&w->buf, &w->buf_cap, n_text, 1) == 0 ){
-    if( prefix ) w->buf[0] = ' ';
-    memcpy(w->buf + (prefix != 0), s, len);
-    n = tokenizer_spm_chars(w, n_text);
+  uint32_t prev = ' ';
+  int have_prev = prefix;
+  size_t from = 0;
+  for(size_t at = 0; at < len; ){
+    uint32_t key;
+    size_t c = tokenizer_spm_char(s + at, len - at, &key);
+    if( have_prev && !tokenizer_pair_find(&t->joins, tokenizer_pair_key(prev, key)) ){
+      if( tokenizer_spm_segment(t, w, prefix, s + from, at - from, out, err, err_len) ) return -1;
+      prefix = 0;
+      from = at;
+    }
+    prev = key;
+    have_prev = 1;
+    at += c;
   }
-  if( n < 0 ){
-    tokenizer_error(err, err_len, "out of memory encoding %zu bytes", len);
-    return -1;
-  }
-  int from = 0;
-  for(int i = 1; i <= n; i++){
-    if( i < n && tokenizer_pair_find(&t->joins, tokenizer_pair_key(
-                   w->symbols[i - 1].key, w->symbols[i].key)) ) continue;
-    if( tokenizer_spm_segment(t, w, from, i, out, err, err_len) ) return -1;
-    from = i;
-  }
-  return 0;
+  return tokenizer_spm_segment(t, w, prefix, s + from, len - from, out, err, err_len);
 }
 
 /* ---- BPE: pre-tokenizer split, then merges by rank inside each piece ------- */
@@ -838,7 +903,7 @@ static int tokenizer_bpe_try_pair(const tokenizer *t, tokenizer_work *w,
   const tokenizer_pair_slot *p = tokenizer_pair_find(&t->merges_by_pair,
     tokenizer_pair_key((uint32_t)l->id, (uint32_t)r->id));
   if( !p ) return 0;
-  tokenizer_bigram g = { (uint32_t)p->rank, left, right, l->len + r->len };
+  tokenizer_bigram g = { (uint32_t)p->rank, left, right, l->len + r->len, p->result };
   return tokenizer_heap_push(w, g);
 }
 
@@ -849,17 +914,21 @@ static int tokenizer_bpe_word(const tokenizer *t, tokenizer_work *w,
     tokenizer_emit(out, t->byte_token[(unsigned char)s[0]]);
     return 0;
   }
+  int hit;
+  tokenizer_cache_slot *slot = tokenizer_cache_get(w, s, len, out, &hit);
+  if( hit ) return 0;
   if( tokenizer_reserve((void **)&w->symbols, &w->symbols_cap, len,
                         sizeof *w->symbols) ) return -1;
   int n = (int)len;
   w->heap_len = 0;
   for(int i = 0; i < n; i++){
     w->symbols[i] = (tokenizer_symbol){ i - 1, i + 1 < n ? i + 1 : -1, (uint32_t)i, 1,
-                                        t->byte_token[(unsigned char)s[i]], 0 };
+                                        t->byte_token[(unsigned char)s[i]] };
     if( i > 0 && tokenizer_bpe_try_pair(t, w, i - 1, i) ) return -1;
   }
   if( tokenizer_merge_chain(t, w, tokenizer_bpe_try_pair) ) return -1;
   for(int i = 0; i >= 0; i = w->symbols[i].next) tokenizer_emit(out, w->symbols[i].id);
+  tokenizer_cache_put(slot, s, len, out);
   return 0;
 }
 
@@ -872,7 +941,8 @@ static int tokenizer_bpe_fragment(const tokenizer *t, tokenizer_work *w,
   if( !w->match && !(w->match = pcre2_match_data_create_from_pattern(t->split, NULL)) ) goto oom;
   size_t at = 0;
   while( at < len ){
-    int rc = pcre2_match(t->split, (PCRE2_SPTR)s, len, at, 0, w->match, NULL);
+    int rc = pcre2_match(t->split, (PCRE2_SPTR)s, len, at, 0, w->match,
+                         t->split_limits);
     size_t from = len, to = len;
     if( rc >= 0 ){
       /* Neither regex can match the empty string, so to > from. */
@@ -948,7 +1018,7 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len,
     tokenizer_error(err, err_len, "text of %zu bytes is too long to encode", len);
     return -1;
   }
-  tokenizer_out out = { ids, cap > 0 ? cap : 0, 0 };
+  tokenizer_out out = { .ids = ids, .cap = cap > 0 ? cap : 0 };
   tokenizer_work w = {0};
   int rc = tokenizer_encode_text(t, &w, text, len, parse_special, &out, err, err_len);
   tokenizer_work_free(&w);

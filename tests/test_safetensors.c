@@ -7,8 +7,10 @@
 ** broken header per check the reader makes, each with its error message.
 ** "import" runs import_hf into a model database and reads the tiles back:
 ** q/k of stories260K must come out in llama2.c's row order, bit for bit,
-** which is the independent check of the RoPE permutation; small synthetic
-** llama and qwen2 models check biases, sharding and tokenizer metadata.
+** which is the independent check of the RoPE permutation, and every tensor
+** must equal the one imported from llama.cpp's stories260K.gguf; small
+** synthetic llama and qwen2 models check biases, sharding and tokenizer
+** metadata.
 */
 #include "testutil.h"
 
@@ -211,6 +213,7 @@ START_TEST(test_small_file){
   const safetensors_tensor *a = safetensors_tensor_at(st, 0);
   ck_assert_str_eq(a->name, "a");
   ck_assert_str_eq(a->file, "small.st");
+  ck_assert_str_eq(safetensors_label(st), "small.st");
   ck_assert_int_eq(a->dtype, TENSOR_F32);
   ck_assert_uint_eq(a->size, 8);
   ck_assert_ptr_eq(a->data, buf + 8 + strlen(small_json) + 3);
@@ -351,6 +354,7 @@ START_TEST(test_sharded){
   ck_assert_uint_eq(c->data[0], 5);
   ck_assert(strstr(c->file, "model-00002-of-00002.safetensors"));
   ck_assert(strstr(safetensors_find(st, "x.a")->file, "model-00001-of-00002"));
+  ck_assert(strstr(safetensors_label(st), "st_shards/model.safetensors.index.json"));
   safetensors_close(st);
 }
 END_TEST
@@ -498,6 +502,9 @@ START_TEST(test_import_stories){
   ck_assert_msg(db != 0, "%s", err);
   expect_meta_text(db, "general.architecture", "llama");
   expect_meta_text(db, "general.name", "hf");
+  expect_meta_text(db, "source.format", "hf");
+  expect_meta_text(db, "source.file", HF_DIR "/model.safetensors");
+  expect_meta_text(db, "source.xxh3", "");
   ck_assert_int_eq(meta_int(db, "llama.block_count"), LAYERS);
   ck_assert_int_eq(meta_int(db, "llama.embedding_length"), DIM);
   ck_assert_int_eq(meta_int(db, "llama.feed_forward_length"), HIDDEN);
@@ -537,6 +544,39 @@ START_TEST(test_import_stories){
   }
   sqlite3_close(db);
   free(m.file);
+}
+END_TEST
+
+/* GGUF's stories260K was converted by llama.cpp's tools, so the same model
+** imported from it must give the same bytes in every tensor. */
+START_TEST(test_import_matches_gguf){
+  char err[512];
+  import_options opt;
+  memset(&opt, 0, sizeof(opt));
+  opt.dtype = -1;
+  const char *gguf_db = test_tmp_path("stories_gguf.db");
+  unlink(gguf_db);
+  ck_assert_msg(import_model(SHARED("models/stories260K/stories260K.gguf"), gguf_db,
+                             &opt, err, sizeof(err)) == 0, "%s", err);
+  sqlite3 *db = import_dir(HF_DIR, SHARED("models/stories260K/tok512.bin"),
+                           test_tmp_path("stories_hf2.db"), err, sizeof(err));
+  ck_assert_msg(db != 0, "%s", err);
+  char attach[1200];
+  snprintf(attach, sizeof(attach), "ATTACH '%s' AS g", gguf_db);
+  ck_assert_int_eq(sqlite3_exec(db, attach, 0, 0, 0), SQLITE_OK);
+  sqlite3_stmt *s;
+  ck_assert_int_eq(sqlite3_prepare_v2(db,
+    "SELECT count(DISTINCT ta.name), count(*) - total(a.data = b.data"
+    " AND ta.dtype = tb.dtype AND ta.shape = tb.shape) FROM main.tensor ta"
+    " JOIN main.tile a ON a.tensor_id = ta.id"
+    " JOIN g.tensor tb ON tb.name = ta.name"
+    " JOIN g.tile b ON b.tensor_id = tb.id AND b.tile_row = a.tile_row"
+    " AND b.tile_col = a.tile_col", -1, &s, 0), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+  ck_assert_int_eq(sqlite3_column_int(s, 0), 2 + 9 * LAYERS);  /* all matched */
+  ck_assert_int_eq(sqlite3_column_int(s, 1), 0);                /* tiles differing */
+  sqlite3_finalize(s);
+  sqlite3_close(db);
 }
 END_TEST
 
@@ -883,6 +923,7 @@ static Suite *safetensors_suite(void){
   TCase *import = tcase_create("import");
   tcase_set_timeout(import, 60);   /* loads the 151k-token Qwen2 vocabulary */
   tcase_add_test(import, test_import_stories);
+  tcase_add_test(import, test_import_matches_gguf);
   tcase_add_test(import, test_import_llama_biases);
   tcase_add_test(import, test_import_qwen2);
   tcase_add_test(import, test_import_errors);

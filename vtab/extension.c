@@ -30,6 +30,7 @@ static const struct registration {
   { "act, kv, step, head", state_tables_register },
   { "kernels: matmul, rmsnorm, rope, attention, ...", kernel_functions_register },
   { "generate", generate_register },
+  { "tokenize, detokenize, tokens, token_text", tokenize_register },
 };
 
 model *session_model(session *s, char **vtab_err){

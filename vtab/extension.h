@@ -44,5 +44,6 @@ int tensor_values_register(sqlite3 *db, session *s);
 int state_tables_register(sqlite3 *db, session *s);
 int kernel_functions_register(sqlite3 *db, session *s);
 int generate_register(sqlite3 *db, session *s);
+int tokenize_register(sqlite3 *db, session *s);
 
 #endif
