@@ -14,15 +14,21 @@ for variant in release asan; do
   (cd "build/$variant" && { [ -f Makefile ] || ../../configure -q $flags; } \
      && make -j2 >/dev/null && make -j2 check) || status=1
 done
-# Each Check program's own summary; a script test counts as one check.
+# Each Check program's own summary line, a script's "N passed, N failed",
+# or else the harness's verdict as one check.
 passed=0 failed=0
 for trs in build/release/tests/*.trs build/asan/tests/*.trs; do
   [ -f "$trs" ] || continue
   log=${trs%.trs}.log
   line=$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -n 1 || true)
+  plain=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
   if [ -n "$line" ]; then
     checks=$(echo "$line" | sed -n 's/.*Checks: \([0-9]*\).*/\1/p')
     bad=$(echo "$line" | sed -n 's/.*Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2/p' | awk '{print $1 + $2}')
+  elif [ -n "$plain" ]; then
+    line=$plain
+    checks=$(echo "$plain" | awk '{print $1 + $3}')
+    bad=$(echo "$plain" | awk '{print $3}')
   else
     checks=1
     bad=1
