@@ -16,7 +16,7 @@
 
 #define VECTORS(f) SHARED("models/stories260K/vectors/" f)
 
-static char bin_db[1024], gguf_db[1024];
+static char bin_db[1024], gguf_db[1024], hf_db[1024];
 
 static void setup_models(void){
   char err[512];
@@ -24,6 +24,9 @@ static void setup_models(void){
   snprintf(bin_db, sizeof bin_db, "%s", test_tmp_path("gen_bin.db"));
   snprintf(gguf_db, sizeof gguf_db, "%s", test_tmp_path("gen_gguf.db"));
   ck_assert_msg(import_model(SHARED("models/stories260K/stories260K.bin"), bin_db, &opt, err, sizeof err) == 0, "%s", err);
+  /* the Hugging Face copy ships no tokenizer: tok512 comes along */
+  snprintf(hf_db, sizeof hf_db, "%s", test_tmp_path("gen_hf.db"));
+  ck_assert_msg(import_model(SHARED("models/stories260K/hf"), hf_db, &opt, err, sizeof err) == 0, "%s", err);
   opt.tokenizer_path = 0;
   ck_assert_msg(import_model(SHARED("models/stories260K/stories260K.gguf"), gguf_db, &opt, err, sizeof err) == 0, "%s", err);
 }
@@ -73,6 +76,10 @@ START_TEST(test_greedy_bin){ check_greedy(bin_db); }
 END_TEST
 
 START_TEST(test_greedy_gguf){ check_greedy(gguf_db); }
+END_TEST
+
+/* HF's rotate-half q/k are permuted back at import: same tokens. */
+START_TEST(test_greedy_hf){ check_greedy(hf_db); }
 END_TEST
 
 START_TEST(test_greedy_prompt){
@@ -242,6 +249,7 @@ static Suite *generate_suite(void){
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_greedy_bin);
   tcase_add_test(tc, test_greedy_gguf);
+  tcase_add_test(tc, test_greedy_hf);
   tcase_add_test(tc, test_greedy_prompt);
   tcase_add_test(tc, test_seeded_sample);
   tcase_add_test(tc, test_logits_pos0_3);

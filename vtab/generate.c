@@ -24,9 +24,11 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "chat.h"
 #include "runner.h"
 #include "sampler.h"
 #include "tokenizer.h"
@@ -201,23 +203,60 @@ static char *args_read(int plan, sqlite3_value **argv, const model *m, generate_
   return 0;
 }
 
-/* The prompt as token ids (BOS first if the model wants one): a
-** sqlite3_malloc'd array, or NULL with *err. */
-static int *prompt_tokens(const model *m, const generate_args *a, int64_t *n, char **err){
-  const tokenizer *t = m->tokenizer;
+/* The prompt text to tokenize: the prompt itself, or with chat = 1 the
+** prompt as one user turn in the model's chat template.  Returns a
+** sqlite3_malloc'd string, or NULL with *err. */
+static char *prompt_text(const model *m, const generate_args *a, int *len, char **err){
+  if( !a->chat ){
+    *len = a->prompt_len;
+    char *copy = sqlite3_malloc(a->prompt_len + 1);
+    if( copy ) memcpy(copy, a->prompt, (size_t)a->prompt_len + 1);
+    return copy;
+  }
+  chat_template tpl;
   char msg[256];
-  int bos = tokenizer_add_bos(t) && tokenizer_bos(t) >= 0;
-  int count = tokenizer_encode(t, a->prompt, (size_t)a->prompt_len, a->chat, 0, 0, msg, sizeof msg);
-  if( count < 0 ){
+  if( m->chat_template == 0 ){
+    *err = sqlite3_mprintf("generate: chat = 1, but this model has no chat template");
+    return 0;
+  }
+  if( chat_template_detect(m->chat_template, &tpl, msg, sizeof msg) ){
     *err = sqlite3_mprintf("generate: %s", msg);
     return 0;
   }
-  int *ids = sqlite3_malloc64((uint64_t)(count + 1) * sizeof *ids);
-  if( ids == 0 ) return 0;
-  if( bos ) ids[0] = tokenizer_bos(t);
-  tokenizer_encode(t, a->prompt, (size_t)a->prompt_len, a->chat, ids + bos, count, msg, sizeof msg);
-  *n = count + bos;
-  if( *n == 0 ){
+  chat_message turn = { "user", a->prompt };
+  size_t n;
+  char *text = chat_render(&tpl, &turn, 1, 1, &n, msg, sizeof msg);
+  if( text == 0 ){
+    *err = sqlite3_mprintf("generate: %s", msg);
+    return 0;
+  }
+  char *copy = sqlite3_malloc64(n + 1);
+  if( copy ) memcpy(copy, text, n + 1);
+  free(text);
+  *len = (int)n;
+  return copy;
+}
+
+/* The prompt as token ids (BOS first if the model wants one): a
+** sqlite3_malloc'd array, or NULL with *err.  Special tokens are parsed
+** only in the chat template's own markers. */
+static int *prompt_tokens(const model *m, const generate_args *a, int64_t *n, char **err){
+  const tokenizer *t = m->tokenizer;
+  char msg[256];
+  int len;
+  char *text = prompt_text(m, a, &len, err);
+  if( text == 0 ) return 0;
+  int bos = tokenizer_add_bos(t) && tokenizer_bos(t) >= 0;
+  int count = tokenizer_encode(t, text, (size_t)len, a->chat, 0, 0, msg, sizeof msg);
+  int *ids = count >= 0 ? sqlite3_malloc64((uint64_t)(count + 1) * sizeof *ids) : 0;
+  if( count < 0 ) *err = sqlite3_mprintf("generate: %s", msg);
+  if( ids ){
+    if( bos ) ids[0] = tokenizer_bos(t);
+    tokenizer_encode(t, text, (size_t)len, a->chat, ids + bos, count, msg, sizeof msg);
+    *n = count + bos;
+  }
+  sqlite3_free(text);
+  if( ids && *n == 0 ){
     *err = sqlite3_mprintf("generate: the prompt is empty and this model has no BOS token");
     sqlite3_free(ids);
     return 0;
