@@ -30,13 +30,13 @@ SELECT 'h', rmsnorm(x.data, w.data)
 -- q, k, v = h Wq, h Wk, h Wv
 INSERT INTO act(name, tile, data)
 SELECT 'q', w.tile_row, matmul(w.data, h.data)
-  FROM "blk.{L}.attn_q.weight" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+  FROM "blk.{L}.attn_q.weight" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
 INSERT INTO act(name, tile, data)
 SELECT 'k', w.tile_row, matmul(w.data, h.data)
-  FROM "blk.{L}.attn_k.weight" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+  FROM "blk.{L}.attn_k.weight" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
 INSERT INTO act(name, tile, data)
 SELECT 'v', w.tile_row, matmul(w.data, h.data)
-  FROM "blk.{L}.attn_v.weight" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+  FROM "blk.{L}.attn_v.weight" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
 
 -- @if-tensor blk.{L}.attn_q.bias
 INSERT INTO act(name, data)
@@ -69,7 +69,7 @@ SELECT 'attn', attention(q.data, k.data, v.data, h.head)
 -- x = x + attn Wo
 INSERT INTO act(name, tile, data)
 SELECT 'o', w.tile_row, matmul(w.data, a.data)
-  FROM "blk.{L}.attn_output.weight" w JOIN act a ON a.name = 'attn' GROUP BY w.tile_row;
+  FROM "blk.{L}.attn_output.weight" w CROSS JOIN act a ON a.name = 'attn' GROUP BY w.tile_row;
 INSERT INTO act(name, data)
 SELECT 'x', tensor_add(x.data, o.data) FROM act x, act o WHERE x.name = 'x' AND o.name = 'o';
 
@@ -81,17 +81,17 @@ SELECT 'h', rmsnorm(x.data, w.data)
 -- g = SiLU(h Wgate) * (h Wup)
 INSERT INTO act(name, tile, data)
 SELECT 'gate', w.tile_row, matmul(w.data, h.data)
-  FROM "blk.{L}.ffn_gate.weight" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+  FROM "blk.{L}.ffn_gate.weight" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
 INSERT INTO act(name, tile, data)
 SELECT 'up', w.tile_row, matmul(w.data, h.data)
-  FROM "blk.{L}.ffn_up.weight" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+  FROM "blk.{L}.ffn_up.weight" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
 INSERT INTO act(name, data)
 SELECT 'g', silu_mul(g.data, u.data) FROM act g, act u WHERE g.name = 'gate' AND u.name = 'up';
 
 -- x = x + g Wdown
 INSERT INTO act(name, tile, data)
 SELECT 'f', w.tile_row, matmul(w.data, g.data)
-  FROM "blk.{L}.ffn_down.weight" w JOIN act g ON g.name = 'g' GROUP BY w.tile_row;
+  FROM "blk.{L}.ffn_down.weight" w CROSS JOIN act g ON g.name = 'g' GROUP BY w.tile_row;
 INSERT INTO act(name, data)
 SELECT 'x', tensor_add(x.data, f.data) FROM act x, act f WHERE x.name = 'x' AND f.name = 'f';
 
@@ -108,4 +108,4 @@ SELECT 'h', o.rows, rmsnorm(o.data, w.data)
   FROM act o, "output_norm.weight" w WHERE o.name = 'out';
 INSERT INTO act(name, rows, tile, data)
 SELECT 'logits', h.rows, w.tile_row, matmul(w.data, h.data)
-  FROM "{output}" w JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+  FROM "{output}" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;

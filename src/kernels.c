@@ -10,6 +10,10 @@
 ** test on both paths).  The O(d) kernels (rmsnorm, rope, softmax, silu_mul,
 ** attention) are scalar only: next to the matmuls they cost nothing.
 */
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "kernels.h"
 #include "kernels_internal.h"
 
@@ -28,9 +32,12 @@ void kernels_init(void){
   int has = 0;
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  /* GCC's check includes the OS saving the YMM registers (XGETBV). */
-  has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
-     && __builtin_cpu_supports("f16c");
+  /* The builtin's AVX2 check includes the OS saving the YMM registers
+  ** (XGETBV).  F16C is read from CPUID leaf 1 directly, because clang's
+  ** __builtin_cpu_supports does not know "f16c". */
+  unsigned eax, ebx, ecx = 0, edx;
+  int f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+  has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 #endif
   atomic_store_explicit(&cpu_has_avx2, has, memory_order_relaxed);
 }

@@ -59,10 +59,12 @@ void kernel_matmul(tensor_dtype dtype, const void *w, size_t rows, size_t cols,
 /* The same product with the activations quantized to Q8_0 too, as
 ** llama.cpp does: W is Q8_0, XQ holds n rows of cols/32 Q8_0 blocks made by
 ** kernel_quantize_q8_0, row i at (char *)xq + i*xq_stride bytes.  Each
-** block pair is an exact integer dot product scaled by d_w*d_x, which is
-** 2-4x faster than kernel_matmul on Q8_0, but X loses precision to its
-** quantization (relative error ~0.4% per block), so results differ slightly
-** from kernel_matmul.  Y and accumulate as above. */
+** block pair is an exact integer dot product scaled by d_w*d_x: about 1.4x
+** less work per weight byte than kernel_matmul on Q8_0, which pays where
+** arithmetic rather than memory is the limit (prefill, cached weights).
+** But each x moves by up to amax/254 of its block, so results differ
+** slightly from kernel_matmul.  cols is a multiple of 32; Y and accumulate
+** as above. */
 void kernel_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
                              const void *xq, size_t xq_stride, size_t n,
                              float *y, size_t y_stride, int accumulate);

@@ -3,6 +3,8 @@
 */
 #include "state.h"
 
+#include "budget.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +23,16 @@ state *state_new(int n_layers, int64_t kv_dim, int64_t max_positions){
   return s;
 }
 
+/* Bring the budget's count of our bytes up to date. */
+static void state_account(state *s){
+  int64_t now = (int64_t)state_bytes(s);
+  budget_charge(now - s->charged);
+  s->charged = now;
+}
+
 void state_free(state *s){
   if( s == 0 ) return;
+  budget_charge(-s->charged);
   for(int i = 0; i < s->n_acts; i++) free(s->acts[i].data);
   for(int i = 0; i < s->n_layers; i++){
     free(s->kv[i].k);
@@ -69,6 +79,7 @@ int state_step(state *s, int64_t pos0, const int *tokens, int64_t n){
   memcpy(s->tokens, tokens, (size_t)n * sizeof *tokens);
   s->n = n;
   s->pos0 = pos0;
+  state_account(s);
   return 0;
 }
 
@@ -95,10 +106,11 @@ static state_act *act_slot(state *s, const char *name, char *err, size_t err_len
 
 /* Make a the zeroed [n][cols] first version, reusing its buffer. */
 static int act_restart(state_act *a, int64_t n, int64_t cols){
-  if( a->rows * a->cols < n * cols ){
+  if( a->capacity < n * cols ){
     float *d = realloc(a->data, (size_t)(n * cols) * sizeof(float));
     if( d == 0 ) return -1;
     a->data = d;
+    a->capacity = n * cols;
   }
   a->rows = n;
   a->cols = cols;
@@ -117,6 +129,7 @@ static int act_widen(state_act *a, int64_t cols){
   free(a->data);
   a->data = d;
   a->cols = cols;
+  a->capacity = a->rows * cols;
   return 0;
 }
 
@@ -143,6 +156,7 @@ int state_act_write(state *s, const char *name, int64_t rows, int64_t tile,
     memcpy(a->data + r * a->cols + col0, data + r * w, (size_t)w * sizeof(float));
   }
   a->last_tile = tile;
+  state_account(s);
   return 0;
 oom:
   snprintf(err, err_len, "act: out of memory for '%s'", name);
@@ -168,8 +182,6 @@ int state_kv_write(state *s, int layer, char which, const float *data,
 
 size_t state_bytes(const state *s){
   size_t bytes = (size_t)(2 * s->n_layers * s->kv_capacity * s->kv_dim) * sizeof(float);
-  for(int i = 0; i < s->n_acts; i++){
-    bytes += (size_t)(s->acts[i].rows * s->acts[i].cols) * sizeof(float);
-  }
+  for(int i = 0; i < s->n_acts; i++) bytes += (size_t)s->acts[i].capacity * sizeof(float);
   return bytes;
 }

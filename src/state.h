@@ -21,6 +21,7 @@ typedef struct state_act {
   char name[STATE_NAME_LEN];
   float *data;             /* [rows][cols]; owned */
   int64_t rows, cols;
+  int64_t capacity;        /* floats allocated */
   int64_t last_tile;       /* highest column tile written in this version */
   int64_t tile_width;      /* width of the tiles of this version */
 } state_act;
@@ -42,6 +43,7 @@ typedef struct state {
   int n_layers;
   int64_t kv_dim, kv_capacity, kv_max, kv_len;
   state_kv *kv;
+  int64_t charged;         /* bytes charged to the memory budget */
 } state;
 
 state *state_new(int n_layers, int64_t kv_dim, int64_t max_positions);
@@ -66,7 +68,8 @@ int state_act_write(state *s, const char *name, int64_t rows, int64_t tile,
 int state_kv_write(state *s, int layer, char which, const float *data,
                    size_t bytes, char *err, size_t err_len);
 
-/* Bytes held by activations and the KV cache. */
+/* Bytes held by activations and the KV cache (all charged to the
+** process's memory budget, budget.h). */
 size_t state_bytes(const state *s);
 
 #endif

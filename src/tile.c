@@ -1,33 +1,68 @@
 /*
 ** tile.c: the tile manager (see tile.h).
 **
-** Tile ids are dense (1..n, sql/schema.sql), so residency is an array
-** indexed by id.  Checksums are read once at open, which keeps a load to
-** one sqlite3_blob_read plus one XXH3 pass.  A mutex guards the table so
-** that several connections and threads share one manager.
+** Tile ids are dense (1..n, sql/schema.sql), so residency is an array of
+** slots indexed by id, plus a list of the resident ids to choose victims
+** from.  Checksums are read once at open, which keeps a load to one
+** sqlite3_blob_read plus one XXH3 pass.
+**
+** Threads: one mutex guards every slot, the schedule and the counters.  A
+** pin that misses reads the tile while holding it (the pinning thread
+** waits for that tile anyway); the prefetch thread reads without it, on
+** its own connection, after marking the slot `loading` and reserving its
+** bytes, so both never read one tile twice and never exceed the budget.
 */
 #include "tile.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
+
+#include "budget.h"
+#include "schedule.h"
+
+/* Drop the model file from the OS page cache after this many bytes read:
+** what the page cache holds behind the budget's back stays below it. */
+#define PAGE_CACHE_SLACK (4u << 20)
 
 typedef struct tile_slot {
   tile t;                 /* t.data is NULL when not resident */
   uint64_t checksum;      /* expected XXH3-64 of the payload */
   int pins;
+  int loading;            /* the prefetcher is reading it */
+  int prefetched;         /* brought in ahead of use, not yet used */
+  int64_t resident_at;    /* index in resident[], or -1 */
+  uint64_t last_use;      /* for LRU */
 } tile_slot;
 
 struct tile_manager {
-  sqlite3 *db;            /* read-only, private to the manager */
+  sqlite3 *db;            /* read-only, used under lock */
+  sqlite3 *prefetch_db;   /* the prefetch thread's own connection */
+  int fd;                 /* the file, for posix_fadvise */
   pthread_mutex_t lock;
+  pthread_cond_t changed; /* a load finished, or the cursor moved */
   int64_t n_tiles;
   tile_slot *slots;       /* indexed by tile id; slot 0 unused */
+  int64_t *resident;      /* ids of resident tiles */
+  int64_t n_resident;
+  schedule schedules[2];  /* decode, prefill */
+  int active;             /* which schedule the running step follows */
+  int recording;
+  int64_t cursor;         /* position of the last pin on the schedule */
+  uint64_t clock;
+  uint64_t unadvised;     /* bytes read since the last page-cache drop */
+  pthread_t prefetcher;
+  int prefetcher_running, stopping;
+  uint64_t clean_at;      /* evictions when the prefetcher last found all resident */
   tile_stats stats;
 };
+
+/* ---- opening ------------------------------------------------------------- */
 
 static int slots_load(tile_manager *tm, char *err, size_t err_len){
   sqlite3_stmt *st = 0;
@@ -42,7 +77,8 @@ static int slots_load(tile_manager *tm, char *err, size_t err_len){
     return -1;
   }
   tm->slots = calloc((size_t)tm->n_tiles + 1, sizeof *tm->slots);
-  if( tm->slots == 0 ){
+  tm->resident = calloc((size_t)tm->n_tiles + 1, sizeof *tm->resident);
+  if( tm->slots == 0 || tm->resident == 0 ){
     snprintf(err, err_len, "out of memory");
     return -1;
   }
@@ -53,10 +89,27 @@ static int slots_load(tile_manager *tm, char *err, size_t err_len){
     tm->slots[id].t.id = id;
     tm->slots[id].checksum = (uint64_t)sqlite3_column_int64(st, 1);
     tm->slots[id].t.bytes = (size_t)sqlite3_column_int64(st, 2);
+    tm->slots[id].resident_at = -1;
   }
   sqlite3_finalize(st);
+  for(int k = 0; k < 2; k++) schedule_init(&tm->schedules[k], tm->n_tiles);
   return 0;
 }
+
+/* A read-only connection with a small page cache: tiles are cached by the
+** manager, SQLite only needs the b-tree pages on the way to a blob. */
+static sqlite3 *connection_open(const char *path, char *err, size_t err_len){
+  sqlite3 *db = 0;
+  if( sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, 0) != SQLITE_OK ){
+    snprintf(err, err_len, "%s: %s", path, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return 0;
+  }
+  sqlite3_exec(db, "PRAGMA cache_size=-1024", 0, 0, 0);
+  return db;
+}
+
+static void *prefetch_main(void *arg);
 
 tile_manager *tile_manager_open(const char *path, char *err, size_t err_len){
   tile_manager *tm = calloc(1, sizeof *tm);
@@ -65,35 +118,52 @@ tile_manager *tile_manager_open(const char *path, char *err, size_t err_len){
     return 0;
   }
   pthread_mutex_init(&tm->lock, 0);
-  if( sqlite3_open_v2(path, &tm->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, 0) != SQLITE_OK ){
-    snprintf(err, err_len, "%s: %s", path, sqlite3_errmsg(tm->db));
+  pthread_cond_init(&tm->changed, 0);
+  tm->fd = open(path, O_RDONLY | O_CLOEXEC);
+  tm->db = connection_open(path, err, err_len);
+  if( tm->db ) tm->prefetch_db = connection_open(path, err, err_len);
+  if( tm->prefetch_db == 0 || tm->fd < 0 || slots_load(tm, err, err_len) ){
+    if( tm->fd < 0 ) snprintf(err, err_len, "%s: cannot open", path);
     tile_manager_close(tm);
     return 0;
   }
-  /* Tiles are cached by the manager itself; SQLite's page cache only
-  ** needs to hold the b-tree pages on the way to a blob. */
-  sqlite3_exec(tm->db, "PRAGMA cache_size=-1024", 0, 0, 0);
-  if( slots_load(tm, err, err_len) ){
-    tile_manager_close(tm);
-    return 0;
-  }
+  tm->prefetcher_running = pthread_create(&tm->prefetcher, 0, prefetch_main, tm) == 0;
   return tm;
 }
 
 void tile_manager_close(tile_manager *tm){
   if( tm == 0 ) return;
-  for(int64_t i = 1; tm->slots && i <= tm->n_tiles; i++) free((void*)tm->slots[i].t.data);
+  if( tm->prefetcher_running ){
+    pthread_mutex_lock(&tm->lock);
+    tm->stopping = 1;
+    pthread_cond_broadcast(&tm->changed);
+    pthread_mutex_unlock(&tm->lock);
+    pthread_join(tm->prefetcher, 0);
+  }
+  for(int64_t i = 1; tm->slots && i <= tm->n_tiles; i++){
+    if( tm->slots[i].t.data ){
+      free((void*)tm->slots[i].t.data);
+      budget_tiles_add(-(int64_t)tm->slots[i].t.bytes);
+    }
+  }
+  for(int k = 0; k < 2; k++) schedule_free(&tm->schedules[k]);
   free(tm->slots);
+  free(tm->resident);
   sqlite3_close(tm->db);
+  sqlite3_close(tm->prefetch_db);
+  if( tm->fd >= 0 ) close(tm->fd);
+  pthread_cond_destroy(&tm->changed);
   pthread_mutex_destroy(&tm->lock);
   free(tm);
 }
 
+/* ---- reading --------------------------------------------------------------- */
+
 /* "blk.3.ffn_up.weight tile (12,0)": where a bad tile lives, for errors. */
-static void tile_describe(tile_manager *tm, int64_t id, char *out, size_t len){
+static void tile_describe(sqlite3 *db, int64_t id, char *out, size_t len){
   sqlite3_stmt *st = 0;
   snprintf(out, len, "tile %lld", (long long)id);
-  sqlite3_prepare_v2(tm->db, "SELECT t.name, x.tile_row, x.tile_col FROM tile x"
+  sqlite3_prepare_v2(db, "SELECT t.name, x.tile_row, x.tile_col FROM tile x"
                      " JOIN tensor t ON t.id = x.tensor_id WHERE x.id = ?", -1, &st, 0);
   sqlite3_bind_int64(st, 1, id);
   if( sqlite3_step(st) == SQLITE_ROW ){
@@ -103,44 +173,138 @@ static void tile_describe(tile_manager *tm, int64_t id, char *out, size_t len){
   sqlite3_finalize(st);
 }
 
-/* The blob is closed after each read: an open blob is an open read
-** transaction, which would lock out anyone editing the model (UPDATE
-** program ...) for as long as the manager lives. */
-static int blob_read(tile_manager *tm, int64_t id, void *buf, size_t bytes){
+/* Read and verify one tile into a new buffer.  The blob is closed after
+** each read: an open blob is an open read transaction, which would lock out
+** anyone editing the model (UPDATE program ...) for as long as we live. */
+static void *tile_read(sqlite3 *db, const tile_slot *s, char *err, size_t err_len){
   sqlite3_blob *blob = 0;
-  int rc = sqlite3_blob_open(tm->db, "main", "tile", "data", id, 0, &blob);
+  void *buf = malloc(s->t.bytes ? s->t.bytes : 1);
+  int rc = buf ? sqlite3_blob_open(db, "main", "tile", "data", s->t.id, 0, &blob) : SQLITE_NOMEM;
   if( rc == SQLITE_OK ){
-    rc = (size_t)sqlite3_blob_bytes(blob) != bytes ? SQLITE_CORRUPT
-       : sqlite3_blob_read(blob, buf, (int)bytes, 0);
+    rc = (size_t)sqlite3_blob_bytes(blob) != s->t.bytes ? SQLITE_CORRUPT
+       : sqlite3_blob_read(blob, buf, (int)s->t.bytes, 0);
   }
   sqlite3_blob_close(blob);
-  return rc;
+  if( rc == SQLITE_OK && XXH3_64bits(buf, s->t.bytes) == s->checksum ) return buf;
+  char where[256];
+  tile_describe(db, s->t.id, where, sizeof where);
+  if( rc == SQLITE_OK ) snprintf(err, err_len, "checksum mismatch in %s", where);
+  else snprintf(err, err_len, "cannot read %s: %s", where, sqlite3_errstr(rc));
+  free(buf);
+  return 0;
 }
 
-/* Called with the lock held. */
-static int slot_load(tile_manager *tm, tile_slot *s, char *err, size_t err_len){
-  char where[256];
-  void *buf = malloc(s->t.bytes ? s->t.bytes : 1);
-  if( buf == 0 ){
-    snprintf(err, err_len, "out of memory loading tile %lld", (long long)s->t.id);
-    return -1;
+/* Called with the lock held, after bytes came off the file. */
+static void page_cache_drop(tile_manager *tm, size_t bytes){
+  tm->unadvised += bytes;
+  if( tm->unadvised >= PAGE_CACHE_SLACK ){
+    posix_fadvise(tm->fd, 0, 0, POSIX_FADV_DONTNEED);
+    tm->unadvised = 0;
   }
-  int rc = blob_read(tm, s->t.id, buf, s->t.bytes);
-  if( rc == SQLITE_OK && XXH3_64bits(buf, s->t.bytes) != s->checksum ) rc = -1;
-  if( rc != SQLITE_OK ){
-    tile_describe(tm, s->t.id, where, sizeof where);
-    snprintf(err, err_len, rc == -1 ? "checksum mismatch in %s" : "cannot read %s: %s",
-             where, sqlite3_errstr(rc));
-    free(buf);
-    return -1;
-  }
-  s->t.data = buf;
-  tm->stats.misses++;
-  tm->stats.bytes_read += s->t.bytes;
+}
+
+/* ---- residency (lock held) ------------------------------------------------ */
+
+static void resident_add(tile_manager *tm, tile_slot *s, void *data){
+  s->t.data = data;
+  s->resident_at = tm->n_resident;
+  tm->resident[tm->n_resident++] = s->t.id;
   tm->stats.resident_bytes += s->t.bytes;
   if( tm->stats.resident_bytes > tm->stats.peak_resident_bytes ){
     tm->stats.peak_resident_bytes = tm->stats.resident_bytes;
   }
+  uint64_t total = budget_tiles() + budget_other();
+  if( total > tm->stats.peak_total_bytes ) tm->stats.peak_total_bytes = total;
+}
+
+static void evict(tile_manager *tm, tile_slot *s){
+  int64_t last = tm->resident[--tm->n_resident];
+  tm->resident[s->resident_at] = last;
+  tm->slots[last].resident_at = s->resident_at;
+  s->resident_at = -1;
+  free((void*)s->t.data);
+  s->t.data = 0;
+  s->prefetched = 0;
+  tm->stats.resident_bytes -= s->t.bytes;
+  tm->stats.evictions++;
+  budget_tiles_add(-(int64_t)s->t.bytes);
+}
+
+static const schedule *active_schedule(const tile_manager *tm){
+  return &tm->schedules[tm->active];
+}
+
+/* The unpinned resident tile to evict by the policy, or -1 if none.  Under
+** OPT without a recorded schedule (the first step) LRU stands in. */
+static int64_t choose_victim(tile_manager *tm, int64_t *distance){
+  const schedule *s = active_schedule(tm);
+  int use_lru = budget_get_policy() == POLICY_LRU || !s->ready;
+  int64_t best = -1, best_key = -1;
+  uint64_t oldest = UINT64_MAX;
+  for(int64_t i = 0; i < tm->n_resident; i++){
+    tile_slot *slot = &tm->slots[tm->resident[i]];
+    if( slot->pins ) continue;
+    if( use_lru ){
+      if( slot->last_use < oldest ){ oldest = slot->last_use; best = slot->t.id; }
+    }else{
+      int64_t d = schedule_next_use(s, slot->t.id, tm->cursor);
+      if( d > best_key ){ best_key = d; best = slot->t.id; }
+    }
+  }
+  *distance = use_lru ? SCHEDULE_NEVER : best_key;
+  return best;
+}
+
+static int over_budget(uint64_t need){
+  uint64_t budget = budget_get();
+  return budget && budget_tiles() + budget_other() + need > budget;
+}
+
+static int budget_too_small(tile_manager *tm, size_t need, char *err, size_t err_len){
+  uint64_t pinned = 0;
+  for(int64_t i = 0; i < tm->n_resident; i++){
+    const tile_slot *s = &tm->slots[tm->resident[i]];
+    if( s->pins || s->loading ) pinned += s->t.bytes;
+  }
+  char b[32], min[32], p[32], o[32];
+  budget_format(budget_get(), b, sizeof b);
+  budget_format(pinned + need + budget_other(), min, sizeof min);
+  budget_format(pinned + need, p, sizeof p);
+  budget_format(budget_other(), o, sizeof o);
+  snprintf(err, err_len, "memory budget of %s is too small: this step needs at least %s"
+           " (%s of tiles in use at once, %s of KV cache and activations)", b, min, p, o);
+  return -1;
+}
+
+static int make_room(tile_manager *tm, size_t need, char *err, size_t err_len){
+  while( over_budget(need) ){
+    int64_t distance;
+    int64_t victim = choose_victim(tm, &distance);
+    if( victim < 0 ) return budget_too_small(tm, need, err, err_len);
+    evict(tm, &tm->slots[victim]);
+  }
+  return 0;
+}
+
+/* ---- pinning ---------------------------------------------------------------- */
+
+static void schedule_note(tile_manager *tm, int64_t id){
+  schedule *s = &tm->schedules[tm->active];
+  if( tm->recording ) schedule_record(s, id);
+  else tm->cursor = schedule_advance(s, tm->cursor, id);
+  tm->slots[id].last_use = ++tm->clock;
+  pthread_cond_broadcast(&tm->changed);
+}
+
+static int slot_load(tile_manager *tm, tile_slot *s, char *err, size_t err_len){
+  if( make_room(tm, s->t.bytes, err, err_len) ) return -1;
+  void *data = tile_read(tm->db, s, err, err_len);
+  if( data == 0 ) return -1;
+  budget_tiles_add((int64_t)s->t.bytes);
+  resident_add(tm, s, data);
+  tm->stats.misses++;
+  tm->stats.bytes_read += s->t.bytes;
+  page_cache_drop(tm, s->t.bytes);
   return 0;
 }
 
@@ -152,8 +316,15 @@ const tile *tile_manager_pin(tile_manager *tm, int64_t id, char *err, size_t err
   tile_slot *s = &tm->slots[id];
   const tile *t = &s->t;
   pthread_mutex_lock(&tm->lock);
-  if( s->t.data ) tm->stats.hits++;
-  else if( slot_load(tm, s, err, err_len) ) t = 0;
+  schedule_note(tm, id);
+  while( s->loading ) pthread_cond_wait(&tm->changed, &tm->lock);
+  if( s->t.data ){
+    tm->stats.hits++;
+    if( s->prefetched ) tm->stats.prefetch_hits++;
+    s->prefetched = 0;
+  }else if( slot_load(tm, s, err, err_len) ){
+    t = 0;
+  }
   if( t ) s->pins++;
   pthread_mutex_unlock(&tm->lock);
   return t;
@@ -165,15 +336,22 @@ void tile_manager_unpin(tile_manager *tm, const tile *t){
   pthread_mutex_unlock(&tm->lock);
 }
 
-void tile_manager_drop_all(tile_manager *tm){
+void tile_manager_begin_step(tile_manager *tm, int prefill){
   pthread_mutex_lock(&tm->lock);
-  for(int64_t i = 1; i <= tm->n_tiles; i++){
-    tile_slot *s = &tm->slots[i];
-    if( s->t.data && s->pins == 0 ){
-      free((void*)s->t.data);
-      s->t.data = 0;
-      tm->stats.resident_bytes -= s->t.bytes;
-    }
+  tm->active = prefill ? 1 : 0;
+  schedule *s = &tm->schedules[tm->active];
+  tm->recording = !s->ready;
+  if( tm->recording ) schedule_clear(s);
+  tm->cursor = -1;
+  pthread_cond_broadcast(&tm->changed);
+  pthread_mutex_unlock(&tm->lock);
+}
+
+void tile_manager_end_step(tile_manager *tm){
+  pthread_mutex_lock(&tm->lock);
+  if( tm->recording ){
+    schedule_finish(&tm->schedules[tm->active]);
+    tm->recording = 0;
   }
   pthread_mutex_unlock(&tm->lock);
 }
@@ -181,5 +359,82 @@ void tile_manager_drop_all(tile_manager *tm){
 void tile_manager_stats(tile_manager *tm, tile_stats *out){
   pthread_mutex_lock(&tm->lock);
   *out = tm->stats;
+  out->schedule_length = (uint64_t)tm->schedules[0].len;
   pthread_mutex_unlock(&tm->lock);
+}
+
+/* ---- prefetch ---------------------------------------------------------------- */
+
+/* The next tile along the schedule after the cursor that is neither
+** resident nor loading, and how far ahead it is; -1 if none. */
+static int64_t prefetch_target(tile_manager *tm, int64_t *distance){
+  const schedule *s = active_schedule(tm);
+  for(int64_t k = 1; k <= s->len; k++){
+    int64_t id = s->ids[(tm->cursor + k + s->len) % s->len];
+    const tile_slot *slot = &tm->slots[id];
+    if( slot->t.data == 0 && !slot->loading ){
+      *distance = k;
+      return id;
+    }
+  }
+  return -1;
+}
+
+/* Make room for target (needed `distance` pins from now) by evicting only
+** tiles needed later than it.  Returns 0 if there is room. */
+static int prefetch_room(tile_manager *tm, const tile_slot *target, int64_t distance){
+  while( over_budget(target->t.bytes) ){
+    int64_t victim_distance;
+    int64_t victim = choose_victim(tm, &victim_distance);
+    if( victim < 0 || victim_distance <= distance ) return -1;
+    evict(tm, &tm->slots[victim]);
+  }
+  return 0;
+}
+
+/* One prefetch, lock held on entry and exit.  Returns 0 if it loaded a
+** tile, -1 if there is nothing it may do now. */
+static int prefetch_one(tile_manager *tm){
+  const schedule *s = active_schedule(tm);
+  if( !budget_get_prefetch() || tm->recording || !s->ready || s->len == 0 ) return -1;
+  /* Nothing can have left since a scan found everything resident. */
+  if( tm->clean_at == tm->stats.evictions + 1 ) return -1;
+  int64_t distance;
+  int64_t id = prefetch_target(tm, &distance);
+  if( id < 0 ){
+    tm->clean_at = tm->stats.evictions + 1;
+    return -1;
+  }
+  tile_slot *slot = &tm->slots[id];
+  if( prefetch_room(tm, slot, distance) ) return -1;
+  slot->loading = 1;
+  budget_tiles_add((int64_t)slot->t.bytes);
+  pthread_mutex_unlock(&tm->lock);
+  char err[256];
+  void *data = tile_read(tm->prefetch_db, slot, err, sizeof err);
+  pthread_mutex_lock(&tm->lock);
+  slot->loading = 0;
+  if( data ){
+    resident_add(tm, slot, data);
+    slot->prefetched = 1;
+    tm->stats.bytes_read += slot->t.bytes;
+    page_cache_drop(tm, slot->t.bytes);
+  }else{
+    /* the pin that needs it will read it again and report the error */
+    budget_tiles_add(-(int64_t)slot->t.bytes);
+  }
+  pthread_cond_broadcast(&tm->changed);
+  return data ? 0 : -1;
+}
+
+/* The prefetch thread: sleeps until a pin moves the cursor, then reads
+** ahead as far as the budget allows. */
+static void *prefetch_main(void *arg){
+  tile_manager *tm = arg;
+  pthread_mutex_lock(&tm->lock);
+  while( !tm->stopping ){
+    if( prefetch_one(tm) ) pthread_cond_wait(&tm->changed, &tm->lock);
+  }
+  pthread_mutex_unlock(&tm->lock);
+  return 0;
 }

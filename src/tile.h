@@ -1,12 +1,21 @@
 /*
 ** tile.h: the tile manager.  It owns every tile buffer in the process,
 ** reads tiles from a model database on demand, checks each one's XXH3-64
-** checksum as it comes off disk, and keeps it resident while anything
-** holds a pin on it.
+** checksum as it comes off disk, keeps it resident while anything holds a
+** pin on it, and keeps the process inside the memory budget (budget.h).
+**
+** When a load needs room it evicts an unpinned tile: under the default
+** policy, the one whose next use on the recorded schedule (schedule.h) is
+** furthest away (Bélády's OPT); under POLICY_LRU the least recently used.
+** A prefetch thread reads ahead along the schedule into free budget while
+** the kernels compute, evicting only tiles needed later than the one it
+** brings in.  Reads go through SQLite's blob API on the manager's own
+** connections, and the file's pages are dropped from the OS page cache as
+** they are read, so the budget is what the process really holds.
 **
 ** From SQL the manager is invisible: a tensor table's `data` column pins
 ** the tile under the cursor and the pin is released when the cursor moves
-** on (vtab/tensor_vtab.c).
+** on (vtab/tensor_vtab.c); `tile_stats` shows its counters.
 */
 #ifndef TENSQL_TILE_H
 #define TENSQL_TILE_H
@@ -31,15 +40,21 @@ void tile_manager_close(tile_manager *tm);
 
 /* Pin tile `id`, reading it if it is not resident.  Returns NULL with a
 ** message naming the tensor and tile position on a checksum mismatch or
-** read error. */
+** read error, or saying how much budget would be needed. */
 const tile *tile_manager_pin(tile_manager *tm, int64_t id, char *err, size_t err_len);
 void tile_manager_unpin(tile_manager *tm, const tile *t);
 
-/* Drop every unpinned resident tile, so the next pin reads from disk. */
-void tile_manager_drop_all(tile_manager *tm);
+/* A step of the forward pass begins / ends.  The first step of each kind
+** (decode: one position; prefill: several) records the schedule; the
+** following ones follow it.  Prefill has its own schedule because its
+** embedding lookups differ. */
+void tile_manager_begin_step(tile_manager *tm, int prefill);
+void tile_manager_end_step(tile_manager *tm);
 
 typedef struct tile_stats {
-  uint64_t hits, misses, bytes_read, resident_bytes, peak_resident_bytes;
+  uint64_t hits, misses, prefetch_hits, bytes_read, evictions;
+  uint64_t resident_bytes, peak_resident_bytes, peak_total_bytes;
+  uint64_t schedule_length;
 } tile_stats;
 void tile_manager_stats(tile_manager *tm, tile_stats *out);
 

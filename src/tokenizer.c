@@ -5,8 +5,8 @@
 ** directory fill a tokenizer through tokenizer_add_*; tokenizer_finish then
 ** builds the lookup tables, and from there on encode and decode only read,
 ** so one tokenizer serves every connection and thread.  The SQL face
-** (`generate`, the tokenize functions) calls tokenizer_encode on prompts and
-** tokenizer_decode_piece on each generated token.
+** (`generate`) calls tokenizer_encode on prompts and tokenizer_decode_piece
+** on each generated token.
 **
 ** How it works:
 **   - Every piece is stored as the raw bytes it stands for.  A hash table
@@ -19,10 +19,13 @@
 **     with a dummy-prefix space, is split into UTF-8 characters; a heap
 **     repeatedly merges the adjacent pair whose concatenation is the piece
 **     with the highest score (leftmost on ties); characters that are no
-**     piece become <0xHH> byte tokens.
+**     piece become <0xHH> byte tokens.  The fragment is first cut where no
+**     merge can cross (see tokenizer_spm_fragment), so heaps stay small.
 **   - BPE (GPT-2, Qwen2): a PCRE2 regex splits the fragment into
 **     pre-tokens; inside each, bytes start as single-byte pieces and a heap
 **     applies the merge of lowest rank (leftmost on ties) until none applies.
+**   - Long texts repeat words: an encode call caches the ids of short
+**     chunks (pre-tokens, SPM segments) it has already encoded.
 **
 ** Limits: no Unicode normalisation (Qwen2's Hugging Face tokenizer applies
 ** NFC first; llama.cpp does not, and neither do we).  Inputs of INT_MAX
@@ -618,7 +621,7 @@ int tokenizer_add_space_prefix(const tokenizer *t){ return t->add_space_prefix; 
 #define TOKENIZER_CACHE_SLOTS 4096      /* a power of two */
 #define TOKENIZER_CACHE_BYTES 22
 #define TOKENIZER_CACHE_IDS 8
-#define TOKENIZER_CACHE_AFTER 256       /* chunks seen before a call makes one */
+#define TOKENIZER_CACHE_AFTER 64        /* chunks seen before a call makes one */
 
 typedef struct tokenizer_cache_slot {
   uint8_t len;               /* 0: empty */

@@ -524,6 +524,17 @@ static char *load_hf_string(load_hf *h, const char *json, const char *path,
   return out;
 }
 
+/* 1 if the JSON value at path is false. */
+static int load_hf_is_false(load_hf *h, const char *json, const char *path){
+  sqlite3_stmt *st = load_hf_query(h, "SELECT json_type(?1, ?2) = 'false'", json,
+                                   "tokenizer.json");
+  if( !st ) return 0;
+  sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+  int is_false = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return is_false;
+}
+
 /* Vocab entries {"piece": id, ...} at `path` of json, in byte-level spelling. */
 static int load_hf_vocab_object(load_hf *h, const char *json, const char *path,
                                 const char *file){
@@ -564,7 +575,8 @@ static int load_hf_added(load_hf *h, const char *sql, const char *json,
     const char *s = (const char *)sqlite3_column_text(st, 1);
     size_t len = (size_t)sqlite3_column_bytes(st, 1);
     token_kind kind = sqlite3_column_int(st, 2) ? TOKEN_CONTROL : TOKEN_USER_DEFINED;
-    if( !s || load_hf_vocab_set(&h->vocab, id, s, len, kind) ){
+    if( sqlite3_column_type(st, 0) != SQLITE_INTEGER || !s
+     || load_hf_vocab_set(&h->vocab, id, s, len, kind) ){
       load_error(h->err, h->err_len, "%s/%s: bad added token id %lld",
                  h->dir, file, (long long)id);
       sqlite3_finalize(st);
@@ -635,7 +647,8 @@ static const char *load_hf_json_pre(load_hf *h, const char *json){
   char *second = load_hf_string(h, json,
     "$.pre_tokenizer.pretokenizers[1].type", "tokenizer.json");
   const char *pre = NULL;
-  if( type && strcmp(type, "ByteLevel") == 0 ) pre = "gpt2";
+  if( type && strcmp(type, "ByteLevel") == 0
+   && !load_hf_is_false(h, json, "$.pre_tokenizer.use_regex") ) pre = "gpt2";
   if( type && strcmp(type, "Sequence") == 0 && regex && second
    && strcmp(regex, load_hf_qwen2_regex) == 0 && strcmp(second, "ByteLevel") == 0 ){
     pre = "qwen2";
@@ -667,14 +680,22 @@ static const char *load_hf_class_pre(load_hf *h){
   return pre;
 }
 
+/* A byte-level BPE model; no normaliser but NFC, which tensql skips (see
+** tokenizer.h). */
 static int load_hf_check_model(load_hf *h, const char *json){
   char *type = load_hf_string(h, json, "$.model.type", "tokenizer.json");
+  char *norm = load_hf_string(h, json, "$.normalizer.type", "tokenizer.json");
   int ok = type && strcmp(type, "BPE") == 0;
   if( !ok ){
     load_error(h->err, h->err_len, "%s/tokenizer.json: model type %s is not "
                "supported (byte-level BPE)", h->dir, type ? type : "(none)");
+  }else if( norm && strcmp(norm, "NFC") != 0 ){
+    load_error(h->err, h->err_len, "%s/tokenizer.json: normalizer %s is not "
+               "supported (none, NFC)", h->dir, norm);
+    ok = 0;
   }
   free(type);
+  free(norm);
   return ok ? 0 : -1;
 }
 
@@ -765,11 +786,10 @@ tokenizer *tokenizer_load_hf(const char *dir, char *err, size_t err_len){
   size_t len;
   char *json = NULL;
   tokenizer *t = NULL;
-  if( load_hf_exists(&h, "tokenizer_config.json") ){
-    h.config = load_hf_file(&h, "tokenizer_config.json", &len);
-  }
-  const char *pre = h.config || !load_hf_exists(&h, "tokenizer_config.json")
-                  ? load_hf_read_vocab(&h, &json) : NULL;
+  const char *pre = NULL;
+  int has_config = load_hf_exists(&h, "tokenizer_config.json");
+  if( has_config ) h.config = load_hf_file(&h, "tokenizer_config.json", &len);
+  if( !has_config || h.config ) pre = load_hf_read_vocab(&h, &json);
   if( pre ) t = load_hf_build(&h, pre, json);
   free(json);
   free(h.config);

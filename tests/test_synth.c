@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -231,7 +232,7 @@ START_TEST(test_seed_and_dtypes){
       for(uint64_t c = 0; c < cols; c++){
         float amax = 0;
         for(uint64_t j = c / 32 * 32; j < c / 32 * 32 + 32; j++) amax = fmaxf(amax, fabsf(xr[j]));
-        ck_assert_msg(fabsf(row[c] - xr[c]) <= amax / 127 * 0.51f + 1e-7f, "%s q8_0 [%llu][%llu]",
+        ck_assert_msg(fabsf(row[c] - xr[c]) <= amax / 127 * 0.57f + 1e-7f, "%s q8_0 [%llu][%llu]",
                       name, (unsigned long long)r, (unsigned long long)c);
       }
     }
@@ -435,9 +436,23 @@ START_TEST(test_bad_options){
 }
 END_TEST
 
+/* synth_command with its usage and messages sent to /dev/null. */
 static int run_cli(int argc, char **argv){
+  fflush(stdout);
+  fflush(stderr);
+  int out = dup(1), err = dup(2), null = open("/dev/null", O_WRONLY);
+  dup2(null, 1);
+  dup2(null, 2);
   optind = 0;   /* glibc: start getopt afresh */
-  return synth_command(argc, argv);
+  int rc = synth_command(argc, argv);
+  fflush(stdout);
+  fflush(stderr);
+  dup2(out, 1);
+  dup2(err, 2);
+  close(out);
+  close(err);
+  close(null);
+  return rc;
 }
 
 START_TEST(test_cli){

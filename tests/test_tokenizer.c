@@ -498,6 +498,45 @@ static tokenizer *rebuild(const tokenizer *src){
   return t;
 }
 
+/* A long text is encoded with the per-call chunk cache on; a short one
+** without.  "Hello world, this is a test.\n" repeated splits into the same
+** chunks each time (BPE: ".\n" is one pre-token; SPM: "\nH" is in no piece,
+** so the text is cut there), so the long text must give the short one's ids
+** again and again -- for SPM, without the dummy prefix after the first. */
+static void check_repeated(const tokenizer *t, const tokenizer *t_no_prefix){
+  static const char unit[] = "Hello world, this is a test.\n";
+  enum { REPS = 300 };
+  size_t unit_len = strlen(unit);
+  char *text = malloc(unit_len * REPS);
+  for(int i = 0; i < REPS; i++) memcpy(text + i * unit_len, unit, unit_len);
+  int n_first, n_rest, n;
+  int *first = encode(t, unit, unit_len, 0, &n_first);
+  int *rest = encode(t_no_prefix, unit, unit_len, 0, &n_rest);
+  int *all = encode(t, text, unit_len * REPS, 0, &n);
+  ck_assert_int_eq(n, n_first + (REPS - 1) * n_rest);
+  ck_assert_int_eq(memcmp(all, first, (size_t)n_first * sizeof *all), 0);
+  for(int i = 0; i < REPS - 1; i++){
+    ck_assert_int_eq(memcmp(all + n_first + i * n_rest, rest,
+                            (size_t)n_rest * sizeof *all), 0);
+  }
+  assert_round_trip(t, text, unit_len * REPS, all, n);
+  free(first);
+  free(rest);
+  free(all);
+  free(text);
+}
+
+START_TEST(test_long_text_cache){
+  check_repeated(qwen, qwen);
+  check_repeated(gpt2, gpt2);
+  tokenizer *spm_no_prefix = rebuild(spm);
+  tokenizer_set_add_space_prefix(spm_no_prefix, 0);
+  ck_assert_int_eq(tokenizer_add_space_prefix(spm_no_prefix), 0);
+  check_repeated(spm, spm_no_prefix);
+  tokenizer_free(spm_no_prefix);
+}
+END_TEST
+
 START_TEST(test_rebuild_from_pieces){
   tokenizer *t = rebuild(qwen);
   ck_assert_int_eq(tokenizer_vocab_size(t), 151665);
@@ -611,9 +650,86 @@ START_TEST(test_loader_errors){
   write_file(path, "{\"model\": {\"type\": \"Unigram\"}}");
   ck_assert_ptr_null(tokenizer_load_hf(dir, err, sizeof err));
   ck_assert_msg(strstr(err, "model type Unigram is not supported"), "%s", err);
+  write_file(path, "{\"model\": {\"type\": \"BPE\"}, \"normalizer\": {\"type\": \"Lowercase\"}}");
+  ck_assert_ptr_null(tokenizer_load_hf(dir, err, sizeof err));
+  ck_assert_msg(strstr(err, "normalizer Lowercase is not supported"), "%s", err);
+  write_file(path, "{\"model\": {\"type\": \"BPE\"}, \"pre_tokenizer\": "
+             "{\"type\": \"ByteLevel\", \"use_regex\": false}}");
+  ck_assert_ptr_null(tokenizer_load_hf(dir, err, sizeof err));
+  ck_assert_msg(strstr(err, "pre-tokenizer ByteLevel is not supported"), "%s", err);
   write_file(path, "not json");
   ck_assert_ptr_null(tokenizer_load_hf(dir, err, sizeof err));
   ck_assert_msg(strstr(err, "tokenizer.json"), "%s", err);
+  snprintf(cmd, sizeof cmd, "rm '%s'", path);
+  ck_assert_int_eq(system(cmd), 0);
+  snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+  write_file(path, "{\"tokenizer_class\": \"LlamaTokenizer\"}");
+  snprintf(path, sizeof path, "%s/vocab.json", dir);
+  write_file(path, "{}");
+  ck_assert_ptr_null(tokenizer_load_hf(dir, err, sizeof err));
+  ck_assert_msg(strstr(err, "tokenizer_class \"LlamaTokenizer\" is not supported"), "%s", err);
+}
+END_TEST
+
+/* GPT-2's bytes_to_unicode, written out again here: byte b's character. */
+static unsigned byte_level_char(int b){
+  if( (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174 ) return (unsigned)b;
+  int n = 0;
+  for(int c = 0; c < b; c++){
+    if( !((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || c >= 174) ) n++;
+  }
+  return 256u + (unsigned)n;
+}
+
+/* Append the JSON string for byte-level spellings of `bytes`. */
+static void json_byte_level(char *out, const char *bytes){
+  char *p = out + strlen(out);
+  *p++ = '"';
+  for(const unsigned char *b = (const unsigned char *)bytes; *b; b++){
+    unsigned c = byte_level_char(*b);
+    if( c == '"' || c == '\\' ) *p++ = '\\';
+    if( c < 0x80 ) *p++ = (char)c;
+    else{ *p++ = (char)(0xC0 | c >> 6); *p++ = (char)(0x80 | (c & 0x3F)); }
+  }
+  *p++ = '"';
+  *p = 0;
+}
+
+/* A small GPT-2-style tokenizer.json: ByteLevel pre-tokenizer, merges as
+** "left right" strings, byte b has id b. */
+START_TEST(test_hf_tokenizer_json_gpt2_style){
+  static char json[16384];
+  strcpy(json, "{\"model\": {\"type\": \"BPE\", \"vocab\": {");
+  for(int b = 0; b < 256; b++){
+    char one[2] = { (char)b, 0 };
+    if( b == 0 ){ strcat(json, "\"\u0100\": 0, "); continue; }
+    json_byte_level(json, one);
+    sprintf(json + strlen(json), ": %d, ", b);
+  }
+  strcat(json, "\"\u0120t\": 256, \"he\": 257, \"\u0120the\": 258},"
+         " \"merges\": [\"\u0120 t\", \"h e\", \"\u0120t he\"]},"
+         " \"added_tokens\": [{\"id\": 259, \"content\": \"<|endoftext|>\","
+         " \"special\": true}],"
+         " \"normalizer\": null,"
+         " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false,"
+         " \"use_regex\": true}}");
+  const char *dir = test_tmp_path("hf_gpt2_style");
+  char cmd[1200], path[1100], err[256] = "";
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+  write_file(path, json);
+  tokenizer *t = tokenizer_load_hf(dir, err, sizeof err);
+  ck_assert_msg(t != NULL, "%s", err);
+  ck_assert_str_eq(tokenizer_pre(t), "gpt2");
+  ck_assert_int_eq(tokenizer_vocab_size(t), 260);
+  static const char text[] = " the then<|endoftext|>";
+  int n;
+  int *ids = encode(t, text, strlen(text), 1, &n);
+  int want[] = { 258, 258, 'n', 259 };
+  assert_ids(ids, n, want, 4, text);
+  free(ids);
+  tokenizer_free(t);
 }
 END_TEST
 
@@ -637,12 +753,14 @@ static Suite *tokenizer_suite(void){
   tcase_add_test(behaviour, test_invalid_utf8_round_trips);
   tcase_add_test(behaviour, test_invalid_utf8_byte_tokens);
   tcase_add_test(behaviour, test_long_runs);
+  tcase_add_test(behaviour, test_long_text_cache);
   tcase_add_test(behaviour, test_rebuild_from_pieces);
   tcase_add_test(behaviour, test_pieces_are_raw_bytes);
   tcase_add_test(behaviour, test_output_capacity);
   tcase_add_test(behaviour, test_api_errors);
   tcase_add_test(behaviour, test_spm_without_byte_tokens);
   tcase_add_test(behaviour, test_loader_errors);
+  tcase_add_test(behaviour, test_hf_tokenizer_json_gpt2_style);
   suite_add_tcase(s, ref);
   return s;
 }

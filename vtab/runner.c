@@ -132,12 +132,15 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
                            (long long)pos0, (long long)(pos0 + n - 1), (long long)s->state->kv_max);
     return SQLITE_ERROR;
   }
+  tile_manager *tiles = s->model->tiles;
+  tile_manager_begin_step(tiles, n > 1);
   for(int i = 0; i < r->n; i++){
     sqlite3_stmt *st = r->statements[i];
     int rc;
     while( (rc = sqlite3_step(st)) == SQLITE_ROW ){}
     sqlite3_reset(st);
     if( rc != SQLITE_DONE ){
+      tile_manager_end_step(tiles);
       if( r->layers[i] >= 0 ){
         *err = sqlite3_mprintf("program step %d (layer %d): %s", r->steps[i], r->layers[i],
                                sqlite3_errmsg(s->db));
@@ -147,6 +150,7 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
       return rc;
     }
   }
+  tile_manager_end_step(tiles);
   return SQLITE_OK;
 }
 

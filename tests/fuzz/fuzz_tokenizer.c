@@ -10,6 +10,7 @@
 ** "never crash", it checks the round trip tokenizer.h promises for any
 ** bytes: decoding gives the input back, except that with parse_special the
 ** control tokens decode to nothing, so there their own text is put back.
+** A long repetition of each input also runs, to reach the chunk cache.
 */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@
 #include <string.h>
 
 #include "gguf.h"
-#include "testutil.h"
+#include "../testutil.h"
 #include "tokenizer.h"
 
 static tokenizer *fuzz_tokenizers[3];
@@ -39,8 +40,10 @@ static void fuzz_load(void){
   }
 }
 
-/* Text the ids stand for, with control tokens spelled out. */
-static size_t fuzz_render(const tokenizer *t, const int *ids, int n, char *out){
+/* Text the ids stand for, with control tokens spelled out; SIZE_MAX if it
+** would not fit in cap bytes. */
+static size_t fuzz_render(const tokenizer *t, const int *ids, int n, char *out,
+                          size_t cap){
   size_t at = 0;
   for(int i = 0; i < n; i++){
     const char *p;
@@ -52,6 +55,7 @@ static size_t fuzz_render(const tokenizer *t, const int *ids, int n, char *out){
       if( k < 0 ) abort();
       len = (size_t)k;
     }
+    if( len > cap - at ) return SIZE_MAX;
     memcpy(out + at, p, len);
     at += len;
   }
@@ -68,27 +72,40 @@ static void fuzz_one(const tokenizer *t, const uint8_t *data, size_t size,
     abort();
   }
   int *ids = malloc(((size_t)n + 1) * sizeof *ids);
-  /* Rendered text is never longer than the input plus one dummy space per
-  ** fragment, and each id adds at most its piece. */
-  char *text = malloc(size + 64 * ((size_t)n + 1));
+  char *text = malloc(size + 1);
   if( !ids || !text ) abort();
   if( tokenizer_encode(t, (const char *)data, size, parse_special, ids, n,
                        err, sizeof err) != n ) abort();
-  size_t len = fuzz_render(t, ids, n, text);
+  size_t len = fuzz_render(t, ids, n, text, size);
   if( len != size || memcmp(text, data, size) != 0 ){
-    fprintf(stderr, "round trip failed (parse_special %d): %zu bytes in, %zu out\n",
-            parse_special, size, len);
+    fprintf(stderr, "round trip failed (%s, parse_special %d): %zu bytes in\n",
+            tokenizer_pre(t) ? tokenizer_pre(t) : "spm", parse_special, size);
     abort();
   }
   free(ids);
   free(text);
 }
 
+/* The input repeated to 2 KiB or more: enough chunks that encode turns on
+** its chunk cache, which shorter inputs never reach. */
+static uint8_t *fuzz_repeat(const uint8_t *data, size_t size, size_t *out_len){
+  size_t reps = 2048 / size + 1;
+  uint8_t *rep = malloc(size * reps);
+  if( !rep ) abort();
+  for(size_t i = 0; i < reps; i++) memcpy(rep + i * size, data, size);
+  *out_len = size * reps;
+  return rep;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size){
   if( !fuzz_tokenizers[0] ) fuzz_load();
+  size_t rep_len = 0;
+  uint8_t *rep = size ? fuzz_repeat(data, size, &rep_len) : NULL;
   for(int i = 0; i < 3; i++){
     fuzz_one(fuzz_tokenizers[i], data, size, 0);
     fuzz_one(fuzz_tokenizers[i], data, size, 1);
+    if( rep ) fuzz_one(fuzz_tokenizers[i], rep, rep_len, 1);
   }
+  free(rep);
   return 0;
 }

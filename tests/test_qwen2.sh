@@ -1,0 +1,80 @@
+#!/bin/sh
+# test_qwen2.sh: tensql's SQL forward pass on a qwen2 model against an
+# independent PyTorch implementation (tests/qwen2_reference.py).
+#
+# Writes the tiny synthetic qwen2 model (tensql synth: real Qwen2.5
+# vocabulary size, q/k/v biases, tied embeddings, theta 1e6), imports it,
+# and compares, for one plain-ASCII prompt:
+#   - the logits of the prompt's last position (a generate of max_tokens 1,
+#     then act's 'logits'): max |tensql - ref| / max |ref| < 1e-3;
+#   - 8 greedy tokens: identical ids.
+# Needs Debian's python3-torch (/usr/bin/python3 with torch and numpy): a
+# missing torch is a failure, not a skip.  Run from the build directory
+# (make check does); srcdir locates the script.
+set -u
+srcdir=${srcdir:-$(dirname "$0")/..}
+python=/usr/bin/python3
+prompt='The quick brown fox jumps over the lazy dog'
+n_greedy=8
+
+fail(){ echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
+
+"$python" -c 'import torch, numpy' 2>/dev/null \
+  || fail "$python cannot import torch and numpy: install Debian's python3-torch"
+command -v sqlite3 >/dev/null || fail "the sqlite3 shell is not installed"
+[ -x ./tensql ] && [ -f ./.libs/tensql.so ] || fail "run from the build directory after make"
+
+# A sanitizer build's extension needs the sanitizer runtimes loaded first.
+preload=$(ldd ./.libs/tensql.so 2>/dev/null | awk '/lib(asan|ubsan)\.so/ { printf "%s ", $3 }')
+
+mkdir -p tests/tmp
+tmp=$(mktemp -d tests/tmp/qwen2.XXXXXX) || fail "mktemp"
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+./tensql synth --preset tiny --dtype f32 --seed 7 -o "$tmp/tiny.gguf" \
+  2>"$tmp/synth.log" || fail "tensql synth: $(cat "$tmp/synth.log")"
+./tensql import "$tmp/tiny.gguf" -o "$tmp/tiny.db" 2>"$tmp/import.log" \
+  || fail "tensql import: $(cat "$tmp/import.log")"
+
+# sql DB STATEMENTS: run SQL with the tensql extension loaded.
+sql(){
+  LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 \
+    sqlite3 -batch -noheader -list "$1" ".load ./.libs/tensql" "$2"
+}
+quoted=$(printf '%s' "$prompt" | sed "s/'/''/g")
+
+ids=$(sql "$tmp/tiny.db" "SELECT tokenize('$quoted');") || fail "tokenize: $ids"
+ids=$(printf '%s' "$ids" | tr -d '[] \n')
+[ -n "$ids" ] || fail "tokenize gave no ids"
+greedy=$(sql "$tmp/tiny.db" "SELECT group_concat(token, ',') FROM generate
+                             WHERE prompt = '$quoted' AND max_tokens = $n_greedy;") \
+  || fail "generate: $greedy"
+sql "$tmp/tiny.db" "SELECT count(*) FROM generate WHERE prompt = '$quoted' AND max_tokens = 1;
+                    SELECT hex(data) FROM act WHERE name = 'logits';" >"$tmp/logits.txt" \
+  || fail "logits: $(cat "$tmp/logits.txt")"
+
+"$python" "$srcdir/tests/qwen2_reference.py" "$tmp/tiny.gguf" --ids "$ids" \
+  --generate "$n_greedy" >"$tmp/ref.json" || fail "qwen2_reference.py"
+
+"$python" - "$tmp/ref.json" "$tmp/logits.txt" "$ids" "$greedy" <<'EOF'
+import json, sys
+import numpy as np
+ref = json.load(open(sys.argv[1]))
+lines = open(sys.argv[2]).read().split()
+ids, greedy = sys.argv[3], sys.argv[4]
+if len(lines) != 2 or lines[0] != "1":
+    sys.exit(f"FAIL: expected one generated token and one logits row, got {lines[:1]}...")
+got = np.frombuffer(bytes.fromhex(lines[1]), dtype="<f4").astype(np.float64)
+want = np.array(ref["logits"])
+if got.shape != want.shape:
+    sys.exit(f"FAIL: {got.size} logits from tensql, {want.size} from the reference")
+rel = np.abs(got - want).max() / np.abs(want).max()
+got_ids = [int(t) for t in greedy.split(",") if t]
+print(f"prompt ids {ids}")
+print(f"logits: max |tensql - ref| / max |ref| = {rel:.3g} (argmax {int(got.argmax())} vs {int(want.argmax())})")
+print(f"greedy tensql    {got_ids}")
+print(f"greedy reference {ref['greedy']}")
+ok = rel < 1e-3 and got_ids == ref["greedy"]
+print("1 passed, 0 failed" if ok else "FAIL: logits or greedy ids differ\n0 passed, 1 failed")
+sys.exit(0 if ok else 1)
+EOF
