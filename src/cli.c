@@ -4,6 +4,7 @@
 **   tensql import SRC -o OUT.db [--dtype f32|f16|bf16|q8_0] [--tokenizer T]
 **   tensql info MODEL.db
 **   tensql run MODEL.db -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]
+**              [--chat] [--budget SIZE] [--policy opt|lru] [--no-prefetch]
 **
 ** Each command is a function below, listed in the `commands` table with
 ** its one-line help.  Exit codes: 0 success, 1 failure, 2 usage error.
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "import.h"
 #include "model.h"
 #include "tensor.h"
@@ -163,6 +165,8 @@ static int cmd_info(int argc, char **argv){
 
 typedef struct run_options {
   const char *model, *prompt;
+  int64_t budget;             /* bytes; 0 = none */
+  int policy_lru, no_prefetch;
   int64_t max_tokens;         /* -1 = until the context is full */
   double temperature, top_p;
   int64_t top_k, seed;
@@ -172,9 +176,10 @@ typedef struct run_options {
 static int usage_run(void){
   fprintf(stderr,
     "usage: tensql run MODEL.db -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
-    "                  [--seed S] [--chat]\n"
-    "  Prints the prompt and its continuation as it is generated, then speed\n"
-    "  figures on stderr.  --temp 0 (the default) is greedy.\n");
+    "                  [--seed S] [--chat] [--budget SIZE] [--policy opt|lru] [--no-prefetch]\n"
+    "  Prints the prompt and its continuation as it is generated, then speed and\n"
+    "  memory figures on stderr.  --temp 0 (the default) is greedy.  --budget\n"
+    "  (300M, 1.5G, ...) bounds tiles, KV cache and activations together.\n");
   return EXIT_USAGE;
 }
 
@@ -183,11 +188,13 @@ static int run_parse(int argc, char **argv, run_options *o){
     { "prompt", required_argument, 0, 'p' }, { "tokens", required_argument, 0, 'n' },
     { "temp", required_argument, 0, 't' }, { "top-k", required_argument, 0, 'k' },
     { "top-p", required_argument, 0, 'P' }, { "seed", required_argument, 0, 's' },
-    { "chat", no_argument, 0, 'c' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+    { "chat", no_argument, 0, 'c' }, { "budget", required_argument, 0, 'b' },
+    { "policy", required_argument, 0, 'L' }, { "no-prefetch", no_argument, 0, 'N' },
+    { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
   };
   *o = (run_options){ .prompt = "", .max_tokens = -1, .top_p = 1, .seed = (int64_t)time(0) };
   int c;
-  char *end;
+  char *end = "";
   while( (c = getopt_long(argc, argv, "p:n:t:k:P:s:ch", options, 0)) != -1 ){
     switch( c ){
       case 'p': o->prompt = optarg; break;
@@ -197,9 +204,15 @@ static int run_parse(int argc, char **argv, run_options *o){
       case 'P': o->top_p = strtod(optarg, &end); break;
       case 's': o->seed = strtoll(optarg, &end, 10); break;
       case 'c': o->chat = 1; break;
+      case 'b': if( (o->budget = budget_parse(optarg)) < 0 ) return -1; break;
+      case 'L':
+        if( strcmp(optarg, "lru") && strcmp(optarg, "opt") ) return -1;
+        o->policy_lru = strcmp(optarg, "lru") == 0;
+        break;
+      case 'N': o->no_prefetch = 1; break;
       default: return -1;
     }
-    if( c != 'p' && c != 'c' && *end ) return -1;
+    if( strchr("ntkPs", c) && *end ) return -1;
   }
   if( optind != argc - 1 ) return -1;
   o->model = argv[optind];
@@ -281,15 +294,38 @@ static int run_stream(sqlite3 *db, sqlite3_stmt *st, const run_options *o){
   return 0;
 }
 
+/* One line: what the tile manager did. */
+static void run_memory_summary(sqlite3 *db){
+  sqlite3_stmt *st = 0;
+  sqlite3_prepare_v2(db, "SELECT hits, misses, prefetch_hits, bytes_read, evictions,"
+                     " peak_total_bytes, budget, policy FROM tile_stats", -1, &st, 0);
+  if( sqlite3_step(st) == SQLITE_ROW ){
+    char peak[32], budget[32], read[32];
+    budget_format((uint64_t)sqlite3_column_int64(st, 5), peak, sizeof peak);
+    budget_format((uint64_t)sqlite3_column_int64(st, 6), budget, sizeof budget);
+    budget_format((uint64_t)sqlite3_column_int64(st, 3), read, sizeof read);
+    fprintf(stderr, "memory: peak %s of budget %s (%s); read %s; %lld hits, %lld misses,"
+            " %lld prefetched, %lld evictions\n", peak,
+            sqlite3_column_int64(st, 6) ? budget : "none", sqlite3_column_text(st, 7), read,
+            sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+            sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 4));
+  }
+  sqlite3_finalize(st);
+}
+
 static int cmd_run(int argc, char **argv){
   run_options o;
   if( run_parse(argc, argv, &o) ) return usage_run();
+  budget_set((uint64_t)o.budget);
+  budget_set_policy(o.policy_lru ? POLICY_LRU : POLICY_OPT);
+  budget_set_prefetch(!o.no_prefetch);
   sqlite3 *db = run_open(o.model, "tensql run");
   if( db == 0 ) return 1;
   sqlite3_stmt *st = run_prepare(db, &o);
   int rc = st ? run_stream(db, st, &o) : 1;
   if( st == 0 ) fprintf(stderr, "tensql run: %s\n", sqlite3_errmsg(db));
   sqlite3_finalize(st);
+  if( rc == 0 ) run_memory_summary(db);
   sqlite3_close(db);
   return rc;
 }

@@ -85,15 +85,3 @@ int64_t schedule_advance(const schedule *s, int64_t pos, int64_t id){
   if( d == SCHEDULE_NEVER || d > ADVANCE_WINDOW ) return pos;
   return (pos + d) % s->len;
 }
-
-int64_t schedule_victim(const schedule *s, const int64_t *candidates, int n, int64_t pos){
-  int64_t best = -1, best_distance = -1;
-  for(int i = 0; i < n; i++){
-    int64_t d = schedule_next_use(s, candidates[i], pos);
-    if( d > best_distance ){
-      best_distance = d;
-      best = candidates[i];
-    }
-  }
-  return best;
-}

@@ -46,8 +46,4 @@ int64_t schedule_next_use(const schedule *s, int64_t id, int64_t pos);
 ** embedding row that depends on the token). */
 int64_t schedule_advance(const schedule *s, int64_t pos, int64_t id);
 
-/* Bélády: of the n candidates, the one whose next use after pos is
-** furthest away (the first of equals). */
-int64_t schedule_victim(const schedule *s, const int64_t *candidates, int n, int64_t pos);
-
 #endif

@@ -338,6 +338,10 @@ void tile_manager_unpin(tile_manager *tm, const tile *t){
 
 void tile_manager_begin_step(tile_manager *tm, int prefill){
   pthread_mutex_lock(&tm->lock);
+  /* The KV cache may have grown since the last step: give room back.
+  ** (If it alone exceeds the budget, the step's first pin says so.) */
+  char ignored[8];
+  make_room(tm, 0, ignored, sizeof ignored);
   tm->active = prefill ? 1 : 0;
   schedule *s = &tm->schedules[tm->active];
   tm->recording = !s->ready;
@@ -353,6 +357,31 @@ void tile_manager_end_step(tile_manager *tm){
     schedule_finish(&tm->schedules[tm->active]);
     tm->recording = 0;
   }
+  pthread_mutex_unlock(&tm->lock);
+}
+
+void tile_manager_reset_schedules(tile_manager *tm){
+  pthread_mutex_lock(&tm->lock);
+  for(int k = 0; k < 2; k++) schedule_clear(&tm->schedules[k]);
+  tm->recording = 0;
+  pthread_mutex_unlock(&tm->lock);
+}
+
+void tile_manager_drop_all(tile_manager *tm){
+  pthread_mutex_lock(&tm->lock);
+  for(int64_t i = tm->n_resident - 1; i >= 0; i--){
+    tile_slot *s = &tm->slots[tm->resident[i]];
+    if( s->pins == 0 ) evict(tm, s);
+  }
+  pthread_mutex_unlock(&tm->lock);
+}
+
+void tile_manager_budget_changed(tile_manager *tm){
+  char ignored[8];
+  pthread_mutex_lock(&tm->lock);
+  make_room(tm, 0, ignored, sizeof ignored);
+  tm->stats.peak_resident_bytes = tm->stats.resident_bytes;
+  tm->stats.peak_total_bytes = budget_tiles() + budget_other();
   pthread_mutex_unlock(&tm->lock);
 }
 

@@ -50,6 +50,13 @@ void tile_manager_unpin(tile_manager *tm, const tile *t);
 ** embedding lookups differ. */
 void tile_manager_begin_step(tile_manager *tm, int prefill);
 void tile_manager_end_step(tile_manager *tm);
+/* Forget the recorded schedules (the program changed); the next steps
+** record them again. */
+void tile_manager_reset_schedules(tile_manager *tm);
+
+/* Evict every unpinned tile, so that what follows starts cold; the
+** schedules are kept. */
+void tile_manager_drop_all(tile_manager *tm);
 
 typedef struct tile_stats {
   uint64_t hits, misses, prefetch_hits, bytes_read, evictions;
@@ -57,5 +64,8 @@ typedef struct tile_stats {
   uint64_t schedule_length;
 } tile_stats;
 void tile_manager_stats(tile_manager *tm, tile_stats *out);
+/* The budget changed: evict down to it, and start the peaks over (a new
+** budget, a new measurement). */
+void tile_manager_budget_changed(tile_manager *tm);
 
 #endif

@@ -86,14 +86,18 @@ static int load_buf_put(load_buf *b, const char *s, size_t n){
   return 0;
 }
 
+static int load_hex_digit(char c){
+  if( c >= '0' && c <= '9' ) return c - '0';
+  if( c >= 'A' && c <= 'F' ) return c - 'A' + 10;
+  if( c >= 'a' && c <= 'f' ) return c - 'a' + 10;
+  return -1;
+}
+
 /* "<0xHH>" -> the byte, else -1. */
 static int load_byte_piece(const char *s, size_t len){
-  unsigned v;
-  char tail;
   if( len != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>' ) return -1;
-  char hex[3] = { s[3], s[4], 0 };
-  if( sscanf(hex, "%2x%c", &v, &tail) != 1 ) return -1;
-  return (int)v;
+  int hi = load_hex_digit(s[3]), lo = load_hex_digit(s[4]);
+  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
 /* SentencePiece: "▁" -> " " (the loader's only other change is byte tokens). */
@@ -111,7 +115,7 @@ static int load_spm_piece(load_buf *b, const char *s, size_t len){
   return 0;
 }
 
-/* GPT-2's bytes_to_unicode, inverted: code point -> byte, -1 if none.
+/* GPT-2's bytes_to_unicode, inverted: code point -> byte, or -1.
 ** Printable Latin-1 bytes stand for themselves; the other 68 bytes are
 ** numbered in order from U+0100. */
 typedef struct load_byte_level {
@@ -127,8 +131,8 @@ static void load_byte_level_init(load_byte_level *m){
   }
 }
 
-/* One code point of valid UTF-8 at s (at most 3 bytes suffice here);
-** returns its length, 0 if the bytes are no such code point. */
+/* One code point of one or two bytes of UTF-8 at s (all the map uses lie
+** below U+0144); returns its length, 0 if the bytes are no such code point. */
 static size_t load_utf8_decode(const unsigned char *s, size_t n, unsigned *cp){
   if( s[0] < 0x80 ){ *cp = s[0]; return 1; }
   if( (s[0] & 0xE0) == 0xC0 && n >= 2 && (s[1] & 0xC0) == 0x80 ){
@@ -258,7 +262,8 @@ static int64_t load_gguf_int(const gguf *g, const char *name, int64_t dflt){
   return v;
 }
 
-/* An array key of `want` elements (any count if want is 0), or -1. */
+/* The index of array key `name` holding `want` elements (any count if want
+** is 0) and its count; -1 if absent, -2 with err if it is another shape. */
 static int64_t load_gguf_array(const gguf *g, const char *name, uint64_t want,
                                uint64_t *count, char *err, size_t err_len){
   int64_t i = gguf_find_key(g, name);

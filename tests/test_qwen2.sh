@@ -2,39 +2,37 @@
 # test_qwen2.sh: tensql's SQL forward pass on a qwen2 model against an
 # independent PyTorch implementation (tests/qwen2_reference.py).
 #
-# Writes the tiny synthetic qwen2 model (tensql synth: real Qwen2.5
-# vocabulary size, q/k/v biases, tied embeddings, theta 1e6), imports it,
-# and compares, for one plain-ASCII prompt:
+# For each of f32 and q8_0 weights: writes the tiny synthetic qwen2 model
+# (tensql synth: the real Qwen2.5 vocabulary size, q/k/v biases, tied
+# embeddings, theta 1e6), imports it, and compares for one plain-ASCII
+# prompt (43 tokens):
 #   - the logits of the prompt's last position (a generate of max_tokens 1,
 #     then act's 'logits'): max |tensql - ref| / max |ref| < 1e-3;
 #   - 8 greedy tokens: identical ids.
+# The reference dequantizes q8_0 exactly and computes in float64.
 # Needs Debian's python3-torch (/usr/bin/python3 with torch and numpy): a
 # missing torch is a failure, not a skip.  Run from the build directory
-# (make check does); srcdir locates the script.
+# (make check does); $srcdir locates the reference script.
 set -u
 srcdir=${srcdir:-$(dirname "$0")/..}
 python=/usr/bin/python3
 prompt='The quick brown fox jumps over the lazy dog'
 n_greedy=8
+passed=0 failed=0
 
-fail(){ echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
+stop(){ echo "FAIL: $*"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
 
 "$python" -c 'import torch, numpy' 2>/dev/null \
-  || fail "$python cannot import torch and numpy: install Debian's python3-torch"
-command -v sqlite3 >/dev/null || fail "the sqlite3 shell is not installed"
-[ -x ./tensql ] && [ -f ./.libs/tensql.so ] || fail "run from the build directory after make"
+  || stop "$python cannot import torch and numpy: install Debian's python3-torch"
+command -v sqlite3 >/dev/null || stop "the sqlite3 shell is not installed"
+[ -x ./tensql ] && [ -f ./.libs/tensql.so ] || stop "run from the build directory after make"
 
 # A sanitizer build's extension needs the sanitizer runtimes loaded first.
 preload=$(ldd ./.libs/tensql.so 2>/dev/null | awk '/lib(asan|ubsan)\.so/ { printf "%s ", $3 }')
 
 mkdir -p tests/tmp
-tmp=$(mktemp -d tests/tmp/qwen2.XXXXXX) || fail "mktemp"
+tmp=$(mktemp -d tests/tmp/qwen2.XXXXXX) || stop "mktemp"
 trap 'rm -rf "$tmp"' EXIT INT TERM
-
-./tensql synth --preset tiny --dtype f32 --seed 7 -o "$tmp/tiny.gguf" \
-  2>"$tmp/synth.log" || fail "tensql synth: $(cat "$tmp/synth.log")"
-./tensql import "$tmp/tiny.gguf" -o "$tmp/tiny.db" 2>"$tmp/import.log" \
-  || fail "tensql import: $(cat "$tmp/import.log")"
 
 # sql DB STATEMENTS: run SQL with the tensql extension loaded.
 sql(){
@@ -43,20 +41,28 @@ sql(){
 }
 quoted=$(printf '%s' "$prompt" | sed "s/'/''/g")
 
-ids=$(sql "$tmp/tiny.db" "SELECT tokenize('$quoted');") || fail "tokenize: $ids"
-ids=$(printf '%s' "$ids" | tr -d '[] \n')
-[ -n "$ids" ] || fail "tokenize gave no ids"
-greedy=$(sql "$tmp/tiny.db" "SELECT group_concat(token, ',') FROM generate
-                             WHERE prompt = '$quoted' AND max_tokens = $n_greedy;") \
-  || fail "generate: $greedy"
-sql "$tmp/tiny.db" "SELECT count(*) FROM generate WHERE prompt = '$quoted' AND max_tokens = 1;
-                    SELECT hex(data) FROM act WHERE name = 'logits';" >"$tmp/logits.txt" \
-  || fail "logits: $(cat "$tmp/logits.txt")"
+for dtype in f32 q8_0; do
+  echo "== $dtype"
+  gguf="$tmp/tiny-$dtype.gguf" db="$tmp/tiny-$dtype.db"
+  ./tensql synth --preset tiny --dtype "$dtype" --seed 7 -o "$gguf" \
+    2>"$tmp/synth.log" || stop "tensql synth: $(cat "$tmp/synth.log")"
+  ./tensql import "$gguf" -o "$db" 2>"$tmp/import.log" \
+    || stop "tensql import: $(cat "$tmp/import.log")"
 
-"$python" "$srcdir/tests/qwen2_reference.py" "$tmp/tiny.gguf" --ids "$ids" \
-  --generate "$n_greedy" >"$tmp/ref.json" || fail "qwen2_reference.py"
+  ids=$(sql "$db" "SELECT tokenize('$quoted');") || stop "tokenize: $ids"
+  ids=$(printf '%s' "$ids" | tr -d '[] \n')
+  [ -n "$ids" ] || stop "tokenize gave no ids"
+  greedy=$(sql "$db" "SELECT group_concat(token, ',') FROM generate
+                      WHERE prompt = '$quoted' AND max_tokens = $n_greedy;") \
+    || stop "generate: $greedy"
+  sql "$db" "SELECT count(*) FROM generate WHERE prompt = '$quoted' AND max_tokens = 1;
+             SELECT hex(data) FROM act WHERE name = 'logits';" >"$tmp/logits.txt" \
+    || stop "logits: $(cat "$tmp/logits.txt")"
 
-"$python" - "$tmp/ref.json" "$tmp/logits.txt" "$ids" "$greedy" <<'EOF'
+  "$python" "$srcdir/tests/qwen2_reference.py" "$gguf" --ids "$ids" \
+    --generate "$n_greedy" >"$tmp/ref.json" || stop "qwen2_reference.py"
+
+  if "$python" - "$tmp/ref.json" "$tmp/logits.txt" "$ids" "$greedy" <<'EOF'
 import json, sys
 import numpy as np
 ref = json.load(open(sys.argv[1]))
@@ -71,10 +77,17 @@ if got.shape != want.shape:
 rel = np.abs(got - want).max() / np.abs(want).max()
 got_ids = [int(t) for t in greedy.split(",") if t]
 print(f"prompt ids {ids}")
-print(f"logits: max |tensql - ref| / max |ref| = {rel:.3g} (argmax {int(got.argmax())} vs {int(want.argmax())})")
+print(f"logits: max |tensql - ref| / max |ref| = {rel:.3g}"
+      f" (argmax {int(got.argmax())} vs {int(want.argmax())})")
 print(f"greedy tensql    {got_ids}")
 print(f"greedy reference {ref['greedy']}")
-ok = rel < 1e-3 and got_ids == ref["greedy"]
-print("1 passed, 0 failed" if ok else "FAIL: logits or greedy ids differ\n0 passed, 1 failed")
-sys.exit(0 if ok else 1)
+if rel >= 1e-3 or got_ids != ref["greedy"]:
+    sys.exit("FAIL: logits or greedy ids differ")
 EOF
+  then passed=$((passed + 1)); echo "ok: $dtype"
+  else failed=$((failed + 1)); echo "FAILED: $dtype"
+  fi
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -671,6 +671,47 @@ START_TEST(test_loader_errors){
 }
 END_TEST
 
+/* A GGUF v3 image with no tensors and string keys only. */
+static size_t gguf_strings(uint8_t *buf, const char *const *kv, int n_kv){
+  size_t at = 0;
+  uint32_t version = 3, type_string = 8;
+  uint64_t n_tensors = 0, n = (uint64_t)n_kv;
+  memcpy(buf, "GGUF", 4); at += 4;
+  memcpy(buf + at, &version, 4); at += 4;
+  memcpy(buf + at, &n_tensors, 8); at += 8;
+  memcpy(buf + at, &n, 8); at += 8;
+  for(int i = 0; i < 2 * n_kv; i++){
+    uint64_t len = strlen(kv[i]);
+    memcpy(buf + at, &len, 8); at += 8;
+    memcpy(buf + at, kv[i], len); at += len;
+    if( i % 2 == 0 ){ memcpy(buf + at, &type_string, 4); at += 4; }
+  }
+  return at;
+}
+
+static void assert_gguf_refused(const char *const *kv, int n_kv, const char *needle){
+  static uint8_t buf[4096];
+  char err[256] = "";
+  size_t len = gguf_strings(buf, kv, n_kv);
+  gguf *g = gguf_parse(buf, len, err, sizeof err);
+  ck_assert_msg(g != NULL, "%s", err);
+  ck_assert_ptr_null(tokenizer_load_gguf(g, err, sizeof err));
+  ck_assert_msg(strstr(err, needle) != NULL, "error \"%s\" lacks \"%s\"", err, needle);
+  gguf_close(g);
+}
+
+START_TEST(test_gguf_refused){
+  const char *bert[] = { "tokenizer.ggml.model", "bert" };
+  assert_gguf_refused(bert, 1, "tokenizer.ggml.model \"bert\" is not supported");
+  const char *llama3[] = { "tokenizer.ggml.model", "gpt2", "tokenizer.ggml.pre", "llama-bpe" };
+  assert_gguf_refused(llama3, 2, "tokenizer.ggml.pre \"llama-bpe\" is not supported");
+  const char *no_tokens[] = { "tokenizer.ggml.model", "llama" };
+  assert_gguf_refused(no_tokens, 1, "no tokenizer.ggml.tokens");
+  const char *none[] = { "general.name", "x" };
+  assert_gguf_refused(none, 1, "no tokenizer.ggml.model");
+}
+END_TEST
+
 /* GPT-2's bytes_to_unicode, written out again here: byte b's character. */
 static unsigned byte_level_char(int b){
   if( (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174 ) return (unsigned)b;
@@ -761,6 +802,7 @@ static Suite *tokenizer_suite(void){
   tcase_add_test(behaviour, test_spm_without_byte_tokens);
   tcase_add_test(behaviour, test_loader_errors);
   tcase_add_test(behaviour, test_hf_tokenizer_json_gpt2_style);
+  tcase_add_test(behaviour, test_gguf_refused);
   suite_add_tcase(s, ref);
   return s;
 }

@@ -33,6 +33,7 @@ typedef struct session {
   char open_error[256];      /* why model is NULL */
   state *state;              /* NULL when model is NULL */
   struct runner *runner;     /* prepared while a generate query runs */
+  uint64_t program_hash;     /* of the program the tile schedules follow */
   int busy;                  /* a generate query owns state and runner */
 } session;
 
@@ -45,5 +46,6 @@ int state_tables_register(sqlite3 *db, session *s);
 int kernel_functions_register(sqlite3 *db, session *s);
 int generate_register(sqlite3 *db, session *s);
 int tokenize_register(sqlite3 *db, session *s);
+int memory_register(sqlite3 *db, session *s);
 
 #endif

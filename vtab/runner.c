@@ -111,6 +111,9 @@ static int runner_build(session *s, int count, uint64_t hash, char **err){
   }
   runner_free(s->runner);
   s->runner = r;
+  /* A different program pins tiles in a different order. */
+  if( hash != s->program_hash ) tile_manager_reset_schedules(s->model->tiles);
+  s->program_hash = hash;
   return SQLITE_OK;
 }
 

@@ -1,0 +1,281 @@
+/*
+** test_tile.c: the tile manager's memory budget and eviction.
+**
+** The policy tests drive a real tile manager over a model of equal-sized
+** tiles and compare its misses with a brute-force Bélády simulation written
+** here: at each miss with a full cache, evict the resident tile whose next
+** use in the rest of the trace is furthest away.  The end-to-end tests run
+** stories260K under half its size in budget.
+*/
+#include "testutil.h"
+
+#include <sqlite3.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "budget.h"
+#include "import.h"
+#include "model_db.h"
+#include "tensql.h"
+#include "tile.h"
+
+#define TILE_BYTES 256           /* one row of 64 floats */
+
+/* A database with one tensor of n_tiles rows, one row per tile. */
+static const char *tile_model(int n_tiles){
+  static char path[1024];
+  char err[256];
+  snprintf(path, sizeof path, "%s", test_tmp_path("tiles.db"));
+  model_writer *w = model_writer_open(path, err, sizeof err);
+  ck_assert_msg(w != 0, "%s", err);
+  model_writer_tile_bytes(w, TILE_BYTES);
+  model_writer_meta_text(w, "general.architecture", "llama");
+  model_writer_meta_int(w, "llama.block_count", 1);
+  float *data = calloc((size_t)n_tiles * 64, sizeof(float));
+  for(int i = 0; i < n_tiles * 64; i++) data[i] = (float)i;
+  uint64_t shape[2] = { (uint64_t)n_tiles, 64 };
+  ck_assert_int_eq(model_writer_tensor(w, "t", 2, shape, TENSOR_F32, data, TENSOR_F32), 0);
+  free(data);
+  ck_assert_msg(model_writer_commit(w) == 0, "%s", model_writer_error(w));
+  return path;
+}
+
+/* Bélády by brute force over trace[0..len), with room for `slots` tiles;
+** misses counted among the first `until` accesses (the rest is future the
+** simulation may look at, as the manager looks at the next cycle). */
+static int opt_misses(const int64_t *trace, int len, int slots, int until){
+  int64_t *cache = calloc((size_t)slots, sizeof *cache);
+  int used = 0, misses = 0;
+  for(int i = 0; i < until; i++){
+    int hit = 0;
+    for(int k = 0; k < used; k++) if( cache[k] == trace[i] ) hit = 1;
+    if( hit ) continue;
+    misses++;
+    if( used < slots ){ cache[used++] = trace[i]; continue; }
+    int victim = 0, furthest = -1;
+    for(int k = 0; k < used; k++){
+      int next = len;   /* never again */
+      for(int j = i + 1; j < len; j++) if( trace[j] == cache[k] ){ next = j; break; }
+      if( next > furthest ){ furthest = next; victim = k; }
+    }
+    cache[victim] = trace[i];
+  }
+  free(cache);
+  return misses;
+}
+
+static void pin_step(tile_manager *tm, const int64_t *step, int len){
+  char err[256];
+  tile_manager_begin_step(tm, 0);
+  for(int i = 0; i < len; i++){
+    const tile *t = tile_manager_pin(tm, step[i], err, sizeof err);
+    ck_assert_msg(t != 0, "%s", err);
+    tile_manager_unpin(tm, t);
+  }
+  tile_manager_end_step(tm);
+}
+
+/* Record one step of pins with no budget, start cold, then replay it
+** `cycles` times within `slots` tiles: the manager's misses. */
+static uint64_t manager_misses(tile_manager *tm, const int64_t *step, int len,
+                               int slots, int cycles){
+  budget_set(0);
+  tile_manager_reset_schedules(tm);
+  pin_step(tm, step, len);
+  tile_manager_drop_all(tm);
+  budget_set((uint64_t)slots * TILE_BYTES);
+  tile_stats before, after;
+  tile_manager_stats(tm, &before);
+  for(int c = 0; c < cycles; c++) pin_step(tm, step, len);
+  tile_manager_stats(tm, &after);
+  budget_set(0);
+  return after.misses - before.misses;
+}
+
+static tile_manager *open_manager(int n_tiles){
+  char err[256];
+  budget_set_prefetch(0);
+  budget_set_policy(POLICY_OPT);
+  tile_manager *tm = tile_manager_open(tile_model(n_tiles), err, sizeof err);
+  ck_assert_msg(tm != 0, "%s", err);
+  return tm;
+}
+
+static int belady(const int64_t *step, int len, int slots, int cycles){
+  int total = len * (cycles + 1);
+  int64_t *trace = malloc((size_t)total * sizeof *trace);
+  for(int i = 0; i < total; i++) trace[i] = step[i % len];
+  int misses = opt_misses(trace, total, slots, len * cycles);
+  free(trace);
+  return misses;
+}
+
+static uint64_t rng_next(uint64_t *x){
+  *x ^= *x << 13; *x ^= *x >> 7; *x ^= *x << 17;
+  return *x;
+}
+
+START_TEST(test_random_traces_match_belady){
+  tile_manager *tm = open_manager(40);
+  uint64_t rng = 88172645463325252ull;
+  for(int trial = 0; trial < 25; trial++){
+    int len = 30 + (int)(rng_next(&rng) % 120);
+    int slots = 3 + (int)(rng_next(&rng) % 30);
+    int64_t step[160];
+    for(int i = 0; i < len; i++) step[i] = 1 + (int64_t)(rng_next(&rng) % 40);
+    uint64_t got = manager_misses(tm, step, len, slots, 3);
+    int expect = belady(step, len, slots, 3);
+    ck_assert_msg(got == (uint64_t)expect, "trial %d (len %d, %d slots): %llu misses, Belady %d",
+                  trial, len, slots, (unsigned long long)got, expect);
+  }
+  tile_manager_close(tm);
+}
+END_TEST
+
+/* A cyclic scan of M = 60 tiles with room for B: OPT reads M - B per cycle
+** (within one tile), LRU reads all M. */
+START_TEST(test_cyclic_opt_and_lru){
+  tile_manager *tm = open_manager(60);
+  int64_t step[60];
+  for(int i = 0; i < 60; i++) step[i] = i + 1;
+  const int cycles = 5;
+  for(int slots = 5; slots < 60; slots += 11){
+    uint64_t got = manager_misses(tm, step, 60, slots, cycles);
+    ck_assert_int_eq(got, (uint64_t)belady(step, 60, slots, cycles));
+    /* after the cold first cycle, each cycle misses M - B (+1) */
+    uint64_t steady = (got - 60) / (cycles - 1);
+    ck_assert_msg(steady >= (uint64_t)(60 - slots) && steady <= (uint64_t)(60 - slots + 1),
+                  "%d slots: %llu misses per cycle", slots, (unsigned long long)steady);
+    budget_set_policy(POLICY_LRU);
+    uint64_t lru = manager_misses(tm, step, 60, slots, cycles);
+    budget_set_policy(POLICY_OPT);
+    ck_assert_int_eq(lru, 60 * cycles);
+  }
+  tile_manager_close(tm);
+}
+END_TEST
+
+START_TEST(test_pins_are_never_evicted){
+  tile_manager *tm = open_manager(8);
+  char err[256];
+  budget_set(3 * TILE_BYTES);
+  const tile *held[3];
+  for(int i = 0; i < 3; i++){
+    held[i] = tile_manager_pin(tm, i + 1, err, sizeof err);
+    ck_assert_ptr_nonnull(held[i]);
+  }
+  /* no room and nothing unpinned: the clear error, not an eviction */
+  ck_assert_ptr_null(tile_manager_pin(tm, 4, err, sizeof err));
+  ck_assert_msg(strstr(err, "memory budget of 768 B is too small: this step needs at least 1.0 KB"),
+                "%s", err);
+  tile_manager_unpin(tm, held[0]);
+  const tile *t4 = tile_manager_pin(tm, 4, err, sizeof err);
+  ck_assert_msg(t4 != 0, "%s", err);
+  /* the pinned tiles are intact: row r holds 64r .. 64r + 63 */
+  for(int i = 1; i < 3; i++){
+    const float *f = held[i]->data;
+    ck_assert_float_eq(f[0], (float)(64 * i));
+    ck_assert_float_eq(f[63], (float)(64 * i + 63));
+  }
+  tile_manager_unpin(tm, held[1]);
+  tile_manager_unpin(tm, held[2]);
+  tile_manager_unpin(tm, t4);
+  budget_set(0);
+  tile_manager_close(tm);
+}
+END_TEST
+
+START_TEST(test_budget_parse){
+  ck_assert_int_eq(budget_parse("300M"), 300LL << 20);
+  ck_assert_int_eq(budget_parse("1.5G"), 3LL << 29);
+  ck_assert_int_eq(budget_parse("64k"), 64 << 10);
+  ck_assert_int_eq(budget_parse("123456"), 123456);
+  ck_assert_int_eq(budget_parse("2GB"), 2LL << 30);
+  ck_assert_int_eq(budget_parse("lots"), -1);
+  ck_assert_int_eq(budget_parse("-5M"), -1);
+  ck_assert_int_eq(budget_parse("5X"), -1);
+}
+END_TEST
+
+/* ---- stories260K within half its size -------------------------------------- */
+
+static char stories_db[1024];
+
+static void stories_setup(void){
+  char err[512];
+  import_options opt = { .dtype = -1, .tokenizer_path = SHARED("models/stories260K/tok512.bin"),
+                         .tile_bytes = 4096 };
+  snprintf(stories_db, sizeof stories_db, "%s", test_tmp_path("tile_stories.db"));
+  ck_assert_msg(import_model(SHARED("models/stories260K/stories260K.bin"), stories_db, &opt,
+                             err, sizeof err) == 0, "%s", err);
+}
+
+static int64_t query_int(sqlite3 *db, const char *sql){
+  sqlite3_stmt *st;
+  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+  ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+static void greedy_text(sqlite3 *db, char *out, size_t len){
+  sqlite3_stmt *st;
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT group_concat(token, ' ') FROM generate"
+                   " WHERE prompt = '' AND max_tokens = 60", -1, &st, 0), SQLITE_OK);
+  ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s", sqlite3_errmsg(db));
+  snprintf(out, len, "%s", (const char*)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+}
+
+START_TEST(test_stories_half_budget){
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(stories_db, &db), SQLITE_OK);
+  ck_assert_int_eq(tensql_register(db), SQLITE_OK);
+  budget_set_prefetch(0);
+  char free_run[4096], budget_run[4096];
+  greedy_text(db, free_run, sizeof free_run);
+  int64_t model_bytes = query_int(db, "SELECT sum(bytes) FROM tensors");
+  int64_t budget = model_bytes / 2;
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT tensql_budget(%lld)", (long long)budget);
+  query_int(db, sql);
+  greedy_text(db, budget_run, sizeof budget_run);   /* records the schedule under budget */
+  ck_assert_str_eq(budget_run, free_run);
+  int64_t read0 = query_int(db, "SELECT bytes_read FROM tile_stats");
+  greedy_text(db, budget_run, sizeof budget_run);
+  ck_assert_str_eq(budget_run, free_run);
+  int64_t read = query_int(db, "SELECT bytes_read FROM tile_stats") - read0;
+  int64_t other = query_int(db, "SELECT other_bytes FROM tile_stats");
+  int64_t peak = query_int(db, "SELECT peak_total_bytes FROM tile_stats");
+  /* 60 one-position steps: BOS, then 59 of the 60 tokens (the last is
+  ** not fed back) */
+  double per_step = (double)read / 60.0;
+  double expect = (double)(model_bytes - (budget - other));
+  ck_assert_msg(per_step > 0.95 * expect && per_step < 1.05 * expect,
+                "read %.0f bytes per step, model %lld - (budget %lld - state %lld) = %.0f",
+                per_step, (long long)model_bytes, (long long)budget, (long long)other, expect);
+  ck_assert_int_le(peak, budget);
+  query_int(db, "SELECT tensql_budget(0)");
+  budget_set_prefetch(1);
+  sqlite3_close(db);
+}
+END_TEST
+
+static Suite *tile_suite(void){
+  Suite *s = suite_create("tile");
+  TCase *tc = tcase_create("policy");
+  tcase_add_test(tc, test_random_traces_match_belady);
+  tcase_add_test(tc, test_cyclic_opt_and_lru);
+  tcase_add_test(tc, test_pins_are_never_evicted);
+  tcase_add_test(tc, test_budget_parse);
+  suite_add_tcase(s, tc);
+  TCase *e2e = tcase_create("stories260K");
+  tcase_add_unchecked_fixture(e2e, stories_setup, 0);
+  tcase_set_timeout(e2e, 120);
+  tcase_add_test(e2e, test_stories_half_budget);
+  suite_add_tcase(s, e2e);
+  return s;
+}
+
+TEST_MAIN(tile_suite)
