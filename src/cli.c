@@ -3,6 +3,7 @@
 **
 **   tensql import SRC -o OUT.db [--dtype f32|f16|bf16|q8_0] [--tokenizer T]
 **   tensql info MODEL.db
+**   tensql synth --preset qwen2.5-0.5b|tiny -o OUT.gguf [--dtype f32|f16|q8_0] [--seed S]
 **   tensql run MODEL.db -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]
 **              [--chat] [--budget SIZE] [--policy opt|lru] [--no-prefetch]
 **
@@ -23,6 +24,7 @@
 #include "model.h"
 #include "tensor.h"
 #include "tensql.h"
+#include "synth.h"
 #include "tokenizer.h"
 
 #define EXIT_USAGE 2
@@ -340,6 +342,7 @@ static const struct command {
   { "import", cmd_import, "turn a GGUF, llama2.c or Hugging Face model into a model database" },
   { "info", cmd_info, "show a model database's architecture, tensors and tokenizer" },
   { "run", cmd_run, "generate text from a prompt, streamed as it is decoded" },
+  { "synth", synth_command, "write a GGUF model with random weights and a preset's shapes" },
 };
 
 static int usage(FILE *f){
