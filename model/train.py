@@ -154,9 +154,10 @@ def train_bpe(docs, vocab_size):
     pieces = {bytes([b]) for b in range(256)}
     merges = []
     while len(pieces) < vocab_size - 1 and pairs:
-        best = min(pairs, key=lambda p: (-pairs[p], p))
-        if pairs[best] < 2:
+        top = max(pairs.values())
+        if top < 2:
             break
+        best = min(p for p, c in pairs.items() if c == top)
         merges.append(best)
         merged = best[0] + best[1]
         pieces.add(merged)

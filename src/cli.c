@@ -5,7 +5,7 @@
 **   tensql info MODEL.db
 **   tensql synth --preset qwen2.5-0.5b|tiny -o OUT.gguf [--dtype f32|f16|q8_0] [--seed S]
 **   tensql run MODEL.db -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]
-**              [--chat] [--budget SIZE] [--policy opt|lru] [--no-prefetch]
+**              [--chat] [--threads N] [--budget SIZE] [--policy opt|lru] [--no-prefetch]
 **
 ** Each command is a function below, listed in the `commands` table with
 ** its one-line help.  Exit codes: 0 success, 1 failure, 2 usage error.
@@ -26,6 +26,7 @@
 #include "tensql.h"
 #include "synth.h"
 #include "tokenizer.h"
+#include "workers.h"
 
 #define EXIT_USAGE 2
 
@@ -168,6 +169,7 @@ static int cmd_info(int argc, char **argv){
 typedef struct run_options {
   const char *model, *prompt;
   int64_t budget;             /* bytes; 0 = none */
+  int threads;                /* 0 = the default */
   int policy_lru, no_prefetch;
   int64_t max_tokens;         /* -1 = until the context is full */
   double temperature, top_p;
@@ -178,7 +180,8 @@ typedef struct run_options {
 static int usage_run(void){
   fprintf(stderr,
     "usage: tensql run MODEL.db -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
-    "                  [--seed S] [--chat] [--budget SIZE] [--policy opt|lru] [--no-prefetch]\n"
+    "                  [--seed S] [--chat] [--threads N] [--budget SIZE] [--policy opt|lru]\n"
+    "                  [--no-prefetch]\n"
     "  Prints the prompt and its continuation as it is generated, then speed and\n"
     "  memory figures on stderr.  --temp 0 (the default) is greedy.  --budget\n"
     "  (300M, 1.5G, ...) bounds tiles, KV cache and activations together.\n");
@@ -192,6 +195,7 @@ static int run_parse(int argc, char **argv, run_options *o){
     { "top-p", required_argument, 0, 'P' }, { "seed", required_argument, 0, 's' },
     { "chat", no_argument, 0, 'c' }, { "budget", required_argument, 0, 'b' },
     { "policy", required_argument, 0, 'L' }, { "no-prefetch", no_argument, 0, 'N' },
+    { "threads", required_argument, 0, 'T' },
     { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
   };
   *o = (run_options){ .prompt = "", .max_tokens = -1, .top_p = 1, .seed = (int64_t)time(0) };
@@ -212,9 +216,13 @@ static int run_parse(int argc, char **argv, run_options *o){
         o->policy_lru = strcmp(optarg, "lru") == 0;
         break;
       case 'N': o->no_prefetch = 1; break;
+      case 'T':
+        o->threads = (int)strtol(optarg, &end, 10);
+        if( o->threads < 1 || o->threads > 64 ) return -1;
+        break;
       default: return -1;
     }
-    if( strchr("ntkPs", c) && *end ) return -1;
+    if( strchr("ntkPsT", c) && *end ) return -1;
   }
   if( optind != argc - 1 ) return -1;
   o->model = argv[optind];
@@ -321,6 +329,7 @@ static int cmd_run(int argc, char **argv){
   budget_set((uint64_t)o.budget);
   budget_set_policy(o.policy_lru ? POLICY_LRU : POLICY_OPT);
   budget_set_prefetch(!o.no_prefetch);
+  if( o.threads ) workers_set_threads(o.threads);
   sqlite3 *db = run_open(o.model, "tensql run");
   if( db == 0 ) return 1;
   sqlite3_stmt *st = run_prepare(db, &o);

@@ -113,24 +113,44 @@ static int act_restart(state_act *a, int64_t n, int64_t cols){
     a->capacity = n * cols;
   }
   a->rows = n;
-  a->cols = cols;
+  a->cols = a->stride = cols;
   memset(a->data, 0, (size_t)(n * cols) * sizeof(float));
   return 0;
 }
 
-/* Widen a to `cols` columns, keeping what it holds. */
+/* Widen a to `cols` columns, keeping what it holds and zeroing the rest.
+** Rows are `stride` floats apart, and the stride at least doubles when it
+** grows, so a matrix written tile by tile is copied O(1) times, not once
+** per tile (the logits come in hundreds of tiles). */
 static int act_widen(state_act *a, int64_t cols){
   if( cols <= a->cols ) return 0;
-  float *d = calloc((size_t)(a->rows * cols), sizeof(float));
-  if( d == 0 ) return -1;
-  for(int64_t r = 0; r < a->rows; r++){
-    memcpy(d + r * cols, a->data + r * a->cols, (size_t)a->cols * sizeof(float));
+  if( cols > a->stride ){
+    int64_t stride = cols > 2 * a->stride ? cols : 2 * a->stride;
+    float *d = malloc((size_t)(a->rows * stride) * sizeof(float));
+    if( d == 0 ) return -1;
+    for(int64_t r = 0; r < a->rows; r++){
+      memcpy(d + r * stride, a->data + r * a->stride, (size_t)a->cols * sizeof(float));
+    }
+    free(a->data);
+    a->data = d;
+    a->stride = stride;
+    a->capacity = a->rows * stride;
   }
-  free(a->data);
-  a->data = d;
+  for(int64_t r = 0; r < a->rows; r++){
+    memset(a->data + r * a->stride + a->cols, 0, (size_t)(cols - a->cols) * sizeof(float));
+  }
   a->cols = cols;
-  a->capacity = a->rows * cols;
   return 0;
+}
+
+const float *state_act_data(state_act *a){
+  if( a->stride != a->cols ){
+    for(int64_t r = 1; r < a->rows; r++){
+      memmove(a->data + r * a->cols, a->data + r * a->stride, (size_t)a->cols * sizeof(float));
+    }
+    a->stride = a->cols;
+  }
+  return a->data;
 }
 
 int state_act_write(state *s, const char *name, int64_t rows, int64_t tile,
@@ -153,7 +173,7 @@ int state_act_write(state *s, const char *name, int64_t rows, int64_t tile,
   int64_t col0 = tile * a->tile_width;
   if( act_widen(a, col0 + w) ) goto oom;
   for(int64_t r = 0; r < n; r++){
-    memcpy(a->data + r * a->cols + col0, data + r * w, (size_t)w * sizeof(float));
+    memcpy(a->data + r * a->stride + col0, data + r * w, (size_t)w * sizeof(float));
   }
   a->last_tile = tile;
   state_account(s);

@@ -19,8 +19,8 @@
 
 typedef struct state_act {
   char name[STATE_NAME_LEN];
-  float *data;             /* [rows][cols]; owned */
-  int64_t rows, cols;
+  float *data;             /* rows of cols floats, stride apart; owned */
+  int64_t rows, cols, stride;
   int64_t capacity;        /* floats allocated */
   int64_t last_tile;       /* highest column tile written in this version */
   int64_t tile_width;      /* width of the tiles of this version */
@@ -56,6 +56,9 @@ int state_step(state *s, int64_t pos0, const int *tokens, int64_t n);
 void state_reset(state *s);
 
 state_act *state_act_find(state *s, const char *name);
+/* The activation as a packed [rows][cols] matrix (packing it if a tiled
+** write left its rows further apart). */
+const float *state_act_data(state_act *a);
 /* Write column tile `tile` of activation `name` with data [rows][w] (rows
 ** is the step's n when 0; w is taken from bytes): tile 0, or a tile not above the last one written, starts a
 ** new version of the matrix; tile k lands at columns [k*W, k*W + w) where W

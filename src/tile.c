@@ -30,6 +30,9 @@
 ** what the page cache holds behind the budget's back stays below it. */
 #define PAGE_CACHE_SLACK (4u << 20)
 
+/* Pins between wakes of an idle prefetcher. */
+#define PREFETCH_WAKE_PINS 4
+
 typedef struct tile_slot {
   tile t;                 /* t.data is NULL when not resident */
   uint64_t checksum;      /* expected XXH3-64 of the payload */
@@ -58,6 +61,8 @@ struct tile_manager {
   uint64_t unadvised;     /* bytes read since the last page-cache drop */
   pthread_t prefetcher;
   int prefetcher_running, stopping;
+  int prefetcher_idle;    /* waiting for the cursor to move */
+  int pins_unseen;        /* pins since the prefetcher was last woken */
   uint64_t clean_at;      /* evictions when the prefetcher last found all resident */
   tile_stats stats;
 };
@@ -293,7 +298,13 @@ static void schedule_note(tile_manager *tm, int64_t id){
   if( tm->recording ) schedule_record(s, id);
   else tm->cursor = schedule_advance(s, tm->cursor, id);
   tm->slots[id].last_use = ++tm->clock;
-  pthread_cond_broadcast(&tm->changed);
+  /* Wake the prefetcher only if it may have work, and not on every pin:
+  ** a wake costs a context switch, and a step pins thousands of tiles. */
+  if( tm->prefetcher_idle && tm->clean_at != tm->stats.evictions + 1
+   && ++tm->pins_unseen >= PREFETCH_WAKE_PINS ){
+    tm->pins_unseen = 0;
+    pthread_cond_broadcast(&tm->changed);
+  }
 }
 
 static int slot_load(tile_manager *tm, tile_slot *s, char *err, size_t err_len){
@@ -462,7 +473,10 @@ static void *prefetch_main(void *arg){
   tile_manager *tm = arg;
   pthread_mutex_lock(&tm->lock);
   while( !tm->stopping ){
-    if( prefetch_one(tm) ) pthread_cond_wait(&tm->changed, &tm->lock);
+    if( prefetch_one(tm) == 0 ) continue;
+    tm->prefetcher_idle = 1;
+    pthread_cond_wait(&tm->changed, &tm->lock);
+    tm->prefetcher_idle = 0;
   }
   pthread_mutex_unlock(&tm->lock);
   return 0;

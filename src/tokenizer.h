@@ -107,19 +107,27 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len,
 **
 ** Round trip: for any bytes x, concatenating decode_piece over
 ** encode(x, parse_special=0) gives x back.  With parse_special=1 the text
-** of each control token in the output goes missing, nothing else. */
+** of each control or unknown token in the output goes missing, nothing
+** else. */
 int tokenizer_decode_piece(const tokenizer *t, int prev, int id,
                            const char **out);
 
 /* Loaders.  Each returns a finished tokenizer or NULL with err. */
-/* llama2.c tokenizer.bin: vocab_size comes from the model header. */
+/* llama2.c tokenizer.bin (SPM): vocab_size comes from the model header.
+** Ids 0, 1, 2 are <unk>, BOS <s> and EOS </s>; BOS is added. */
 tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size,
                                   char *err, size_t err_len);
-/* GGUF metadata tokenizer.ggml.* (model "llama" or "gpt2"). */
+/* GGUF metadata tokenizer.ggml.*: model "llama" (SPM) or "gpt2" (BPE with
+** pre "gpt-2" or "qwen2"); tokens, scores, token_type, merges, bos/eos ids,
+** add_bos_token and add_space_prefix (llama.cpp's defaults when absent). */
 struct gguf;
 tokenizer *tokenizer_load_gguf(const struct gguf *g, char *err, size_t err_len);
-/* Hugging Face: a directory holding tokenizer.json, or vocab.json +
-** merges.txt, and optionally tokenizer_config.json (added tokens). */
+/* Hugging Face, byte-level BPE: a directory holding tokenizer.json (GPT-2's
+** ByteLevel or Qwen2's Split pre-tokenizer), or vocab.json + merges.txt
+** (pre-tokenizer from tokenizer_config.json's tokenizer_class, GPT2Tokenizer
+** or Qwen2Tokenizer); optionally tokenizer_config.json for added tokens
+** (special ones become control tokens, the others user-defined), bos_token,
+** eos_token and add_bos_token.  Other tokenizers are refused by name. */
 tokenizer *tokenizer_load_hf(const char *dir, char *err, size_t err_len);
 
 #endif

@@ -4,7 +4,8 @@
 **   - llama.cpp's vectors (the .inp/.out files in llama.cpp-vectors, made by
 **     Hugging Face's tokenizers) for Qwen2 (the real Qwen2.5 files, loaded
 **     as a Hugging Face directory and again as a tokenizer.json built from
-**     them), Llama SPM and GPT-2 (vocab-only GGUFs);
+**     them), Llama SPM (the vocab-only GGUF, and the same vocab as llama2.c's
+**     tokenizer.bin) and GPT-2 (vocab-only GGUF);
 **   - llama2.c run.c's encode of tok512 (models/stories260K/vectors);
 **   - Qwen2.5 ids with special tokens (tokenizers/qwen2.5, see its SOURCE.md).
 ** Every vector also checks that decoding gives the input back.  The rest
@@ -294,6 +295,19 @@ START_TEST(test_gpt2_vectors){
   int n = check_llama_cpp_vectors(gpt2, "ggml-vocab-gpt-2.gguf");
   ck_assert_int_eq(n, 46);
   printf("gpt-2 (GGUF): %d vectors\n", n);
+}
+END_TEST
+
+/* The same Llama 2 vocab as llama2.c's tokenizer.bin gives the same ids. */
+START_TEST(test_llama2_tokenizer_bin_vectors){
+  char err[256] = "";
+  tokenizer *t = tokenizer_load_llama2c(SHARED("tokenizers/llama2-spm/tokenizer.bin"),
+                                        32000, err, sizeof err);
+  ck_assert_msg(t != NULL, "%s", err);
+  int n = check_llama_cpp_vectors(t, "ggml-vocab-llama-spm.gguf");
+  ck_assert_int_eq(n, 46);
+  printf("llama-spm (llama2.c tokenizer.bin): %d vectors\n", n);
+  tokenizer_free(t);
 }
 END_TEST
 
@@ -785,6 +799,7 @@ static Suite *tokenizer_suite(void){
   tcase_add_test(ref, test_qwen2_tokenizer_json_vectors);
   tcase_add_test(ref, test_llama_spm_vectors);
   tcase_add_test(ref, test_gpt2_vectors);
+  tcase_add_test(ref, test_llama2_tokenizer_bin_vectors);
   tcase_add_test(ref, test_tok512_vectors);
   tcase_add_test(ref, test_qwen25_encode_vectors);
   tcase_add_test(behaviour, test_special_parsing);

@@ -31,7 +31,7 @@ static const struct registration {
   { "kernels: matmul, rmsnorm, rope, attention, ...", kernel_functions_register },
   { "generate", generate_register },
   { "tokenize, detokenize, tokens, token_text", tokenize_register },
-  { "tensql_budget, tensql_policy, tensql_prefetch, tile_stats", memory_register },
+  { "tensql_budget, tensql_policy, tensql_prefetch, tensql_threads, tile_stats", memory_register },
 };
 
 model *session_model(session *s, char **vtab_err){

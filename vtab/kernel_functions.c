@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "workers.h"
 
 static session *fn_session(sqlite3_context *ctx){
   return sqlite3_user_data(ctx);
@@ -103,6 +104,33 @@ static int matmul_reserve(matmul_acc *acc, int64_t width){
   return 0;
 }
 
+/* One tile's product, shared among the kernel threads by rows: each part
+** computes whole output rows, so the result is the same for any count. */
+typedef struct matmul_job {
+  const tile_ref *w;
+  const float *x;
+  int64_t n;
+  float *y;
+  int64_t y_stride;
+} matmul_job;
+
+static void matmul_part(void *arg, int part, int parts){
+  const matmul_job *j = arg;
+  const model_tensor *t = j->w->tensor;
+  /* rows in groups of 4, the kernels' unit */
+  int64_t groups = (j->w->rows + 3) / 4;
+  int64_t r0 = groups * part / parts * 4, r1 = groups * (part + 1) / parts * 4;
+  if( r1 > j->w->rows ) r1 = j->w->rows;
+  if( r0 >= r1 ) return;
+  size_t row_bytes = tensor_row_bytes(t->dtype, (uint64_t)t->cols);
+  kernel_matmul(t->dtype, (const char*)j->w->tile->data + (size_t)r0 * row_bytes,
+                (size_t)(r1 - r0), (size_t)t->cols, j->x, (size_t)t->cols, (size_t)j->n,
+                j->y + r0, (size_t)j->y_stride, 0);
+}
+
+/* Below this much weight, a tile is not worth waking another thread for. */
+#define MATMUL_PARALLEL_BYTES (64 * 1024)
+
 static void matmul_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   matmul_acc *acc = sqlite3_aggregate_context(ctx, sizeof *acc);
   const tile_ref *w = arg_tile(ctx, argv[0], "matmul");
@@ -123,9 +151,9 @@ static void matmul_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_result_error_nomem(ctx);
     return;
   }
-  kernel_matmul(w->tensor->dtype, w->tile->data, (size_t)w->rows, (size_t)w->tensor->cols,
-                x, (size_t)w->tensor->cols, (size_t)n, acc->out + acc->width,
-                (size_t)acc->cap, 0);
+  matmul_job job = { w, x, n, acc->out + acc->width, acc->cap };
+  if( w->tile->bytes >= MATMUL_PARALLEL_BYTES ) workers_run(matmul_part, &job);
+  else matmul_part(&job, 0, 1);
   acc->width += w->rows;
   acc->next_tile++;
 }

@@ -1,11 +1,13 @@
 /*
-** memory.c: the memory budget and the tile manager's counters, from SQL.
+** memory.c: the memory budget, the tile manager's counters and the kernel
+** threads, from SQL.
 **
 **   SELECT tensql_budget('300M');   -- the process-wide budget; '0' = none;
 **                                   -- also starts tile_stats' peaks over
 **   SELECT tensql_budget();         -- the budget in bytes (0 = none)
 **   SELECT tensql_policy('lru');    -- eviction: 'opt' (Bélády, default) or 'lru'
 **   SELECT tensql_prefetch(0);      -- read-ahead thread on (1) or off (0)
+**   SELECT tensql_threads(2);       -- threads for the kernels
 **   SELECT * FROM tile_stats;       -- one row of counters for this model
 **
 ** tile_stats: hits, misses, prefetch_hits, bytes_read, evictions,
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "budget.h"
+#include "workers.h"
 
 static void budget_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( argc == 1 ){
@@ -47,6 +50,18 @@ static void policy_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     }
   }
   sqlite3_result_text(ctx, budget_get_policy() == POLICY_LRU ? "lru" : "opt", -1, SQLITE_STATIC);
+}
+
+static void threads_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  if( argc == 1 ){
+    int64_t n = sqlite3_value_int64(argv[0]);
+    if( sqlite3_value_numeric_type(argv[0]) != SQLITE_INTEGER || n < 1 || n > 64 ){
+      sqlite3_result_error(ctx, "tensql_threads: a number of threads from 1 to 64", -1);
+      return;
+    }
+    workers_set_threads((int)n);
+  }
+  sqlite3_result_int(ctx, workers_threads());
 }
 
 static void prefetch_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -188,6 +203,7 @@ int memory_register(sqlite3 *db, session *s){
     { "tensql_budget", 0, budget_fn }, { "tensql_budget", 1, budget_fn },
     { "tensql_policy", 0, policy_fn }, { "tensql_policy", 1, policy_fn },
     { "tensql_prefetch", 0, prefetch_fn }, { "tensql_prefetch", 1, prefetch_fn },
+    { "tensql_threads", 0, threads_fn }, { "tensql_threads", 1, threads_fn },
   };
   int rc = SQLITE_OK;
   for(size_t i = 0; rc == SQLITE_OK && i < sizeof fns / sizeof fns[0]; i++){

@@ -161,7 +161,7 @@ const float *runner_logits(session *s, int64_t *count){
   state_act *a = state_act_find(s->state, "logits");
   if( a == 0 || a->rows == 0 ) return 0;
   *count = a->cols;
-  return a->data + (a->rows - 1) * a->cols;
+  return state_act_data(a) + (a->rows - 1) * a->cols;
 }
 
 int runner_statements(const session *s){

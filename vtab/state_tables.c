@@ -195,11 +195,12 @@ static int state_eof(sqlite3_vtab_cursor *cur){
 }
 
 static void act_column(state *st, int64_t row, sqlite3_context *ctx, int col){
-  const state_act *a = &st->acts[row];
+  state_act *a = &st->acts[row];
   switch( col ){
     case 0: sqlite3_result_text(ctx, a->name, -1, SQLITE_STATIC); break;
     case 1:
-      sqlite3_result_blob64(ctx, a->data, (uint64_t)(a->rows * a->cols) * sizeof(float), SQLITE_STATIC);
+      sqlite3_result_blob64(ctx, state_act_data(a), (uint64_t)(a->rows * a->cols) * sizeof(float),
+                            SQLITE_STATIC);
       break;
     case 2: sqlite3_result_int64(ctx, a->rows); break;
     case 3: sqlite3_result_int64(ctx, a->cols); break;

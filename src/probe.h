@@ -1,0 +1,35 @@
+/*
+** probe.h: how fast this machine streams memory right now.
+**
+** `tensql bench` runs the probe between model runs (probe, model, probe,
+** model, ...) and divides the weight bytes a decode step must stream by
+** the probe's bytes per second: decode speed as a fraction of what memory
+** bandwidth allows.  The figure swings up to 2x between runs on shared
+** virtual machines, which is why it is measured next to each model run
+** rather than once.
+**
+** The probe sums a buffer larger than the caches (512 MB by default), with
+** AVX2 loads where the CPU has them, split evenly over `threads` threads.
+*/
+#ifndef TENSQL_PROBE_H
+#define TENSQL_PROBE_H
+
+#include <stddef.h>
+
+/* Read bandwidth in bytes per second: the best of `passes` passes, each
+** summing a `bytes`-byte buffer with `threads` threads.  The buffer is
+** mapped, filled, read and unmapped within the call, so nothing stays
+** resident afterwards.  Returns a negative number if the buffer cannot be
+** mapped or a thread cannot be started. */
+double probe_read_bandwidth(size_t bytes, int threads, int passes);
+
+/* The same for several thread counts over one buffer (filled once):
+** bytes_per_second[k] for threads[k], negative where it failed.  Returns 0,
+** or -1 if any count failed. */
+int probe_read_bandwidths(size_t bytes, int passes, int n, const int *threads,
+                          double *bytes_per_second);
+
+/* Whether the probe's loop uses AVX2 on this CPU. */
+int probe_uses_avx2(void);
+
+#endif
