@@ -3,6 +3,7 @@
 **
 **   tensql import SRC -o OUT.db [--dtype f32|f16|bf16|q8_0] [--tokenizer T]
 **   tensql info MODEL.db
+**   tensql chat MODEL.db [-n N] [--temp T] ...
 **   tensql synth --preset qwen2.5-0.5b|tiny -o OUT.gguf [--dtype f32|f16|q8_0] [--seed S]
 **   tensql run MODEL.db -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]
 **              [--chat] [--threads N] [--budget SIZE] [--policy opt|lru] [--no-prefetch]
@@ -134,6 +135,18 @@ static void info_dtypes(const model *m){
   printf("\n");
 }
 
+static int64_t info_program_length(const char *path){
+  sqlite3 *db = 0;
+  sqlite3_stmt *st = 0;
+  int64_t n = -1;
+  if( sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, 0) == SQLITE_OK
+   && sqlite3_prepare_v2(db, "SELECT count(*) FROM program", -1, &st, 0) == SQLITE_OK
+   && sqlite3_step(st) == SQLITE_ROW ) n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
 static int cmd_info(int argc, char **argv){
   if( argc != 2 || argv[1][0] == '-' ){
     fprintf(stderr, "usage: tensql info MODEL.db\n");
@@ -159,6 +172,8 @@ static int cmd_info(int argc, char **argv){
          tokenizer_kind_of(m->tokenizer) == TOKENIZER_SPM ? "sentencepiece (scores)" : "byte-level BPE",
          tokenizer_vocab_size(m->tokenizer), tokenizer_merge_count(m->tokenizer));
   printf("chat template %s\n", m->chat_template ? "yes" : "none");
+  printf("program       %lld statements per step (SELECT sql FROM program)\n",
+         (long long)info_program_length(m->path));
   free(source);
   model_release(m);
   return 0;
@@ -341,6 +356,89 @@ static int cmd_run(int argc, char **argv){
   return rc;
 }
 
+/* ---- chat ------------------------------------------------------------------ */
+
+static int usage_chat(void){
+  fprintf(stderr,
+    "usage: tensql chat MODEL.db [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]\n"
+    "                   [--threads N] [--budget SIZE]\n"
+    "  An interactive conversation in the model's chat template, one line per turn\n"
+    "  (end with Ctrl-D).  The KV cache is kept between turns: earlier turns are\n"
+    "  not computed again.\n");
+  return EXIT_USAGE;
+}
+
+/* conversation + {"role": role, "content": content}, as JSON text. */
+static char *chat_append(sqlite3 *db, const char *conversation, const char *role,
+                         const char *content){
+  sqlite3_stmt *st = 0;
+  char *out = 0;
+  sqlite3_prepare_v2(db, "SELECT json_insert(?1, '$[#]', json_object('role', ?2, 'content', ?3))",
+                     -1, &st, 0);
+  sqlite3_bind_text(st, 1, conversation, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, content, -1, SQLITE_STATIC);
+  if( sqlite3_step(st) == SQLITE_ROW ) out = strdup((const char*)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  return out;
+}
+
+/* One assistant turn, streamed; returns the reply (malloc'd) or NULL. */
+static char *chat_turn(sqlite3 *db, run_options *o, const char *conversation){
+  o->prompt = conversation;
+  o->chat = 1;
+  sqlite3_stmt *st = run_prepare(db, o);
+  if( st == 0 ) return 0;
+  size_t len = 0, cap = 256;
+  char *reply = malloc(cap);
+  int rc;
+  while( reply && (rc = sqlite3_step(st)) == SQLITE_ROW ){
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    if( len + n + 1 > cap && (reply = realloc(reply, cap = 2 * (len + n + 1))) == 0 ) break;
+    memcpy(reply + len, sqlite3_column_text(st, 0), n);
+    len += n;
+    fwrite(sqlite3_column_text(st, 0), 1, n, stdout);
+    fflush(stdout);
+  }
+  printf("\n");
+  if( reply == 0 || rc != SQLITE_DONE ){
+    fprintf(stderr, "tensql chat: %s\n", sqlite3_errmsg(db));
+    free(reply);
+    reply = 0;
+  }else{
+    reply[len] = 0;
+  }
+  sqlite3_finalize(st);
+  return reply;
+}
+
+static int cmd_chat(int argc, char **argv){
+  run_options o;
+  if( run_parse(argc, argv, &o) ) return usage_chat();
+  budget_set((uint64_t)o.budget);
+  if( o.threads ) workers_set_threads(o.threads);
+  sqlite3 *db = run_open(o.model, "tensql chat");
+  if( db == 0 ) return 1;
+  char *conversation = strdup("[]"), line[8192];
+  int interactive = isatty(0), rc = 0;
+  while( conversation ){
+    if( interactive ){ printf("> "); fflush(stdout); }
+    if( fgets(line, sizeof line, stdin) == 0 ) break;
+    line[strcspn(line, "\n")] = 0;
+    if( line[0] == 0 ) continue;
+    char *asked = chat_append(db, conversation, "user", line);
+    char *reply = asked ? chat_turn(db, &o, asked) : 0;
+    free(conversation);
+    conversation = reply ? chat_append(db, asked, "assistant", reply) : 0;
+    if( reply == 0 ) rc = 1;
+    free(asked);
+    free(reply);
+  }
+  free(conversation);
+  sqlite3_close(db);
+  return rc;
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 static const struct command {
@@ -351,6 +449,7 @@ static const struct command {
   { "import", cmd_import, "turn a GGUF, llama2.c or Hugging Face model into a model database" },
   { "info", cmd_info, "show a model database's architecture, tensors and tokenizer" },
   { "run", cmd_run, "generate text from a prompt, streamed as it is decoded" },
+  { "chat", cmd_chat, "talk with an instruct model, turn by turn, keeping the KV cache" },
   { "synth", synth_command, "write a GGUF model with random weights and a preset's shapes" },
 };
 

@@ -39,14 +39,23 @@ void state_free(state *s){
     free(s->kv[i].v);
   }
   free(s->kv);
+  free(s->history);
   free(s->tokens);
   free(s);
 }
 
 void state_reset(state *s){
   s->kv_len = 0;
+  s->cached = 0;
   s->n = 0;
   s->pos0 = 0;
+}
+
+int64_t state_reuse(state *s, const int *ids, int64_t n){
+  int64_t same = 0;
+  while( same < s->cached && same < n - 1 && s->history[same] == ids[same] ) same++;
+  s->kv_len = s->cached = same;
+  return same;
 }
 
 /* Grow every layer's cache to hold `need` positions, doubling. */
@@ -63,6 +72,9 @@ static int kv_reserve(state *s, int64_t need){
     if( v ) s->kv[i].v = v;
     if( k == 0 || v == 0 ) return -1;
   }
+  int *history = realloc(s->history, (size_t)cap * sizeof *history);
+  if( history == 0 ) return -1;
+  s->history = history;
   s->kv_capacity = cap;
   return 0;
 }
@@ -77,10 +89,16 @@ int state_step(state *s, int64_t pos0, const int *tokens, int64_t n){
   }
   if( kv_reserve(s, pos0 + n) ) return -1;
   memcpy(s->tokens, tokens, (size_t)n * sizeof *tokens);
+  memcpy(s->history + pos0, tokens, (size_t)n * sizeof *tokens);
   s->n = n;
   s->pos0 = pos0;
+  if( s->cached > pos0 ) s->cached = pos0;
   state_account(s);
   return 0;
+}
+
+void state_step_done(state *s){
+  s->cached = s->pos0 + s->n;
 }
 
 state_act *state_act_find(state *s, const char *name){
@@ -201,7 +219,8 @@ int state_kv_write(state *s, int layer, char which, const float *data,
 }
 
 size_t state_bytes(const state *s){
-  size_t bytes = (size_t)(2 * s->n_layers * s->kv_capacity * s->kv_dim) * sizeof(float);
+  size_t bytes = (size_t)(2 * s->n_layers * s->kv_capacity * s->kv_dim) * sizeof(float)
+               + (size_t)s->kv_capacity * sizeof(int);
   for(int i = 0; i < s->n_acts; i++) bytes += (size_t)s->acts[i].capacity * sizeof(float);
   return bytes;
 }

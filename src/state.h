@@ -43,17 +43,26 @@ typedef struct state {
   int n_layers;
   int64_t kv_dim, kv_capacity, kv_max, kv_len;
   state_kv *kv;
+  int *history;            /* [kv_capacity]: the token at each cached position */
+  int64_t cached;          /* positions whose KV entries every layer holds */
   int64_t charged;         /* bytes charged to the memory budget */
 } state;
 
 state *state_new(int n_layers, int64_t kv_dim, int64_t max_positions);
 void state_free(state *s);
 
-/* Begin a step of n positions at pos0 with the given tokens. */
+/* Begin a step of n positions at pos0 with the given tokens; when it has
+** run through every layer, state_step_done. */
 int state_step(state *s, int64_t pos0, const int *tokens, int64_t n);
+void state_step_done(state *s);
 
 /* Forget all positions (a new sequence). */
 void state_reset(state *s);
+
+/* How many leading tokens of ids[0..n) the KV cache already holds, at
+** most n - 1 so that a step remains to give logits; the cache is cut back
+** to them (the rest of it no longer applies). */
+int64_t state_reuse(state *s, const int *ids, int64_t n);
 
 state_act *state_act_find(state *s, const char *name);
 /* The activation as a packed [rows][cols] matrix (packing it if a tiled

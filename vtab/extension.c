@@ -32,6 +32,7 @@ static const struct registration {
   { "generate", generate_register },
   { "tokenize, detokenize, tokens, token_text", tokenize_register },
   { "tensql_budget, tensql_policy, tensql_prefetch, tensql_threads, tile_stats", memory_register },
+  { "tensor_norm, tensor_dot, tensor_topk, logit_lens", analysis_register },
 };
 
 model *session_model(session *s, char **vtab_err){

@@ -47,5 +47,6 @@ int kernel_functions_register(sqlite3 *db, session *s);
 int generate_register(sqlite3 *db, session *s);
 int tokenize_register(sqlite3 *db, session *s);
 int memory_register(sqlite3 *db, session *s);
+int analysis_register(sqlite3 *db, session *s);
 
 #endif

@@ -11,14 +11,20 @@
 **   top_k        keep the k most likely tokens (0 = all)
 **   top_p        keep the smallest set of tokens with mass > p (1 = all)
 **   seed         the sampler's seed; the same seed gives the same output
-**   chat         1: wrap the prompt in the model's chat template
+**   chat         1: wrap the prompt in the model's chat template; the
+**                prompt may also be a JSON array of {"role", "content"}
+**                messages, a whole conversation
+**   capture      store matching activations in table activation, e.g.
+**                'blk.*.resid,logits' (vtab/capture.h lists the names)
 **
 ** Each row is one generated token, produced when it is decoded: the
 ** prefill runs the whole prompt as one step in xFilter, and each xNext runs
 ** one decode step.  `text` is what the token adds to the output; a UTF-8
 ** character split across tokens comes out whole, in the row of the token
 ** that completes it.  Generation stops at end-of-sequence, after
-** max_tokens, or when the context is full.
+** max_tokens, or when the context is full.  Positions the connection's KV
+** cache already holds for the prompt (a chat's earlier turns) are reused,
+** not computed again.
 */
 #include "extension.h"
 
@@ -34,7 +40,7 @@
 #include "tokenizer.h"
 
 enum { GEN_TOKEN, GEN_TEXT, GEN_POS, GEN_LOGPROB, GEN_PROMPT, GEN_MAX_TOKENS,
-       GEN_TEMPERATURE, GEN_TOP_K, GEN_TOP_P, GEN_SEED, GEN_CHAT, GEN_COLUMNS };
+       GEN_TEMPERATURE, GEN_TOP_K, GEN_TOP_P, GEN_SEED, GEN_CHAT, GEN_CAPTURE, GEN_COLUMNS };
 #define GEN_FIRST_HIDDEN GEN_PROMPT
 
 typedef struct generate_vtab {
@@ -57,6 +63,7 @@ typedef struct generate_cursor {
   char held[8];              /* an incomplete UTF-8 character, held back */
   int held_len;
   int owns_state;            /* this cursor runs the session's state */
+  int capturing;             /* a savepoint holds the captured rows */
 } generate_cursor;
 
 /* xConnect */
@@ -66,7 +73,7 @@ static int generate_connect(sqlite3 *db, void *aux, int argc, const char *const 
   if( session_model(s, err) == 0 ) return SQLITE_ERROR;
   int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(token INTEGER, text TEXT, pos INTEGER,"
       " logprob REAL, prompt HIDDEN, max_tokens HIDDEN, temperature HIDDEN, top_k HIDDEN,"
-      " top_p HIDDEN, seed HIDDEN, chat HIDDEN)");
+      " top_p HIDDEN, seed HIDDEN, chat HIDDEN, capture HIDDEN)");
   if( rc != SQLITE_OK ) return rc;
   generate_vtab *v = sqlite3_malloc(sizeof *v);
   if( v == 0 ) return SQLITE_NOMEM;
@@ -129,6 +136,11 @@ static int generate_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out){
 static int generate_close(sqlite3_vtab_cursor *cur){
   generate_cursor *c = (generate_cursor*)cur;
   if( c->sampling ) sampler_free(&c->sampler);
+  if( c->capturing ){
+    /* the captured rows commit with the savepoint */
+    sqlite3_exec(c->session->db, "RELEASE tensql_capture", 0, 0, 0);
+    c->session->state->all_logits = 0;
+  }
   if( c->owns_state ){
     runner_free(c->session->runner);
     c->session->runner = 0;
@@ -154,6 +166,7 @@ typedef struct generate_args {
   double temperature, top_p;
   int64_t top_k, seed;
   int chat;
+  const char *capture;
 } generate_args;
 
 /* Read the hidden-column values into a, rejecting nonsense with a message. */
@@ -200,13 +213,59 @@ static char *args_read(int plan, sqlite3_value **argv, const model *m, generate_
   if( arg[GEN_TOP_P] ) a->top_p = sqlite3_value_double(arg[GEN_TOP_P]);
   if( arg[GEN_SEED] ) a->seed = sqlite3_value_int64(arg[GEN_SEED]);
   if( arg[GEN_CHAT] ) a->chat = sqlite3_value_int(arg[GEN_CHAT]);
+  if( arg[GEN_CAPTURE] ){
+    a->capture = (const char*)sqlite3_value_text(arg[GEN_CAPTURE]);
+    if( sqlite3_value_type(arg[GEN_CAPTURE]) != SQLITE_TEXT ){
+      return sqlite3_mprintf("generate: capture must be text, such as 'blk.*.resid,logits'");
+    }
+  }
   return 0;
 }
 
+/* chat = 1 with a prompt that is a JSON array of messages, as in
+** '[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"},
+**   {"role":"user","content":"And then?"}]': a whole conversation.  The
+** messages live in *store (sqlite3_free it); returns their count, or -1. */
+static int chat_messages(sqlite3 *db, const char *json, chat_message **out,
+                         char **store, char **err){
+  sqlite3_stmt *st = 0;
+  int n = 0, rc = sqlite3_prepare_v2(db, "SELECT json_extract(value, '$.role'),"
+      " json_extract(value, '$.content') FROM json_each(?1)", -1, &st, 0);
+  sqlite3_str *text = sqlite3_str_new(0);
+  sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+  while( rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ){
+    const char *role = (const char*)sqlite3_column_text(st, 0);
+    const char *content = (const char*)sqlite3_column_text(st, 1);
+    if( role == 0 ){ rc = SQLITE_ERROR; break; }
+    sqlite3_str_append(text, role, (int)strlen(role) + 1);
+    sqlite3_str_append(text, content ? content : "", (int)strlen(content ? content : "") + 1);
+    n++;
+  }
+  if( rc == SQLITE_OK && sqlite3_errcode(db) != SQLITE_OK && sqlite3_errcode(db) != SQLITE_DONE
+   && sqlite3_errcode(db) != SQLITE_ROW ) rc = SQLITE_ERROR;
+  sqlite3_finalize(st);
+  *store = sqlite3_str_finish(text);
+  *out = sqlite3_malloc64((uint64_t)(n ? n : 1) * sizeof **out);
+  if( rc != SQLITE_OK || n == 0 || *store == 0 || *out == 0 ){
+    *err = sqlite3_mprintf("generate: a chat prompt starting with [ must be a JSON array of"
+                           " {\"role\": ..., \"content\": ...} messages");
+    return -1;
+  }
+  const char *p = *store;
+  for(int i = 0; i < n; i++){
+    (*out)[i].role = p;
+    p += strlen(p) + 1;
+    (*out)[i].content = p;
+    p += strlen(p) + 1;
+  }
+  return n;
+}
+
 /* The prompt text to tokenize: the prompt itself, or with chat = 1 the
-** prompt as one user turn in the model's chat template.  Returns a
-** sqlite3_malloc'd string, or NULL with *err. */
-static char *prompt_text(const model *m, const generate_args *a, int *len, char **err){
+** prompt (one user turn, or a JSON array of messages) in the model's chat
+** template.  Returns a sqlite3_malloc'd string, or NULL with *err. */
+static char *prompt_text(session *s, const generate_args *a, int *len, char **err){
+  const model *m = s->model;
   if( !a->chat ){
     *len = a->prompt_len;
     char *copy = sqlite3_malloc(a->prompt_len + 1);
@@ -223,9 +282,21 @@ static char *prompt_text(const model *m, const generate_args *a, int *len, char 
     *err = sqlite3_mprintf("generate: %s", msg);
     return 0;
   }
-  chat_message turn = { "user", a->prompt };
+  chat_message turn = { "user", a->prompt }, *messages = &turn;
+  char *store = 0;
+  int n_messages = 1;
+  if( a->prompt[0] == '[' ){
+    n_messages = chat_messages(s->db, a->prompt, &messages, &store, err);
+    if( n_messages < 0 ){
+      sqlite3_free(store);
+      sqlite3_free(messages);
+      return 0;
+    }
+  }
   size_t n;
-  char *text = chat_render(&tpl, &turn, 1, 1, &n, msg, sizeof msg);
+  char *text = chat_render(&tpl, messages, n_messages, 1, &n, msg, sizeof msg);
+  if( messages != &turn ) sqlite3_free(messages);
+  sqlite3_free(store);
   if( text == 0 ){
     *err = sqlite3_mprintf("generate: %s", msg);
     return 0;
@@ -240,11 +311,11 @@ static char *prompt_text(const model *m, const generate_args *a, int *len, char 
 /* The prompt as token ids (BOS first if the model wants one): a
 ** sqlite3_malloc'd array, or NULL with *err.  Special tokens are parsed
 ** only in the chat template's own markers. */
-static int *prompt_tokens(const model *m, const generate_args *a, int64_t *n, char **err){
-  const tokenizer *t = m->tokenizer;
+static int *prompt_tokens(session *s, const generate_args *a, int64_t *n, char **err){
+  const tokenizer *t = s->model->tokenizer;
   char msg[256];
   int len;
-  char *text = prompt_text(m, a, &len, err);
+  char *text = prompt_text(s, a, &len, err);
   if( text == 0 ) return 0;
   int bos = tokenizer_add_bos(t) && tokenizer_bos(t) >= 0;
   int count = tokenizer_encode(t, text, (size_t)len, a->chat, 0, 0, msg, sizeof msg);
@@ -319,6 +390,20 @@ static int cursor_sample(generate_cursor *c){
   return SQLITE_OK;
 }
 
+/* Start capturing: one savepoint around the whole run, so that rows are
+** not committed one statement at a time. */
+static int capture_begin(generate_cursor *c, const char *patterns, char **err){
+  session *s = c->session;
+  if( !c->capturing ){
+    if( sqlite3_exec(s->db, "SAVEPOINT tensql_capture", 0, 0, 0) != SQLITE_OK ){
+      *err = sqlite3_mprintf("generate: capture: %s", sqlite3_errmsg(s->db));
+      return SQLITE_ERROR;
+    }
+    c->capturing = 1;
+  }
+  return runner_capture(s, patterns, err) < 0 ? SQLITE_ERROR : SQLITE_OK;
+}
+
 /* xFilter: prefill the prompt, then sample the first token. */
 static int generate_filter(sqlite3_vtab_cursor *cur, int plan, const char *unused,
                            int argc, sqlite3_value **argv){
@@ -337,16 +422,22 @@ static int generate_filter(sqlite3_vtab_cursor *cur, int plan, const char *unuse
   if( sampler_init(&c->sampler, (size_t)s->model->params.vocab_size, (float)a.temperature,
                    (int)a.top_k, (float)a.top_p, (uint64_t)a.seed) ) return SQLITE_NOMEM;
   int64_t n = 0;
-  int *ids = prompt_tokens(s->model, &a, &n, &err);
+  int *ids = prompt_tokens(s, &a, &n, &err);
   if( ids == 0 ) return err ? cursor_fail(c, err) : SQLITE_NOMEM;
   if( n >= s->model->params.context_length ){
     sqlite3_free(ids);
     return cursor_fail(c, sqlite3_mprintf("generate: the prompt is %lld tokens; the context"
                        " holds %d", (long long)n, s->model->params.context_length));
   }
-  state_reset(s->state);
+  uint64_t program = s->program_hash;
   int rc = runner_ready(s, &err);
-  if( rc == SQLITE_OK ) rc = runner_step(s, 0, ids, n, &err);
+  /* Positions the KV cache already holds for this prompt (the earlier
+  ** turns of a chat) are not computed again; a capture sees them all. */
+  int64_t reused = 0;
+  if( a.capture || program != s->program_hash ) state_reset(s->state);
+  else reused = state_reuse(s->state, ids, n);
+  if( rc == SQLITE_OK && a.capture ) rc = capture_begin(c, a.capture, &err);
+  if( rc == SQLITE_OK ) rc = runner_step(s, reused, ids + reused, n - reused, &err);
   c->token = ids[n - 1];
   sqlite3_free(ids);
   if( rc != SQLITE_OK ) return cursor_fail(c, err);

@@ -12,6 +12,8 @@
 **   attention(q, k, v, head)    aggregate over heads: causal softmax(q k^T) v
 **   silu_mul(g, u)              silu(g) * u
 **   gather_rows(x, i)           aggregate: the rows i of x, in order
+**   row_of(x, i)                row i of x (for capture)
+**   attention_weights(q, k, i)  row i's attention weights, every head
 **
 ** Shapes, head size, RoPE theta and style and RMS epsilon come from the
 ** model of the connection.  A NULL where a tile is expected is an error,
@@ -378,6 +380,53 @@ static void attention_final(sqlite3_context *ctx){
   sqlite3_free(acc->scores);
 }
 
+/* ---- for capture ------------------------------------------------------------ */
+
+/* row_of(x, i): row i of x, which has one row per position of the step. */
+static void row_of_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  int64_t n = fn_session(ctx)->state->n;
+  int64_t i = sqlite3_value_int64(argv[1]);
+  int64_t bytes = sqlite3_value_bytes(argv[0]);
+  if( sqlite3_value_type(argv[0]) != SQLITE_BLOB || n <= 0 || bytes % n || i < 0 || i >= n ){
+    fn_error(ctx, "row_of: expected a matrix with one row per position and a row in the step");
+    return;
+  }
+  const char *x = sqlite3_value_blob(argv[0]);
+  sqlite3_result_blob64(ctx, x + i * (bytes / n), (uint64_t)(bytes / n), SQLITE_TRANSIENT);
+}
+
+/* attention_weights(q, k, i): for row i of q, every head's attention over
+** the cached keys, [heads][positions up to row i's]. */
+static void attention_weights_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const model_params *p = &fn_session(ctx)->model->params;
+  int64_t hd = p->head_dim, q_width = p->n_heads * hd, kv_dim = p->n_kv_heads * hd;
+  const float *q, *k;
+  int64_t n = arg_matrix(ctx, argv[0], q_width, &q, "attention_weights");
+  int64_t t = n < 0 ? -1 : arg_matrix(ctx, argv[1], kv_dim, &k, "attention_weights");
+  int64_t i = sqlite3_value_int64(argv[2]);
+  if( t < 0 ) return;
+  if( i < 0 || i >= n || t < n ){
+    fn_error(ctx, "attention_weights: row %lld is outside the step", (long long)i);
+    return;
+  }
+  int64_t ctx_len = t - n + i + 1;
+  float *out = result_buffer(ctx, p->n_heads * ctx_len);
+  if( out == 0 ) return;
+  float scale = 1.0f / sqrtf((float)hd);
+  for(int64_t h = 0; h < p->n_heads; h++){
+    const float *qh = q + i * q_width + h * hd;
+    const float *kh = k + h / (p->n_heads / p->n_kv_heads) * hd;
+    float *w = out + h * ctx_len;
+    for(int64_t s = 0; s < ctx_len; s++){
+      float dot = 0;
+      for(int64_t d = 0; d < hd; d++) dot += qh[d] * kh[s * kv_dim + d];
+      w[s] = dot * scale;
+    }
+    kernel_softmax(w, (size_t)ctx_len);
+  }
+  result_matrix(ctx, out, p->n_heads * ctx_len);
+}
+
 /* ---- registration ------------------------------------------------------- */
 
 static const struct kernel_function {
@@ -395,6 +444,8 @@ static const struct kernel_function {
   { "rope", 2, rope_fn, 0, 0 },
   { "silu_mul", 2, silu_mul_fn, 0, 0 },
   { "gather_rows", 2, 0, gather_step, gather_final },
+  { "row_of", 2, row_of_fn, 0, 0 },
+  { "attention_weights", 3, attention_weights_fn, 0, 0 },
 };
 
 int kernel_functions_register(sqlite3 *db, session *s){

@@ -8,11 +8,14 @@
 */
 #include "runner.h"
 
+#include "capture.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
 
 struct runner {
+  capture *capture;            /* NULL unless activations are captured */
   int n;
   sqlite3_stmt **statements;
   int *steps, *layers;         /* program.step and program.layer of each */
@@ -21,6 +24,7 @@ struct runner {
 
 void runner_free(runner *r){
   if( r == 0 ) return;
+  capture_free(r->capture);
   for(int i = 0; i < r->n; i++) sqlite3_finalize(r->statements[i]);
   sqlite3_free(r->statements);
   sqlite3_free(r->steps);
@@ -152,9 +156,28 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
       }
       return rc;
     }
+    if( r->capture && (rc = capture_after(r->capture, i, err)) != SQLITE_OK ){
+      tile_manager_end_step(tiles);
+      return rc;
+    }
   }
   tile_manager_end_step(tiles);
+  state_step_done(s->state);
   return SQLITE_OK;
+}
+
+int64_t runner_capture(session *s, const char *patterns, char **err){
+  runner *r = s->runner;
+  capture_free(r->capture);
+  r->capture = 0;
+  s->state->all_logits = patterns != 0;
+  if( patterns == 0 ) return 0;
+  const char **sql = sqlite3_malloc64((uint64_t)r->n * sizeof *sql);
+  if( sql == 0 ) return -1;
+  for(int i = 0; i < r->n; i++) sql[i] = sqlite3_sql(r->statements[i]);
+  r->capture = capture_plan(s->db, patterns, r->n, sql, r->layers, err);
+  sqlite3_free(sql);
+  return r->capture ? capture_run_id(r->capture) : -1;
 }
 
 const float *runner_logits(session *s, int64_t *count){

@@ -22,6 +22,11 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
 ** count; NULL if there are none. */
 const float *runner_logits(session *s, int64_t *count);
 
+/* Capture the activations matching patterns in the following steps (see
+** capture.h); NULL patterns stop capturing.  Returns the run id, or -1
+** with *err. */
+int64_t runner_capture(session *s, const char *patterns, char **err);
+
 /* Statements per step. */
 int runner_statements(const session *s);
 

@@ -1,6 +1,7 @@
 /*
 ** tensor_values.c: a table-valued function that unnests a tensor, or one
-** tile of it, into (row, col, value) rows of floats, dequantizing as it goes.
+** tile of it, into (row, col, value) rows of floats, dequantizing as it goes;
+** or the floats of an activation blob.
 **
 **   SELECT max(abs(value)) FROM tensor_values('blk.0.attn_q.weight');
 **   SELECT col, value FROM tensor_values('token_embd.weight', 3) WHERE row = 200;
@@ -8,6 +9,15 @@
 ** The first argument names a tensor; the optional second is a tile_row.
 ** Tiles are pinned one at a time, so unnesting a large tensor holds only
 ** one tile and one dequantized row.
+**
+** The source may instead be an activation, a BLOB of float32: its floats
+** come out one by one as (row = 0, col = i, value), i from 0, whatever the
+** activation's shape (the blob does not say it).
+**
+**   SELECT col AS i, value FROM tensor_values((SELECT data FROM act WHERE name = 'x'));
+**
+** A blob is copied at xFilter and needs no model; it takes no tile
+** argument, and its length must be a multiple of 4.
 */
 #include "extension.h"
 
@@ -21,7 +31,9 @@ enum { VAL_ROW, VAL_COL, VAL_VALUE, VAL_SOURCE, VAL_TILE };
 typedef struct values_cursor {
   sqlite3_vtab_cursor base;
   session *session;
-  const model_tensor *tensor;
+  const model_tensor *tensor;  /* NULL when the source is a blob */
+  float *blob;                 /* the source blob's floats, copied */
+  int64_t blob_count;          /* floats in blob; col runs over them */
   int64_t tile_row, end_tile;  /* tiles still to visit: [tile_row, end_tile) */
   const tile *tile;            /* pinned while we walk its rows */
   int64_t row, row_end;        /* absolute rows of the current tile */
@@ -67,7 +79,8 @@ static int values_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info){
   if( source < 0 ){
     sqlite3_free(vtab->zErrMsg);
     vtab->zErrMsg = sqlite3_mprintf("tensor_values: name a tensor, as in"
-                                    " tensor_values('output_norm.weight')");
+                                    " tensor_values('output_norm.weight'),"
+                                    " or give a float32 blob");
     return SQLITE_ERROR;
   }
   info->aConstraintUsage[source].argvIndex = 1;
@@ -102,6 +115,7 @@ static int values_close(sqlite3_vtab_cursor *cur){
   values_cursor *c = (values_cursor*)cur;
   values_unpin(c);
   sqlite3_free(c->values);
+  sqlite3_free(c->blob);
   sqlite3_free(c);
   return SQLITE_OK;
 }
@@ -136,12 +150,36 @@ static int tile_enter(values_cursor *c){
   return SQLITE_OK;
 }
 
+/* The source blob's floats into the cursor: rows (0, i, value). */
+static int blob_enter(values_cursor *c, int plan, sqlite3_value *source){
+  int64_t bytes = sqlite3_value_bytes(source);
+  if( plan & 2 ){
+    return values_fail(c, sqlite3_mprintf("tensor_values: a tile applies to a"
+                                          " tensor name, not to a blob"));
+  }
+  if( bytes % (int64_t)sizeof(float) ){
+    return values_fail(c, sqlite3_mprintf("tensor_values: a BLOB of float32 has a"
+                       " multiple of 4 bytes, this one %lld", (long long)bytes));
+  }
+  c->blob = sqlite3_malloc64(bytes > 0 ? (uint64_t)bytes : 1);
+  if( c->blob == 0 ) return SQLITE_NOMEM;
+  if( bytes > 0 ) memcpy(c->blob, sqlite3_value_blob(source), (size_t)bytes);
+  c->blob_count = bytes / (int64_t)sizeof(float);
+  c->row = 0;
+  c->col = 0;
+  return SQLITE_OK;
+}
+
 /* xFilter */
 static int values_filter(sqlite3_vtab_cursor *cur, int plan, const char *unused,
                          int argc, sqlite3_value **argv){
   values_cursor *c = (values_cursor*)cur;
-  model *m = session_model(c->session, &cur->pVtab->zErrMsg);
   values_unpin(c);
+  c->tensor = 0;
+  sqlite3_free(c->blob);
+  c->blob = 0;
+  if( sqlite3_value_type(argv[0]) == SQLITE_BLOB ) return blob_enter(c, plan, argv[0]);
+  model *m = session_model(c->session, &cur->pVtab->zErrMsg);
   if( m == 0 ) return SQLITE_ERROR;
   const char *name = (const char*)sqlite3_value_text(argv[0]);
   c->tensor = name ? model_find_tensor(m, name) : 0;
@@ -165,9 +203,13 @@ static int values_filter(sqlite3_vtab_cursor *cur, int plan, const char *unused,
   return tile_enter(c);
 }
 
-/* xNext: col, then row, then tile. */
+/* xNext: col, then row, then tile; a blob's floats in order. */
 static int values_next(sqlite3_vtab_cursor *cur){
   values_cursor *c = (values_cursor*)cur;
+  if( c->blob ){
+    c->col++;
+    return SQLITE_OK;
+  }
   if( ++c->col < c->tensor->cols ) return SQLITE_OK;
   if( ++c->row < c->row_end ){
     row_decode(c);
@@ -179,12 +221,27 @@ static int values_next(sqlite3_vtab_cursor *cur){
 
 /* xEof */
 static int values_eof(sqlite3_vtab_cursor *cur){
-  return ((values_cursor*)cur)->tile == 0;
+  values_cursor *c = (values_cursor*)cur;
+  if( c->blob ) return c->col >= c->blob_count;
+  return c->tile == 0;
 }
 
 /* xColumn */
 static int values_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col){
   values_cursor *c = (values_cursor*)cur;
+  if( c->blob ){
+    switch( col ){
+      case VAL_ROW: sqlite3_result_int64(ctx, 0); break;
+      case VAL_COL: sqlite3_result_int64(ctx, c->col); break;
+      case VAL_VALUE: sqlite3_result_double(ctx, c->blob[c->col]); break;
+      case VAL_SOURCE:
+        sqlite3_result_blob64(ctx, c->blob, (uint64_t)c->blob_count * sizeof(float),
+                              SQLITE_TRANSIENT);
+        break;
+      case VAL_TILE: break;   /* NULL: a blob has no tiles */
+    }
+    return SQLITE_OK;
+  }
   switch( col ){
     case VAL_ROW: sqlite3_result_int64(ctx, c->row); break;
     case VAL_COL: sqlite3_result_int64(ctx, c->col); break;
@@ -198,7 +255,7 @@ static int values_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col
 /* xRowid */
 static int values_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid){
   values_cursor *c = (values_cursor*)cur;
-  *rowid = c->row * c->tensor->cols + c->col;
+  *rowid = c->blob ? c->col : c->row * c->tensor->cols + c->col;
   return SQLITE_OK;
 }
 
