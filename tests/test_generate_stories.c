@@ -242,6 +242,80 @@ START_TEST(test_sorting_step_refused){
 }
 END_TEST
 
+/* Capturing changes nothing, and row i of the logits capture predicts
+** token i + 1. */
+START_TEST(test_capture){
+  char copy[1024];
+  snprintf(copy, sizeof copy, "%s", test_tmp_path("capture.db"));
+  char cmd[2200];
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", bin_db, copy);
+  ck_assert_int_eq(system(cmd), 0);
+  sqlite3 *db = open_model(copy);
+  int plain[40], captured[40];
+  int n = generate_ids(db, "prompt = 'Once upon a time' AND max_tokens = 12", plain, 40);
+  int m = generate_ids(db, "prompt = 'Once upon a time' AND max_tokens = 12"
+                           " AND capture = 'blk.*.resid,logits,blk.1.attn_weights'", captured, 40);
+  ck_assert_int_eq(n, m);
+  for(int i = 0; i < n; i++) ck_assert_int_eq(plain[i], captured[i]);
+  /* BOS + 4 prompt tokens + 11 fed-back tokens = 16 positions */
+  sqlite3_stmt *st;
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*), count(DISTINCT pos) FROM activation"
+                   " WHERE name LIKE 'blk.%.resid'", -1, &st, 0), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+  ck_assert_int_eq(sqlite3_column_int(st, 0), 5 * 16);
+  ck_assert_int_eq(sqlite3_column_int(st, 1), 16);
+  sqlite3_finalize(st);
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT pos, data FROM activation WHERE name = 'logits'"
+                   " AND pos >= 4 ORDER BY pos", -1, &st, 0), SQLITE_OK);
+  int rows = 0;
+  while( sqlite3_step(st) == SQLITE_ROW ){
+    int pos = sqlite3_column_int(st, 0);
+    const float *l = sqlite3_column_blob(st, 1);
+    ck_assert_int_eq(sqlite3_column_bytes(st, 1), 512 * 4);
+    int best = 0;
+    for(int i = 1; i < 512; i++) if( l[i] > l[best] ) best = i;
+    ck_assert_int_eq(best, captured[pos - 4]);
+    rows++;
+  }
+  ck_assert_int_eq(rows, 12);
+  sqlite3_finalize(st);
+  /* each head's weights over positions 0..pos sum to 1 */
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT pos, shape, data FROM activation"
+                   " WHERE name = 'blk.1.attn_weights'", -1, &st, 0), SQLITE_OK);
+  while( sqlite3_step(st) == SQLITE_ROW ){
+    int pos = sqlite3_column_int(st, 0);
+    const float *w = sqlite3_column_blob(st, 2);
+    ck_assert_int_eq(sqlite3_column_bytes(st, 2), 8 * (pos + 1) * 4);
+    for(int h = 0; h < 8; h++){
+      double sum = 0;
+      for(int t = 0; t <= pos; t++) sum += w[h * (pos + 1) + t];
+      ck_assert_double_eq_tol(sum, 1.0, 1e-5);
+    }
+  }
+  sqlite3_finalize(st);
+  expect_error(db, "prompt = 'a' AND capture = 'nothing.like.this'", "no activation matches");
+  sqlite3_close(db);
+}
+END_TEST
+
+/* A prompt that extends the last one reuses the cached positions and gets
+** the logits a fresh connection computes. */
+START_TEST(test_kv_cache_reuse){
+  sqlite3 *warm = open_model(bin_db), *fresh = open_model(bin_db);
+  float reused[512], computed[512];
+  last_logits(warm, "prompt = 'Lily and Tim went to the park.' AND max_tokens = 1", reused, 512);
+  last_logits(warm, "prompt = 'Lily and Tim went to the park. They saw a big' AND max_tokens = 1",
+              reused, 512);
+  last_logits(fresh, "prompt = 'Lily and Tim went to the park. They saw a big' AND max_tokens = 1",
+              computed, 512);
+  double worst = 0;
+  for(int i = 0; i < 512; i++) if( fabs(reused[i] - computed[i]) > worst ) worst = fabs(reused[i] - computed[i]);
+  ck_assert_msg(worst < 1e-5, "reused cache differs by %g", worst);
+  sqlite3_close(warm);
+  sqlite3_close(fresh);
+}
+END_TEST
+
 static Suite *generate_suite(void){
   Suite *s = suite_create("generate_stories");
   TCase *tc = tcase_create("reference");
@@ -257,6 +331,8 @@ static Suite *generate_suite(void){
   tcase_add_test(tc, test_ablate_head);
   tcase_add_test(tc, test_bad_arguments);
   tcase_add_test(tc, test_sorting_step_refused);
+  tcase_add_test(tc, test_capture);
+  tcase_add_test(tc, test_kv_cache_reuse);
   suite_add_tcase(s, tc);
   return s;
 }
