@@ -43,6 +43,11 @@ import struct
 import sys
 import time
 
+# Debian's torch calls whatever libblas.so.3 is installed; train.sh puts
+# OpenBLAS there (the reference BLAS is 10-30x slower).  Fix its thread
+# count before it loads: a fixed split keeps the sums deterministic.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+
 import numpy as np
 import torch
 import torch.nn as nn

@@ -102,13 +102,14 @@ static int usage_bench(void){
     "usage: tensql bench MODEL.db [--prompt-tokens 64] [--gen-tokens 64] [--threads N]\n"
     "                    [--budget SIZE] [--policy opt|lru] [--no-prefetch] [--repeat R]\n"
     "                    [--json] [--cgroup-limit SIZE] [--sweep SIZES] [--out PREFIX]\n"
-    "                    [--probe-size SIZE]\n"
+    "                    [--probe-size SIZE] [--keep-cache]\n"
     "  Prefill and decode speed (median, min, max over R repeats), peak RSS, peak\n"
     "  memory charged to a cgroup of its own (page cache included), bytes read per\n"
     "  decode token, tile hit rate, and memory bandwidth probed between repeats.\n"
     "  --sweep 150M,250M runs OPT and LRU, with and without prefetch, at each\n"
     "  budget and writes PREFIX.tsv, PREFIX.md and a gnuplot plot PREFIX.png\n"
-    "  (PREFIX defaults to budget_sweep).  --probe-size 0 skips the probe.\n");
+    "  (PREFIX defaults to budget_sweep).  --probe-size 0 skips the probe.  As root\n"
+    "  the OS page cache is dropped before each budget, unless --keep-cache.\n");
   return EXIT_USAGE;
 }
 
@@ -148,6 +149,7 @@ int bench_parse(int argc, char **argv, bench_options *o){
     { "repeat", required_argument, 0, 'r' }, { "json", no_argument, 0, 'j' },
     { "cgroup-limit", required_argument, 0, 'c' }, { "sweep", required_argument, 0, 's' },
     { "out", required_argument, 0, 'o' }, { "probe-size", required_argument, 0, 'P' },
+    { "keep-cache", no_argument, 0, 'K' },
     { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
   };
   *o = (bench_options){ .prompt_tokens = 64, .gen_tokens = 64, .repeat = 5,
@@ -174,6 +176,7 @@ int bench_parse(int argc, char **argv, bench_options *o){
         break;
       case 'N': o->no_prefetch = 1; break;
       case 'j': o->json = 1; break;
+      case 'K': o->keep_cache = 1; break;
       case 'o': o->out = optarg; break;
       case 'h': return -1;
       default:
@@ -379,11 +382,11 @@ static int file_write(const char *path, const char *text){
 
 /* Drop the OS page cache, so that what follows reads from disk; quietly
 ** nothing unless root. */
-static void drop_page_cache(int quiet){
+static void drop_page_cache(void){
   static int warned;
   if( geteuid() != 0 ) return;
   sync();
-  if( file_write("/proc/sys/vm/drop_caches", "3") && !warned && !quiet ){
+  if( file_write("/proc/sys/vm/drop_caches", "3") && !warned ){
     fprintf(stderr, "tensql bench: cannot drop the page cache (%s); measurements may start warm\n",
             strerror(errno));
     warned = 1;
@@ -978,7 +981,7 @@ static void worker_finish(const cgroup_env *cg, worker *w){
 ** probe before each. */
 static void bench_group(const bench_options *o, const cgroup_env *cg, bench_result *r, int n){
   worker w[MAX_WORKERS];
-  drop_page_cache(0);
+  if( !o->keep_cache ) drop_page_cache();
   n_live_workers = 0;
   for(int i = 0; i < n; i++) worker_start(o, cg, &w[i], &r[i]);
   for(int k = 0; k < o->repeat; k++){
@@ -1037,8 +1040,9 @@ static void report_text(FILE *f, const bench_result *r){
   bench_summary s;
   char a[32], b[32], c[32], d[32];
   summarize(r, &s);
+  if( r->budget_bytes ) budget_format((uint64_t)r->budget_bytes, a, sizeof a);
   fprintf(f, "%s, budget %s, %s, %d thread%s, %d repeats\n", r->model,
-          r->budget_bytes ? fmt(a, sizeof a, "%.0f MiB", mib((double)r->budget_bytes)) : "none",
+          r->budget_bytes ? a : "none",
           variant_name(r), r->threads, r->threads == 1 ? "" : "s", r->n_repeat);
   if( r->error ) fprintf(f, "  FAILED: %s\n", r->error);
   fprintf(f, "  prefill  %3lld tokens  %s tok/s (min %s, max %s)\n", (long long)r->prompt_tokens,
@@ -1085,16 +1089,22 @@ static void table_markdown(FILE *f, const bench_result *r, int n){
     char v[12][32];
     summarize(&r[i], &s);
     double ratio = s.decode / lru_decode(r, n, &r[i]);
-    fprintf(f, "| %.0f | %s | %s | %s-%s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%s%s\n",
+    if( isnan(s.decode_min) ) text_format(v[1], 32, "-");
+    else text_format(v[1], 32, "%.2f-%.2f", s.decode_min, s.decode_max);
+    fprintf(f, "| %.4g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
             mib((double)r[i].budget_bytes), variant_name(&r[i]),
-            fmt(v[0], 32, "%.2f", s.decode), fmt(v[1], 32, "%.2f", s.decode_min),
-            fmt(v[2], 32, "%.2f", s.decode_max), fmt(v[3], 32, "%.2f", ratio),
+            fmt(v[0], 32, "%.2f", s.decode), v[1], fmt(v[3], 32, "%.2f", ratio),
             fmt(v[4], 32, "%.1f", s.prefill), fmt(v[5], 32, "%.1f", mib(s.bytes_read)),
             fmt(v[6], 32, "%.1f", mib(s.disk_read)), fmt(v[7], 32, "%.3f", s.hit_rate),
             fmt(v[8], 32, "%.0f", r[i].peak_rss_bytes >= 0 ? mib((double)r[i].peak_rss_bytes) : NAN),
             fmt(v[9], 32, "%.0f", r[i].peak_charged_bytes >= 0 ? mib((double)r[i].peak_charged_bytes) : NAN),
-            fmt(v[10], 32, "%.1f", s.probe), fmt(v[11], 32, "%.3f", s.efficiency),
-            r[i].error ? " failed: " : "", r[i].error ? r[i].error : "");
+            fmt(v[10], 32, "%.1f", s.probe), fmt(v[11], 32, "%.3f", s.efficiency));
+  }
+  int notes = 0;
+  for(int i = 0; i < n; i++){
+    if( r[i].error == 0 ) continue;
+    fprintf(f, "%s- %.4g MiB, %s failed: %s\n", notes++ ? "" : "\n", mib((double)r[i].budget_bytes),
+            variant_name(&r[i]), r[i].error);
   }
 }
 
@@ -1128,14 +1138,16 @@ static void plot_script(FILE *f, const char *name, const bench_result *r, int n,
       bench_summary s;
       summarize(&r[i], &s);
       if( isnan(s.decode) ) continue;
-      fprintf(f, "%.0f %.4g %.4g %.4g %.2f\n", mib((double)r[i].budget_bytes), s.decode,
+      fprintf(f, "%.4g %.4g %.4g %.4g %.2f\n", mib((double)r[i].budget_bytes), s.decode,
               s.decode_min, s.decode_max, mib(s.bytes_read));
     }
     fprintf(f, "EOD\n");
   }
-  double weights = n ? mib((double)r[0].weight_bytes_per_token) : 0;
+  double weights = 0;
+  for(int i = 0; i < n; i++) weights = fmax(weights, mib((double)r[i].weight_bytes_per_token));
   fprintf(f, "set terminal pngcairo size 1100,440 font 'sans,10'\n"
              "set output '%s.png'\n"
+             "set termoption noenhanced\n"
              "set multiplot layout 1,2 title \"%s\"\n"
              "set grid\nset key top left\nset xlabel 'budget (MiB)'\nset yrange [0:*]\n"
              "set ylabel 'decode tokens/s (median; bars: min-max)'\n"
@@ -1169,14 +1181,16 @@ static int run_gnuplot(const char *dir, const char *gp){
 /* PREFIX.tsv, PREFIX.md and, for two budgets or more, PREFIX.gp and .png. */
 static int write_sweep(const bench_options *o, const bench_result *r, int n, int argc, char **argv){
   const char *prefix = o->out ? o->out : "budget_sweep";
+  const bench_result *ok = r;          /* one that ran, for the figures all share */
+  for(int i = 0; i < n; i++) if( r[i].error == 0 ){ ok = &r[i]; break; }
   char dir[1024], path[1100], title[512];
   const char *slash = strrchr(prefix, '/');
   const char *name = slash ? slash + 1 : prefix;
   text_format(dir, sizeof dir, "%.*s", slash ? (int)(slash - prefix) : 1, slash ? prefix : ".");
   if( dir[0] == 0 ) text_format(dir, sizeof dir, "/");
   text_format(title, sizeof title, "%s: %lld-token prompt, %d generated, %d repeats, %d thread%s%s",
-           o->model, (long long)o->prompt_tokens, o->gen_tokens, o->repeat, r[0].threads,
-           r[0].threads == 1 ? "" : "s", o->cgroup_limit ? ", cgroup limit" : "");
+           o->model, (long long)o->prompt_tokens, o->gen_tokens, o->repeat, ok->threads,
+           ok->threads == 1 ? "" : "s", o->cgroup_limit ? ", cgroup limit" : "");
 
   text_format(path, sizeof path, "%s.tsv", prefix);
   FILE *f = fopen(path, "w");
@@ -1197,13 +1211,13 @@ static int write_sweep(const bench_options *o, const bench_result *r, int n, int
   for(int i = 0; i < argc; i++) fprintf(f, " %s", argv[i]);
   fprintf(f, "`\n- model: `%s`, %.1f MiB of tensors; a decode step streams %.1f MiB of"
              " weights (every tensor a `matmul` statement names; tied embeddings once)\n",
-          o->model, mib((double)r[0].model_bytes), mib((double)r[0].weight_bytes_per_token));
+          o->model, mib((double)ok->model_bytes), mib((double)ok->weight_bytes_per_token));
   fprintf(f, "- %lld-token prompt, %d tokens generated (%lld decode steps timed), median of %d"
              " repeats; kernels on %d thread%s; %ld CPUs\n",
-          (long long)r[0].prompt_tokens, o->gen_tokens, (long long)r[0].decode_tokens, o->repeat,
-          r[0].threads, r[0].threads == 1 ? "" : "s", sysconf(_SC_NPROCESSORS_ONLN));
+          (long long)ok->prompt_tokens, o->gen_tokens, (long long)ok->decode_tokens, o->repeat,
+          ok->threads, ok->threads == 1 ? "" : "s", sysconf(_SC_NPROCESSORS_ONLN));
   fprintf(f, "- peak charged: the cgroup (%s) the measuring process ran in, page cache"
-             " included%s\n", r[0].cgroup ? r[0].cgroup : "none available",
+             " included%s\n", ok->cgroup ? ok->cgroup : "none available",
           o->cgroup_limit ? "; the group's limit was set too" : "");
   if( o->cgroup_limit ) fprintf(f, "- cgroup limit: %.0f MiB\n", mib((double)o->cgroup_limit));
   fprintf(f, "- the variants of one budget ran side by side, one repeat of each in turn, with"

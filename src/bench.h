@@ -6,7 +6,7 @@
 **   tensql bench MODEL.db [--prompt-tokens 64] [--gen-tokens 64] [--threads N]
 **                [--budget SIZE] [--policy opt|lru] [--no-prefetch] [--repeat R]
 **                [--json] [--cgroup-limit SIZE] [--sweep SIZES] [--out PREFIX]
-**                [--probe-size SIZE]
+**                [--probe-size SIZE] [--keep-cache]
 **
 ** What each figure means is documented at the top of bench.c and in
 ** docs/bench.md.
@@ -33,6 +33,7 @@ typedef struct bench_options {
   int64_t sweep[BENCH_MAX_SWEEP];
   const char *out;             /* sweep: prefix of the .tsv/.md/.gp/.png files */
   int64_t probe_bytes;         /* bandwidth probe buffer; 0 = no probe */
+  int keep_cache;              /* do not drop the OS page cache before a budget */
 } bench_options;
 
 /* Parse argv (argv[0] = "bench") into o.  Returns 0, or -1 after a message

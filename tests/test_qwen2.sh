@@ -28,7 +28,6 @@ command -v sqlite3 >/dev/null || stop "the sqlite3 shell is not installed"
 [ -x ./tensql ] && [ -f ./.libs/tensql.so ] || stop "run from the build directory after make"
 
 # A sanitizer build's extension needs the sanitizer runtimes loaded first.
-preload=$(ldd ./.libs/tensql.so 2>/dev/null | awk '/lib(asan|ubsan)\.so/ { printf "%s ", $3 }')
 
 mkdir -p tests/tmp
 tmp=$(mktemp -d tests/tmp/qwen2.XXXXXX) || stop "mktemp"
@@ -36,8 +35,8 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # sql DB STATEMENTS: run SQL with the tensql extension loaded.
 sql(){
-  LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 \
-    sqlite3 -batch -noheader -list "$1" ".load ./.libs/tensql" "$2"
+  ( . "$srcdir/tests/host_env.sh"
+    sqlite3 -batch -noheader -list "$1" ".load ./.libs/tensql" "$2" )
 }
 quoted=$(printf '%s' "$prompt" | sed "s/'/''/g")
 
