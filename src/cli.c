@@ -65,12 +65,12 @@ static void progress_show(void *ctx, uint64_t done, uint64_t total){
           percent, mb, secs > 0 ? mb / secs : 0.0);
 }
 
-static int usage_import(void){
-  fprintf(stderr,
+static int usage_import(FILE *f){
+  fprintf(f,
     "usage: tensql import SRC -o OUT.db [--dtype f32|f16|bf16|q8_0] [--tokenizer FILE]\n"
     "  SRC is a GGUF file, a llama2.c checkpoint (with --tokenizer tokenizer.bin),\n"
     "  or a Hugging Face model directory.  --dtype converts the weight matrices.\n");
-  return EXIT_USAGE;
+  return f == stdout ? 0 : EXIT_USAGE;
 }
 
 static int cmd_import(int argc, char **argv){
@@ -95,10 +95,10 @@ static int cmd_import(int argc, char **argv){
           return EXIT_USAGE;
         }
         break;
-      default: return usage_import();
+      default: return usage_import(stderr);
     }
   }
-  if( out == 0 || optind != argc - 1 ) return usage_import();
+  if( out == 0 || optind != argc - 1 ) return usage_import(stderr);
   progress_bar bar = { now_seconds(), -1 };
   if( isatty(2) ){
     opt.progress = progress_show;
@@ -147,11 +147,15 @@ static int64_t info_program_length(const char *path){
   return n;
 }
 
+static int usage_info(FILE *f){
+  fprintf(f, "usage: tensql info MODEL.db\n"
+             "  Architecture, hyper-parameters, tensors by dtype, tokenizer, chat template\n"
+             "  and the program's length.\n");
+  return f == stdout ? 0 : EXIT_USAGE;
+}
+
 static int cmd_info(int argc, char **argv){
-  if( argc != 2 || argv[1][0] == '-' ){
-    fprintf(stderr, "usage: tensql info MODEL.db\n");
-    return EXIT_USAGE;
-  }
+  if( argc != 2 || argv[1][0] == '-' ) return usage_info(stderr);
   char err[512];
   model *m = model_open(argv[1], err, sizeof err);
   if( m == 0 ){
@@ -192,15 +196,15 @@ typedef struct run_options {
   int chat;
 } run_options;
 
-static int usage_run(void){
-  fprintf(stderr,
+static int usage_run(FILE *f){
+  fprintf(f,
     "usage: tensql run MODEL.db -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
     "                  [--seed S] [--chat] [--threads N] [--budget SIZE] [--policy opt|lru]\n"
     "                  [--no-prefetch]\n"
     "  Prints the prompt and its continuation as it is generated, then speed and\n"
     "  memory figures on stderr.  --temp 0 (the default) is greedy.  --budget\n"
     "  (300M, 1.5G, ...) bounds tiles, KV cache and activations together.\n");
-  return EXIT_USAGE;
+  return f == stdout ? 0 : EXIT_USAGE;
 }
 
 static int run_parse(int argc, char **argv, run_options *o){
@@ -340,7 +344,7 @@ static void run_memory_summary(sqlite3 *db){
 
 static int cmd_run(int argc, char **argv){
   run_options o;
-  if( run_parse(argc, argv, &o) ) return usage_run();
+  if( run_parse(argc, argv, &o) ) return usage_run(stderr);
   budget_set((uint64_t)o.budget);
   budget_set_policy(o.policy_lru ? POLICY_LRU : POLICY_OPT);
   budget_set_prefetch(!o.no_prefetch);
@@ -358,14 +362,14 @@ static int cmd_run(int argc, char **argv){
 
 /* ---- chat ------------------------------------------------------------------ */
 
-static int usage_chat(void){
-  fprintf(stderr,
+static int usage_chat(FILE *f){
+  fprintf(f,
     "usage: tensql chat MODEL.db [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]\n"
     "                   [--threads N] [--budget SIZE]\n"
     "  An interactive conversation in the model's chat template, one line per turn\n"
     "  (end with Ctrl-D).  The KV cache is kept between turns: earlier turns are\n"
     "  not computed again.\n");
-  return EXIT_USAGE;
+  return f == stdout ? 0 : EXIT_USAGE;
 }
 
 /* conversation + {"role": role, "content": content}, as JSON text. */
@@ -414,7 +418,7 @@ static char *chat_turn(sqlite3 *db, run_options *o, const char *conversation){
 
 static int cmd_chat(int argc, char **argv){
   run_options o;
-  if( run_parse(argc, argv, &o) ) return usage_chat();
+  if( run_parse(argc, argv, &o) ) return usage_chat(stderr);
   budget_set((uint64_t)o.budget);
   if( o.threads ) workers_set_threads(o.threads);
   sqlite3 *db = run_open(o.model, "tensql chat");
@@ -441,16 +445,18 @@ static int cmd_chat(int argc, char **argv){
 
 /* ---- dispatch ------------------------------------------------------------- */
 
+/* usage is NULL for commands that answer --help themselves. */
 static const struct command {
   const char *name;
   int (*fn)(int, char **);
+  int (*usage)(FILE *);
   const char *help;
 } commands[] = {
-  { "import", cmd_import, "turn a GGUF, llama2.c or Hugging Face model into a model database" },
-  { "info", cmd_info, "show a model database's architecture, tensors and tokenizer" },
-  { "run", cmd_run, "generate text from a prompt, streamed as it is decoded" },
-  { "chat", cmd_chat, "talk with an instruct model, turn by turn, keeping the KV cache" },
-  { "synth", synth_command, "write a GGUF model with random weights and a preset's shapes" },
+  { "import", cmd_import, usage_import, "turn a GGUF, llama2.c or Hugging Face model into a model database" },
+  { "info", cmd_info, usage_info, "show a model database's architecture, tensors and tokenizer" },
+  { "run", cmd_run, usage_run, "generate text from a prompt, streamed as it is decoded" },
+  { "chat", cmd_chat, usage_chat, "talk with an instruct model, turn by turn, keeping the KV cache" },
+  { "synth", synth_command, 0, "write a GGUF model with random weights and a preset's shapes" },
 };
 
 static int usage(FILE *f){
@@ -465,7 +471,10 @@ int main(int argc, char **argv){
   if( argc < 2 ) return usage(stderr);
   if( strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ) return usage(stdout);
   for(size_t i = 0; i < sizeof commands / sizeof commands[0]; i++){
-    if( strcmp(argv[1], commands[i].name) == 0 ) return commands[i].fn(argc - 1, argv + 1);
+    if( strcmp(argv[1], commands[i].name) ) continue;
+    int help = argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+    if( help && commands[i].usage ) return commands[i].usage(stdout);
+    return commands[i].fn(argc - 1, argv + 1);
   }
   fprintf(stderr, "tensql: unknown command '%s'\n", argv[1]);
   return usage(stderr);
