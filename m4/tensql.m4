@@ -16,10 +16,16 @@ AC_DEFUN([TENSQL_SANITIZERS], [
 ])
 
 # --enable-fuzzers: build the libFuzzer harnesses in tests/fuzz (needs clang).
+# The library is instrumented too, so that the fuzzer sees coverage and the
+# sanitizers see bugs inside the parsers, not just in the harness.
 AC_DEFUN([TENSQL_FUZZERS], [
   AC_ARG_ENABLE([fuzzers],
     [AS_HELP_STRING([--enable-fuzzers], [build libFuzzer harnesses (CC=clang)])],
     [], [enable_fuzzers=no])
+  AS_IF([test "x$enable_fuzzers" = xyes], [
+    SANITIZE_CFLAGS="$SANITIZE_CFLAGS -g -O1 -fsanitize=fuzzer-no-link,address,undefined"
+    SANITIZE_LDFLAGS="$SANITIZE_LDFLAGS -fsanitize=address,undefined"
+  ])
   AM_CONDITIONAL([FUZZERS], [test "x$enable_fuzzers" = xyes])
 ])
 
