@@ -21,38 +21,34 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static model **registry;
 static int registry_len;
 
-static int64_t meta_int(sqlite3 *db, const char *key, int64_t fallback){
+/* The value of meta(key) in a statement stepped onto it, or NULL if there
+** is no such key (or it is NULL).  The caller finalizes. */
+static sqlite3_stmt *meta_value(sqlite3 *db, const char *key){
   sqlite3_stmt *st = 0;
-  int64_t v = fallback;
   sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, 0);
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-  if( sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ){
-    v = sqlite3_column_int64(st, 0);
-  }
+  if( sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ) return st;
+  sqlite3_finalize(st);
+  return 0;
+}
+
+static int64_t meta_int(sqlite3 *db, const char *key, int64_t fallback){
+  sqlite3_stmt *st = meta_value(db, key);
+  int64_t v = st ? sqlite3_column_int64(st, 0) : fallback;
   sqlite3_finalize(st);
   return v;
 }
 
 static double meta_float(sqlite3 *db, const char *key, double fallback){
-  sqlite3_stmt *st = 0;
-  double v = fallback;
-  sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, 0);
-  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-  if( sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ){
-    v = sqlite3_column_double(st, 0);
-  }
+  sqlite3_stmt *st = meta_value(db, key);
+  double v = st ? sqlite3_column_double(st, 0) : fallback;
   sqlite3_finalize(st);
   return v;
 }
 
 static char *meta_text(sqlite3 *db, const char *key){
-  sqlite3_stmt *st = 0;
-  char *v = 0;
-  sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, 0);
-  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-  if( sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ){
-    v = strdup((const char*)sqlite3_column_text(st, 0));
-  }
+  sqlite3_stmt *st = meta_value(db, key);
+  char *v = st ? strdup((const char*)sqlite3_column_text(st, 0)) : 0;
   sqlite3_finalize(st);
   return v;
 }

@@ -45,21 +45,12 @@
 #include "extension.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
 #include "tokenizer.h"
 
-static void fn_error(sqlite3_context *ctx, const char *fmt, ...){
-  va_list ap;
-  va_start(ap, fmt);
-  char *msg = sqlite3_vmprintf(fmt, ap);
-  va_end(ap);
-  sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
-  sqlite3_free(msg);
-}
 
 /* ---- arguments ------------------------------------------------------------ */
 
@@ -92,12 +83,12 @@ static int arg_floats(sqlite3_context *ctx, sqlite3_value *v, const char *fn,
   int type = sqlite3_value_type(v);
   if( type == SQLITE_NULL ) return 0;
   if( type != SQLITE_BLOB ){
-    fn_error(ctx, "%s: expected a BLOB of float32, got %s", fn, type_name(type));
+    sql_error(ctx, "%s: expected a BLOB of float32, got %s", fn, type_name(type));
     return -1;
   }
   int64_t bytes = sqlite3_value_bytes(v);
   if( bytes % (int64_t)sizeof(float) ){
-    fn_error(ctx, "%s: a BLOB of float32 has a multiple of 4 bytes, this one %lld",
+    sql_error(ctx, "%s: a BLOB of float32 has a multiple of 4 bytes, this one %lld",
              fn, (long long)bytes);
     return -1;
   }
@@ -111,7 +102,7 @@ static int arg_k(sqlite3_context *ctx, sqlite3_value *v, const char *fn, int64_t
   if( sqlite3_value_type(v) == SQLITE_NULL ) return 0;
   *k = sqlite3_value_int64(v);
   if( sqlite3_value_numeric_type(v) != SQLITE_INTEGER || *k < 1 ){
-    fn_error(ctx, "%s: k must be an integer of at least 1", fn);
+    sql_error(ctx, "%s: k must be an integer of at least 1", fn);
     return -1;
   }
   return 1;
@@ -137,7 +128,7 @@ static void dot_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   int rb = arg_floats(ctx, argv[1], "tensor_dot", &b);
   if( ra == 0 || rb <= 0 ) return;
   if( a.count != b.count ){
-    fn_error(ctx, "tensor_dot: lengths differ: %lld and %lld floats",
+    sql_error(ctx, "tensor_dot: lengths differ: %lld and %lld floats",
              (long long)a.count, (long long)b.count);
     return;
   }
@@ -301,14 +292,14 @@ static int final_norm_weight(sqlite3_context *ctx, model *m, float *w){
   const model_tensor *t = model_find_tensor(m, "output_norm.weight");
   int64_t dim = m->params.dim;
   if( t == 0 || t->rows != 1 || t->cols != dim || t->n_tiles != 1 ){
-    fn_error(ctx, "logit_lens: the model has no output_norm.weight vector of %lld",
+    sql_error(ctx, "logit_lens: the model has no output_norm.weight vector of %lld",
              (long long)dim);
     return -1;
   }
   char err[256];
   const tile *tile = tile_manager_pin(m->tiles, t->first_tile, err, sizeof err);
   if( tile == 0 ){
-    fn_error(ctx, "logit_lens: %s", err);
+    sql_error(ctx, "logit_lens: %s", err);
     return -1;
   }
   kernel_dequantize(t->dtype, tile->data, w, (size_t)dim);
@@ -324,7 +315,7 @@ static int output_matvec(sqlite3_context *ctx, model *m, const model_tensor *w,
     char err[256];
     const tile *tile = tile_manager_pin(m->tiles, w->first_tile + tile_row, err, sizeof err);
     if( tile == 0 ){
-      fn_error(ctx, "logit_lens: %s", err);
+      sql_error(ctx, "logit_lens: %s", err);
       return -1;
     }
     int64_t first = tile_row * w->tile_rows;
@@ -369,12 +360,12 @@ static void logit_lens_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( rx == 0 || rk <= 0 ) return;
   model *m = session_model(s, 0);
   if( m == 0 ){
-    fn_error(ctx, "logit_lens: %s", s->open_error);
+    sql_error(ctx, "logit_lens: %s", s->open_error);
     return;
   }
   int64_t dim = m->params.dim;
   if( x.count == 0 || x.count % dim ){
-    fn_error(ctx, "logit_lens: expected a residual-stream vector of %lld floats (the"
+    sql_error(ctx, "logit_lens: expected a residual-stream vector of %lld floats (the"
              " model's dim), or rows of them; got %lld floats",
              (long long)dim, (long long)x.count);
     return;
@@ -382,7 +373,7 @@ static void logit_lens_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const model_tensor *w = model_find_tensor(m, "output.weight");
   if( w == 0 ) w = model_find_tensor(m, "token_embd.weight");
   if( w == 0 || w->cols != dim || w->tile_cols != w->cols ){
-    fn_error(ctx, "logit_lens: the model has no output matrix of %lld columns"
+    sql_error(ctx, "logit_lens: the model has no output matrix of %lld columns"
              " (output.weight or token_embd.weight) in tiles of whole rows", (long long)dim);
     return;
   }

@@ -9,6 +9,7 @@
 */
 #include "extension.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,15 @@ static const struct registration {
   { "tensql_budget, tensql_policy, tensql_prefetch, tensql_threads, tile_stats", memory_register },
   { "tensor_norm, tensor_dot, tensor_topk, logit_lens", analysis_register },
 };
+
+void sql_error(sqlite3_context *ctx, const char *fmt, ...){
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = sqlite3_vmprintf(fmt, ap);
+  va_end(ap);
+  sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
+  sqlite3_free(msg);
+}
 
 model *session_model(session *s, char **vtab_err){
   if( s->model == 0 && vtab_err ){

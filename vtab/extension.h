@@ -37,6 +37,9 @@ typedef struct session {
   int busy;                  /* a generate query owns state and runner */
 } session;
 
+/* Set a formatted error as the result of an SQL function. */
+void sql_error(sqlite3_context *ctx, const char *fmt, ...);
+
 /* The model of the session, or NULL after setting an error on ctx/vtab. */
 model *session_model(session *s, char **vtab_err);
 

@@ -22,7 +22,6 @@
 #include "extension.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -32,20 +31,12 @@ static session *fn_session(sqlite3_context *ctx){
   return sqlite3_user_data(ctx);
 }
 
-static void fn_error(sqlite3_context *ctx, const char *fmt, ...){
-  va_list ap;
-  va_start(ap, fmt);
-  char *msg = sqlite3_vmprintf(fmt, ap);
-  va_end(ap);
-  sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
-  sqlite3_free(msg);
-}
 
 /* The tile in argument v, or NULL after setting the error. */
 static const tile_ref *arg_tile(sqlite3_context *ctx, sqlite3_value *v, const char *fn){
   const tile_ref *t = sqlite3_value_pointer(v, TILE_POINTER);
   if( t == 0 ){
-    fn_error(ctx, "%s: expected a tile from a tensor table's data column, got %s"
+    sql_error(ctx, "%s: expected a tile from a tensor table's data column, got %s"
              " (a sorter or materialised subquery drops tile pointers; see README)",
              fn, sqlite3_value_type(v) == SQLITE_NULL ? "NULL" : "another value");
   }
@@ -59,7 +50,7 @@ static int64_t arg_matrix(sqlite3_context *ctx, sqlite3_value *v, int64_t cols,
   int64_t bytes = sqlite3_value_bytes(v);
   if( sqlite3_value_type(v) != SQLITE_BLOB || cols <= 0 || bytes == 0
    || bytes % (cols * (int64_t)sizeof(float)) ){
-    fn_error(ctx, "%s: expected a float32 matrix of %lld columns, got %lld bytes",
+    sql_error(ctx, "%s: expected a float32 matrix of %lld columns, got %lld bytes",
              fn, (long long)cols, (long long)bytes);
     return -1;
   }
@@ -145,7 +136,7 @@ static void matmul_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     acc->next_tile = w->tile_row;
   }
   if( w->tile_row != acc->next_tile || n != acc->n ){
-    fn_error(ctx, "matmul: the tiles of a group must be consecutive, with one"
+    sql_error(ctx, "matmul: the tiles of a group must be consecutive, with one"
                   " activation (GROUP BY tile_row)");
     return;
   }
@@ -191,7 +182,7 @@ static void embed_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     if( acc->out == 0 ){ sqlite3_result_error_nomem(ctx); return; }
   }
   if( local < 0 || local >= w->rows || i < 0 || i >= acc->n ){
-    fn_error(ctx, "embed: token %lld is not in this tile, or %lld is outside the step",
+    sql_error(ctx, "embed: token %lld is not in this tile, or %lld is outside the step",
              (long long)token, (long long)i);
     return;
   }
@@ -211,7 +202,7 @@ static void embed_final(sqlite3_context *ctx){
 /* A small weight vector (norm or bias) as floats; NULL after an error. */
 static float *tile_vector(sqlite3_context *ctx, const tile_ref *w, int64_t d, const char *fn){
   if( w->tensor->rows != 1 || w->tensor->cols != d ){
-    fn_error(ctx, "%s: %s is not a vector of %lld", fn, w->tensor->name, (long long)d);
+    sql_error(ctx, "%s: %s is not a vector of %lld", fn, w->tensor->name, (long long)d);
     return 0;
   }
   float *v = sqlite3_malloc64((uint64_t)d * sizeof(float));
@@ -249,7 +240,7 @@ static void add_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( bt ){
     b = bias = tile_vector(ctx, bt, d, "tensor_add");
   }else if( arg_matrix(ctx, argv[1], d, &b, "tensor_add") != 1 ){
-    if( sqlite3_value_type(argv[1]) == SQLITE_BLOB ) fn_error(ctx, "tensor_add: shapes differ");
+    if( sqlite3_value_type(argv[1]) == SQLITE_BLOB ) sql_error(ctx, "tensor_add: shapes differ");
     return;
   }
   float *out = b ? result_buffer(ctx, n * d) : 0;
@@ -310,7 +301,7 @@ static void gather_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( acc == 0 || arg_matrix(ctx, argv[0], width, &x, "gather_rows") < 0 ) return;
   int64_t i = sqlite3_value_int64(argv[1]);
   if( i < 0 || i >= n ){
-    fn_error(ctx, "gather_rows: row %lld is outside the step", (long long)i);
+    sql_error(ctx, "gather_rows: row %lld is outside the step", (long long)i);
     return;
   }
   if( acc->rows == acc->cap ){
@@ -388,7 +379,7 @@ static void row_of_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   int64_t i = sqlite3_value_int64(argv[1]);
   int64_t bytes = sqlite3_value_bytes(argv[0]);
   if( sqlite3_value_type(argv[0]) != SQLITE_BLOB || n <= 0 || bytes % n || i < 0 || i >= n ){
-    fn_error(ctx, "row_of: expected a matrix with one row per position and a row in the step");
+    sql_error(ctx, "row_of: expected a matrix with one row per position and a row in the step");
     return;
   }
   const char *x = sqlite3_value_blob(argv[0]);
@@ -406,7 +397,7 @@ static void attention_weights_fn(sqlite3_context *ctx, int argc, sqlite3_value *
   int64_t i = sqlite3_value_int64(argv[2]);
   if( t < 0 ) return;
   if( i < 0 || i >= n || t < n ){
-    fn_error(ctx, "attention_weights: row %lld is outside the step", (long long)i);
+    sql_error(ctx, "attention_weights: row %lld is outside the step", (long long)i);
     return;
   }
   int64_t ctx_len = t - n + i + 1;

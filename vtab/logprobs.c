@@ -206,8 +206,8 @@ static char *score(logprobs_cursor *c, session *s){
   s->busy = 1;
   int all_logits = s->state->all_logits;
   s->state->all_logits = 1;
-  state_reset(s->state);
   int rc = runner_ready(s, &err);
+  state_reset(s->state);
   if( rc == SQLITE_OK ) rc = runner_step(s, 0, c->ids, c->n, &err);
   s->state->all_logits = all_logits;
   /* Statements are finalized before xFilter returns, so nothing of the
@@ -222,8 +222,9 @@ static char *score(logprobs_cursor *c, session *s){
                            (long long)c->n, (long long)vocab);
   }
   /* log softmax of row i-1, at ids[i] */
+  const float *logits = state_act_data(a);
   for(int64_t i = 1; i < c->n; i++){
-    const float *row = a->data + (i - 1) * vocab;
+    const float *row = logits + (i - 1) * vocab;
     int64_t best = 0;
     for(int64_t k = 1; k < vocab; k++) if( row[k] > row[best] ) best = k;
     double sum = 0;
