@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -66,6 +67,22 @@ struct tile_manager {
   uint64_t clean_at;      /* evictions when the prefetcher last found all resident */
   tile_stats stats;
 };
+
+/* ---- tile buffers ------------------------------------------------------------ */
+
+/* Tile buffers are mapped from the OS, not taken from malloc: a freed tile
+** must leave the process at once.  malloc keeps freed memory in per-thread
+** arenas (the prefetch thread allocates, the pinning thread frees) and
+** raises its mmap threshold after each large free, so RSS would drift far
+** above the budget. */
+static void *tile_buffer_new(size_t bytes){
+  void *p = mmap(0, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? 0 : p;
+}
+
+static void tile_buffer_free(const void *p, size_t bytes){
+  if( p ) munmap((void*)p, bytes ? bytes : 1);
+}
 
 /* ---- opening ------------------------------------------------------------- */
 
@@ -147,7 +164,7 @@ void tile_manager_close(tile_manager *tm){
   }
   for(int64_t i = 1; tm->slots && i <= tm->n_tiles; i++){
     if( tm->slots[i].t.data ){
-      free((void*)tm->slots[i].t.data);
+      tile_buffer_free(tm->slots[i].t.data, tm->slots[i].t.bytes);
       budget_tiles_add(-(int64_t)tm->slots[i].t.bytes);
     }
   }
@@ -183,7 +200,7 @@ static void tile_describe(sqlite3 *db, int64_t id, char *out, size_t len){
 ** anyone editing the model (UPDATE program ...) for as long as we live. */
 static void *tile_read(sqlite3 *db, const tile_slot *s, char *err, size_t err_len){
   sqlite3_blob *blob = 0;
-  void *buf = malloc(s->t.bytes ? s->t.bytes : 1);
+  void *buf = tile_buffer_new(s->t.bytes);
   int rc = buf ? sqlite3_blob_open(db, "main", "tile", "data", s->t.id, 0, &blob) : SQLITE_NOMEM;
   if( rc == SQLITE_OK ){
     rc = (size_t)sqlite3_blob_bytes(blob) != s->t.bytes ? SQLITE_CORRUPT
@@ -195,7 +212,7 @@ static void *tile_read(sqlite3 *db, const tile_slot *s, char *err, size_t err_le
   tile_describe(db, s->t.id, where, sizeof where);
   if( rc == SQLITE_OK ) snprintf(err, err_len, "checksum mismatch in %s", where);
   else snprintf(err, err_len, "cannot read %s: %s", where, sqlite3_errstr(rc));
-  free(buf);
+  tile_buffer_free(buf, s->t.bytes);
   return 0;
 }
 
@@ -227,7 +244,7 @@ static void evict(tile_manager *tm, tile_slot *s){
   tm->resident[s->resident_at] = last;
   tm->slots[last].resident_at = s->resident_at;
   s->resident_at = -1;
-  free((void*)s->t.data);
+  tile_buffer_free(s->t.data, s->t.bytes);
   s->t.data = 0;
   s->prefetched = 0;
   tm->stats.resident_bytes -= s->t.bytes;
