@@ -34,6 +34,11 @@
 /* Pins between wakes of an idle prefetcher. */
 #define PREFETCH_WAKE_PINS 4
 
+/* How far ahead on the schedule the prefetcher reads.  Far-ahead tiles
+** would be the first a miss evicts again (nothing resident is needed
+** later), so reading them early costs a second read. */
+#define PREFETCH_WINDOW 32
+
 typedef struct tile_slot {
   tile t;                 /* t.data is NULL when not resident */
   uint64_t checksum;      /* expected XXH3-64 of the payload */
@@ -422,11 +427,11 @@ void tile_manager_stats(tile_manager *tm, tile_stats *out){
 
 /* ---- prefetch ---------------------------------------------------------------- */
 
-/* The next tile along the schedule after the cursor that is neither
+/* The next tile within the window after the cursor that is neither
 ** resident nor loading, and how far ahead it is; -1 if none. */
 static int64_t prefetch_target(tile_manager *tm, int64_t *distance){
   const schedule *s = active_schedule(tm);
-  for(int64_t k = 1; k <= s->len; k++){
+  for(int64_t k = 1; k <= s->len && k <= PREFETCH_WINDOW; k++){
     int64_t id = s->ids[(tm->cursor + k + s->len) % s->len];
     const tile_slot *slot = &tm->slots[id];
     if( slot->t.data == 0 && !slot->loading ){
