@@ -8,7 +8,7 @@
 **   SELECT tensql_budget('300M');   -- set; '0' = no budget
 **   SELECT tensql_budget();         -- bytes, or 0
 **   SELECT tensql_policy('lru');    -- 'opt' (default) or 'lru'
-**   SELECT tensql_prefetch(0);      -- 1 (default) or 0
+**   SELECT tensql_prefetch(0);      -- 1 (default) or 0; OPT only
 */
 #ifndef TENSQL_BUDGET_H
 #define TENSQL_BUDGET_H

@@ -458,7 +458,11 @@ static int prefetch_room(tile_manager *tm, const tile_slot *target, int64_t dist
 ** tile, -1 if there is nothing it may do now. */
 static int prefetch_one(tile_manager *tm){
   const schedule *s = active_schedule(tm);
-  if( !budget_get_prefetch() || tm->recording || !s->ready || s->len == 0 ) return -1;
+  /* Reading ahead needs to know which tiles are needed later than the
+  ** one it brings in: under LRU there is no such knowledge, so no prefetch
+  ** (it evicted tiles needed next and doubled the reads). */
+  if( !budget_get_prefetch() || budget_get_policy() == POLICY_LRU ) return -1;
+  if( tm->recording || !s->ready || s->len == 0 ) return -1;
   /* Nothing can have left since a scan found everything resident. */
   if( tm->clean_at == tm->stats.evictions + 1 ) return -1;
   int64_t distance;
