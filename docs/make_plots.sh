@@ -9,13 +9,14 @@
 #   docs/budget_sweep.{md,tsv,gp,png,jsonl}
 #                                 OPT and LRU, with and without prefetch, at
 #                                 budgets 150M, 250M, 350M, 600M
-#   docs/cgroup_limit.{md,tsv,jsonl}
-#                                 the four variants at budget 280M inside a
-#                                 cgroup capped at 320M (page cache included)
+#   docs/cgroup_limit.{md,tsv,gp,png,jsonl}
+#                                 the four variants at budgets 150M, 200M and
+#                                 280M, each inside a cgroup capped at 320M
+#                                 (page cache included)
 #
 # Root is needed to drop the page cache between budgets and to create the
 # memory cgroups; without it the figures are still made, warm and with
-# null peak-charged memory.  Takes about half an hour on 2 cores.
+# null peak-charged memory.  Takes about an hour on 2 cores.
 #
 # Environment: TENSQL (default ./tensql), MODEL (default /tmp/q05.db, made
 # if missing), REPEAT (3), GEN (16 tokens generated), PROMPT (64 tokens).
@@ -49,6 +50,6 @@ common="--prompt-tokens $prompt --gen-tokens $gen --repeat $repeat --json"
 "$tensql" bench "$model" $common > "$docs/bench_q05.jsonl"
 "$tensql" bench "$model" $common --sweep 150M,250M,350M,600M \
   --out "$docs/budget_sweep" > "$docs/budget_sweep.jsonl"
-"$tensql" bench "$model" $common --sweep 280M --cgroup-limit 320M \
+"$tensql" bench "$model" $common --sweep 150M,200M,280M --cgroup-limit 320M \
   --out "$docs/cgroup_limit" > "$docs/cgroup_limit.jsonl"
 echo "make_plots.sh: wrote $docs/bench_q05.jsonl, budget_sweep.*, cgroup_limit.*" >&2

@@ -43,10 +43,18 @@ import struct
 import sys
 import time
 
-# Debian's torch calls whatever libblas.so.3 is installed; train.sh puts
-# OpenBLAS there (the reference BLAS is 10-30x slower).  Fix its thread
-# count before it loads: a fixed split keeps the sums deterministic.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+# Debian's torch calls whatever libblas.so.3 it finds.  The reference BLAS
+# is 10-30x slower than OpenBLAS, and OpenBLAS's pthreads variant fights
+# torch's OpenMP threads for the 2 cores; the OpenMP variant shares them.
+# train.sh installs it; here it is chosen for this process only, and the
+# OpenMP threads sleep rather than spin while waiting, which on a busy
+# machine is 2-4x faster.
+BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+if (__name__ == "__main__" and os.path.isdir(BLAS)
+        and BLAS not in os.environ.get("LD_LIBRARY_PATH", "")):
+    os.environ["LD_LIBRARY_PATH"] = BLAS + ":" + os.environ.get("LD_LIBRARY_PATH", "")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.execv(sys.executable, [sys.executable] + sys.argv)
 
 import numpy as np
 import torch
@@ -64,9 +72,9 @@ EOT = "<|endoftext|>"
 
 DEFAULTS = dict(
     seed=1337, vocab=1024, val_fraction=0.05,
-    dim=192, n_layers=4, n_heads=6, n_kv_heads=2, ffn=512, ctx=256,
-    batch=32, steps=3000, lr=3e-3, min_lr=1e-4, warmup=100, weight_decay=0.1,
-    dropout=0.0, eval_every=250, log_every=50, dtype="f16",
+    dim=128, n_layers=4, n_heads=4, n_kv_heads=2, ffn=384, ctx=256,
+    batch=16, steps=1800, lr=3e-3, min_lr=1e-4, warmup=100, weight_decay=0.1,
+    dropout=0.0, eval_every=200, log_every=25, dtype="f32",
 )
 
 
@@ -80,6 +88,9 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bench", type=int, default=0,
                    help="time this many steps and stop (choosing a size)")
+    p.add_argument("--reference-only", action="store_true",
+                   help="train nothing: read the model in --out and write its "
+                        "reference_logits.json again")
     return p.parse_args()
 
 
@@ -203,6 +214,21 @@ class Tokenizer:
         self.eot = len(self.pieces)
         self.id = {p: i for i, p in enumerate(self.pieces)}
         self.cache = {}
+
+    @staticmethod
+    def load(out):
+        """The tokenizer save() wrote to out."""
+        u2b = {c: b for b, c in bytes_to_unicode().items()}
+        unspell = lambda s: bytes(u2b[c] for c in s)
+        with open(os.path.join(out, "merges.txt")) as f:
+            lines = f.read().split("\n")[1:]
+        merges = [tuple(unspell(x) for x in line.split(" ")) for line in lines if line]
+        tok = Tokenizer(merges)
+        with open(os.path.join(out, "vocab.json")) as f:
+            vocab = json.load(f)
+        assert vocab[EOT] == tok.eot and all(
+            vocab["".join(bytes_to_unicode()[b] for b in p)] == i for i, p in enumerate(tok.pieces))
+        return tok
 
     def vocab_size(self):
         return len(self.pieces) + 1
@@ -394,13 +420,15 @@ def perplexity(model, ids, ctx, batch=16):
     model.eval()
     nll, count = 0.0, 0
     ws = windows(ids, ctx)
-    for i in range(0, len(ws), batch):
-        group = ws[i:i + batch]
-        for w in group:  # windows differ in length only at the end
-            x = torch.tensor([w])
-            logits = model(x)[0, :-1].double()
-            nll += F.cross_entropy(logits, x[0, 1:], reduction="sum").item()
-            count += len(w) - 1
+    full = [w for w in ws if len(w) == ctx]
+    groups = [full[i:i + batch] for i in range(0, len(full), batch)]
+    groups += [[w] for w in ws if len(w) != ctx]   # the last may be shorter
+    for group in groups:
+        x = torch.tensor(group)
+        logits = model(x)[:, :-1].double()
+        nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
+                               reduction="sum").item()
+        count += x[:, 1:].numel()
     model.train()
     return nll / count, count
 
@@ -426,6 +454,36 @@ def save_safetensors(path, tensors):
         f.write(text)
         for b in blobs:
             f.write(b)
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, h in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = h["data_offsets"]
+        dt = {"F32": "<f4", "F16": "<f2"}[h["dtype"]]
+        arr = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=dt).reshape(h["shape"])
+        out[name] = torch.from_numpy(arr.astype(np.float32))
+    return out
+
+
+def load_model(a):
+    """The model in a.out, with a's shape settings taken from its config.json."""
+    with open(os.path.join(a.out, "config.json")) as f:
+        c = json.load(f)
+    a.dim, a.ffn, a.n_layers = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+    a.n_heads, a.n_kv_heads = c["num_attention_heads"], c["num_key_value_heads"]
+    a.ctx, a.dtype = c["max_position_embeddings"], {"float32": "f32", "float16": "f16"}[c["torch_dtype"]]
+    model = Llama(a, c["vocab_size"])
+    weights = {k[len("model."):]: v for k, v in
+               load_safetensors(os.path.join(a.out, "model.safetensors")).items()}
+    model.load_state_dict(weights)
+    return model
 
 
 def export(model, a, tok, out):
@@ -472,7 +530,10 @@ PROMPTS = [
 
 
 @torch.no_grad()
-def reference(model, tok, a, out):
+def reference(model, tok, a, out, validation):
+    """Write reference_logits.json: for each prompt, its ids (BOS first),
+    PyTorch's logits of the last position and greedy continuation; and the
+    validation perplexity as `tensql perplexity` computes it."""
     model.eval()
     entries = []
     for prompt in PROMPTS:
@@ -494,6 +555,7 @@ def reference(model, tok, a, out):
         "about": "PyTorch's logits of the last prompt position (BOS first) and its greedy "
                  "continuation, from model/train.py with the weights as written",
         "torch": torch.__version__, "prompts": entries,
+        "validation": validation,
     }
     with open(os.path.join(out, "reference_logits.json"), "w") as f:
         json.dump(doc, f, separators=(",", ":"))
@@ -517,10 +579,38 @@ def sample(model, tok, prompt, n, temperature, gen):
     return tok.decode(seq[1:])
 
 
+def finish(model, tok, a, val_ids, log):
+    """The validation perplexity, reference_logits.json and a few samples,
+    from the model as written."""
+    vl, count = perplexity(model, val_ids, a.ctx)
+    log(f"final validation (validation.txt, weights as written): loss {vl:.5f} nats/token "
+        f"over {count} tokens, perplexity {math.exp(vl):.4f}")
+    validation = {"file": "validation.txt", "ctx": a.ctx, "tokens": count,
+                  "nll": float("%.9g" % vl), "perplexity": float("%.9g" % math.exp(vl))}
+    entries = reference(model, tok, a, a.out, validation)
+    gen = torch.Generator().manual_seed(a.seed)
+    for e in entries:
+        log(f"greedy: {e['prompt']!r} -> {e['greedy_text']!r}")
+    for prompt in PROMPTS[:3]:
+        log(f"sample (T=0.8): {sample(model, tok, prompt, 60, 0.8, gen)!r}")
+
+
+def reference_only(a):
+    torch.set_num_threads(a.threads)
+    torch.use_deterministic_algorithms(True)
+    tok = Tokenizer.load(a.out)
+    model = load_model(a)
+    with open(os.path.join(a.out, "validation.txt")) as f:
+        val_ids = [tok.eot] + tok.encode(f.read())
+    finish(model, tok, a, val_ids, print)
+
+
 # ---- training ------------------------------------------------------------------------
 
 def main():
     a = parse_args()
+    if a.reference_only:
+        return reference_only(a)
     assert a.dim % a.n_heads == 0 and a.n_heads % a.n_kv_heads == 0
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -571,7 +661,7 @@ def main():
                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     gen = torch.Generator().manual_seed(a.seed)
     steps = a.bench or a.steps
-    t_train = time.time()
+    t_train, cpu_train = time.time(), time.process_time()
     smooth = None
     for step in range(1, steps + 1):
         if step <= a.warmup:
@@ -591,13 +681,14 @@ def main():
         opt.step()
         smooth = loss.item() if smooth is None else 0.9 * smooth + 0.1 * loss.item()
         if step % a.log_every == 0 or step == 1:
-            el = time.time() - t_train
+            el, cpu = time.time() - t_train, time.process_time() - cpu_train
             log(f"step {step:5d}  loss {loss.item():.4f}  (smoothed {smooth:.4f})  "
-                f"lr {lr:.2e}  {el:6.0f} s  {step * a.batch * a.ctx / el:6.0f} tok/s")
+                f"lr {lr:.2e}  {el:6.0f} s ({cpu:6.0f} cpu-s)  "
+                f"{step * a.batch * a.ctx / el:5.0f} tok/s")
         if a.bench == 0 and (step % a.eval_every == 0 or step == steps):
             vl, _ = perplexity(model, val_ids, a.ctx)
             log(f"step {step:5d}  validation loss {vl:.4f}  perplexity {math.exp(vl):.2f}")
-    train_time = time.time() - t_train
+    train_time, train_cpu = time.time() - t_train, time.process_time() - cpu_train
     if a.bench:
         print(f"bench: {train_time / steps:.3f} s/step, {n_params} params")
         return
@@ -606,16 +697,9 @@ def main():
     export(model, a, tok, a.out)
     with open(os.path.join(a.out, "validation.txt"), "w") as f:
         f.write(val_text)
-    vl, count = perplexity(model, val_ids, a.ctx)
-    log(f"trained in {train_time:.0f} s ({train_time / 60:.1f} min)")
-    log(f"final validation (validation.txt, weights as written): loss {vl:.5f} nats/token "
-        f"over {count} tokens, perplexity {math.exp(vl):.4f}")
-    entries = reference(model, tok, a, a.out)
-    gen = torch.Generator().manual_seed(a.seed)
-    for e in entries:
-        log(f"greedy: {e['prompt']!r} -> {e['greedy_text']!r}")
-    for prompt in PROMPTS[:3]:
-        log(f"sample (T=0.8): {sample(model, tok, prompt, 60, 0.8, gen)!r}")
+    log(f"trained in {train_time:.0f} s ({train_time / 60:.1f} min; {train_cpu:.0f} cpu-s "
+        f"on {a.threads} threads, load average {os.getloadavg()[0]:.1f})")
+    finish(model, tok, a, val_ids, log)
     log(f"total {time.time() - t0:.0f} s")
     with open(a.log, "w") as f:
         f.write("\n".join(log_lines) + "\n")

@@ -44,7 +44,9 @@
 ** one generate.  The configurations of one budget (the four variants of a
 ** sweep) run side by side, one repeat of each in turn, so the machine's
 ** swings fall on all of them alike: compare them by ratios within a run.
-** Before each budget the OS page cache is dropped when running as root.
+** Before each budget the OS page cache is dropped when running as root
+** (unless --keep-cache).  The child, not this process, joins the group,
+** so nothing has to move back: the group is removed once it has exited.
 ** When the children are done, the parent reads the cgroup's peak and
 ** removes the group; a child killed by the cgroup's OOM killer is reported
 ** as such and the others go on.
@@ -54,7 +56,6 @@
 */
 #include "bench.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -592,8 +593,7 @@ typedef struct worker_state {
   sqlite3 *db;
   sqlite3_stmt *generate;    /* pos FROM generate; ?1 prompt, ?2 max_tokens */
   sqlite3_stmt *stats;       /* hits, misses, bytes_read FROM tile_stats */
-  char *prompt;              /* sqlite3_malloc'd */
-  int64_t prompt_tokens;
+  char *prompt;              /* sqlite3_malloc'd; bound to generate */
 } worker_state;
 
 static int64_t query_int(sqlite3 *db, const char *sql, int64_t fallback){
@@ -873,13 +873,20 @@ static void worker_start(const bench_options *o, const cgroup_env *cg, worker *w
   memset(w, 0, sizeof *w);
   w->r = r;
   w->pid = -1;
+  w->to = w->from = -1;
   if( cg->kind ){
     if( cgroup_create(cg, w->cgroup, sizeof w->cgroup, o->cgroup_limit, why, sizeof why) ){
       fprintf(stderr, "tensql bench: %s; peak charged memory will be null\n", why);
       w->cgroup[0] = 0;
     }
   }
-  if( pipe(down) || pipe(up) ){
+  if( pipe(down) ){
+    fail(w, "cannot make a pipe");
+    return;
+  }
+  if( pipe(up) ){
+    close(down[0]);
+    close(down[1]);
     fail(w, "cannot make a pipe");
     return;
   }
@@ -889,6 +896,12 @@ static void worker_start(const bench_options *o, const cgroup_env *cg, worker *w
   if( w->pid == 0 ){
     close(down[1]);
     close(up[0]);
+    /* the other workers' pipes are the parent's business: a worker must
+    ** see end-of-file when the parent goes */
+    for(int i = 0; i < n_live_workers; i++){
+      close(live_workers[i]->to);
+      close(live_workers[i]->from);
+    }
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     worker_main(o, &cfg, down[0], up[1]);
@@ -952,8 +965,9 @@ static void probe_before(const bench_options *o, bench_result *r, int k){
 /* Reap the worker and collect what its cgroup saw. */
 static void worker_finish(const cgroup_env *cg, worker *w){
   int status = 0;
-  if( w->to > 0 ) close(w->to);
-  if( w->from > 0 ) close(w->from);
+  if( w->to >= 0 ) close(w->to);
+  if( w->from >= 0 ) close(w->from);
+  w->to = w->from = -1;
   if( w->pid > 0 ){
     while( waitpid(w->pid, &status, 0) < 0 && errno == EINTR ){}
   }
@@ -961,8 +975,9 @@ static void worker_finish(const cgroup_env *cg, worker *w){
     char why[300];
     int64_t kills = w->cgroup[0] ? cgroup_oom_kills(cg->kind, w->cgroup) : -1;
     if( kills > 0 ){
-      text_format(why, sizeof why, "killed by the OOM killer of its cgroup (limit %lld bytes)",
-               (long long)w->r->cgroup_limit);
+      char limit[32];
+      budget_format((uint64_t)w->r->cgroup_limit, limit, sizeof limit);
+      text_format(why, sizeof why, "killed by the OOM killer of its cgroup (limit %s)", limit);
     }else{
       text_format(why, sizeof why, "killed by signal %d", WTERMSIG(status));
     }
@@ -1149,13 +1164,14 @@ static void plot_script(FILE *f, const char *name, const bench_result *r, int n,
              "set output '%s.png'\n"
              "set termoption noenhanced\n"
              "set multiplot layout 1,2 title \"%s\"\n"
-             "set grid\nset key top left\nset xlabel 'budget (MiB)'\nset yrange [0:*]\n"
-             "set ylabel 'decode tokens/s (median; bars: min-max)'\n"
+             "set grid\nset key top left\nset xlabel 'budget (MiB)'\n"
+             "set logscale y\nset ylabel 'decode tokens/s, log scale (median; bars: min-max)'\n"
              "plot", name, title);
   for(int v = 0; v < 4; v++){
     fprintf(f, "%s $v%d using 1:2:3:4 with yerrorlines lw 2 title '%s'", v ? "," : "", v, labels[v]);
   }
-  fprintf(f, "\nset ylabel 'MiB read per decode token'\nset key top right\n"
+  fprintf(f, "\nunset logscale y\nset yrange [0:*]\n"
+             "set ylabel 'MiB read per decode token'\nset key top right\n"
              "W = %.2f\nplot", weights);
   for(int v = 0; v < 4; v++){
     fprintf(f, "%s $v%d using 1:5 with linespoints lw 2 title '%s'", v ? "," : "", v, labels[v]);

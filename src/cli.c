@@ -20,11 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "budget.h"
 #include "import.h"
 #include "model.h"
 #include "tensor.h"
 #include "tensql.h"
+#include "perplexity.h"
 #include "synth.h"
 #include "tokenizer.h"
 #include "workers.h"
@@ -198,13 +200,20 @@ typedef struct run_options {
 
 static int usage_run(FILE *f){
   fprintf(f,
-    "usage: tensql run MODEL.db -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
+    "usage: tensql run [MODEL.db] -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
     "                  [--seed S] [--chat] [--threads N] [--budget SIZE] [--policy opt|lru]\n"
     "                  [--no-prefetch]\n"
     "  Prints the prompt and its continuation as it is generated, then speed and\n"
-    "  memory figures on stderr.  --temp 0 (the default) is greedy.  --budget\n"
+    "  memory figures on stderr.  Without MODEL.db, the embedded fortunes model.\n"
+    "  --temp 0 (the default) is greedy.  --budget\n"
     "  (300M, 1.5G, ...) bounds tiles, KV cache and activations together.\n");
   return f == stdout ? 0 : EXIT_USAGE;
+}
+
+/* The model to run when none is named: the embedded fortunes model, built
+** by `make` in the build directory and installed in the package data. */
+static const char *default_model(void){
+  return access("fortunes.db", R_OK) == 0 ? "fortunes.db" : PKGDATADIR "/fortunes.db";
 }
 
 static int run_parse(int argc, char **argv, run_options *o){
@@ -242,6 +251,10 @@ static int run_parse(int argc, char **argv, run_options *o){
       default: return -1;
     }
     if( strchr("ntkPsT", c) && *end ) return -1;
+  }
+  if( optind == argc ){
+    o->model = default_model();
+    return 0;
   }
   if( optind != argc - 1 ) return -1;
   o->model = argv[optind];
@@ -457,12 +470,14 @@ static const struct command {
   { "run", cmd_run, usage_run, "generate text from a prompt, streamed as it is decoded" },
   { "chat", cmd_chat, usage_chat, "talk with an instruct model, turn by turn, keeping the KV cache" },
   { "synth", synth_command, 0, "write a GGUF model with random weights and a preset's shapes" },
+  { "perplexity", perplexity_command, 0, "score a text file: the model's perplexity on it" },
+  { "bench", bench_command, 0, "measure prefill and decode speed, memory and bytes read" },
 };
 
 static int usage(FILE *f){
   fprintf(f, "usage: tensql COMMAND [ARGS]   (tensql COMMAND --help for more)\n\n");
   for(size_t i = 0; i < sizeof commands / sizeof commands[0]; i++){
-    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
   }
   return f == stdout ? 0 : EXIT_USAGE;
 }

@@ -31,6 +31,7 @@ static const struct registration {
   { "act, kv, step, head", state_tables_register },
   { "kernels: matmul, rmsnorm, rope, attention, ...", kernel_functions_register },
   { "generate", generate_register },
+  { "logprobs", logprobs_register },
   { "tokenize, detokenize, tokens, token_text", tokenize_register },
   { "tensql_budget, tensql_policy, tensql_prefetch, tensql_threads, tile_stats", memory_register },
   { "tensor_norm, tensor_dot, tensor_topk, logit_lens", analysis_register },

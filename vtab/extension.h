@@ -48,6 +48,7 @@ int tensor_values_register(sqlite3 *db, session *s);
 int state_tables_register(sqlite3 *db, session *s);
 int kernel_functions_register(sqlite3 *db, session *s);
 int generate_register(sqlite3 *db, session *s);
+int logprobs_register(sqlite3 *db, session *s);
 int tokenize_register(sqlite3 *db, session *s);
 int memory_register(sqlite3 *db, session *s);
 int analysis_register(sqlite3 *db, session *s);
