@@ -658,6 +658,9 @@ static void snapshot(worker_state *w, tile_counts *c){
 ** with the message in m->text. */
 static int worker_generate(worker_state *w, int max_tokens, worker_msg *m){
   tile_counts first = {0}, last = {0};
+  /* generate reuses the KV cache of a prompt it has seen: forget it, or
+  ** every repeat after the first would prefill one position. */
+  sqlite3_exec(w->db, "SELECT tensql_reset()", 0, 0, 0);
   sqlite3_bind_text(w->generate, 1, w->prompt, -1, SQLITE_STATIC);
   sqlite3_bind_int(w->generate, 2, max_tokens);
   int64_t rows = 0, positions = 0;

@@ -8,6 +8,7 @@
 **   SELECT tensql_policy('lru');    -- eviction: 'opt' (Bélády, default) or 'lru'
 **   SELECT tensql_prefetch(0);      -- read-ahead thread on (1) or off (0)
 **   SELECT tensql_threads(2);       -- threads for the kernels
+**   SELECT tensql_reset();          -- forget the KV cache (a new conversation)
 **   SELECT * FROM tile_stats;       -- one row of counters for this model
 **
 ** tile_stats: hits, misses, prefetch_hits, bytes_read, evictions,
@@ -62,6 +63,19 @@ static void threads_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     workers_set_threads((int)n);
   }
   sqlite3_result_int(ctx, workers_threads());
+}
+
+/* tensql_reset(): forget the connection's KV cache, so that the next
+** generate computes its whole prompt (a new conversation; a fair prefill
+** measurement). */
+static void reset_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  session *s = sqlite3_user_data(ctx);
+  if( s->busy ){
+    sqlite3_result_error(ctx, "tensql_reset: a generate query is running on this connection", -1);
+    return;
+  }
+  if( s->state ) state_reset(s->state);
+  sqlite3_result_null(ctx);
 }
 
 static void prefetch_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -204,6 +218,7 @@ int memory_register(sqlite3 *db, session *s){
     { "tensql_policy", 0, policy_fn }, { "tensql_policy", 1, policy_fn },
     { "tensql_prefetch", 0, prefetch_fn }, { "tensql_prefetch", 1, prefetch_fn },
     { "tensql_threads", 0, threads_fn }, { "tensql_threads", 1, threads_fn },
+    { "tensql_reset", 0, reset_fn },
   };
   int rc = SQLITE_OK;
   for(size_t i = 0; rc == SQLITE_OK && i < sizeof fns / sizeof fns[0]; i++){
