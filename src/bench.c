@@ -98,8 +98,8 @@ static double bench_now(void){
 
 /* ---- options ------------------------------------------------------------------ */
 
-static int usage_bench(void){
-  fprintf(stderr,
+int bench_usage(FILE *f){
+  fprintf(f,
     "usage: tensql bench MODEL.db [--prompt-tokens 64] [--gen-tokens 64] [--threads N]\n"
     "                    [--budget SIZE] [--policy opt|lru] [--no-prefetch] [--repeat R]\n"
     "                    [--json] [--cgroup-limit SIZE] [--sweep SIZES] [--out PREFIX]\n"
@@ -111,7 +111,7 @@ static int usage_bench(void){
     "  budget and writes PREFIX.tsv, PREFIX.md and a gnuplot plot PREFIX.png\n"
     "  (PREFIX defaults to budget_sweep).  --probe-size 0 skips the probe.  As root\n"
     "  the OS page cache is dropped before each budget, unless --keep-cache.\n");
-  return EXIT_USAGE;
+  return f == stdout ? 0 : EXIT_USAGE;
 }
 
 int bench_parse_sizes(const char *list, int64_t *out, int max){
@@ -1297,7 +1297,7 @@ static void report(const bench_options *o, const bench_result *r){
 
 int bench_command(int argc, char **argv){
   bench_options o;
-  if( bench_parse(argc, argv, &o) ) return usage_bench();
+  if( bench_parse(argc, argv, &o) ) return bench_usage(stderr);
   if( access(o.model, R_OK) ){
     fprintf(stderr, "tensql bench: %s: %s\n", o.model, strerror(errno));
     return 1;

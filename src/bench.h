@@ -15,6 +15,7 @@
 #define TENSQL_BENCH_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define BENCH_MAX_SWEEP 32
 #define BENCH_MAX_REPEAT 100
@@ -86,5 +87,7 @@ char *bench_json(const bench_result *r);
 
 /* The command: returns the process exit code (0, 1 failure, 2 usage). */
 int bench_command(int argc, char **argv);
+/* The usage text, to f; returns the exit code (0 for stdout, 2 else). */
+int bench_usage(FILE *f);
 
 #endif

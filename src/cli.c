@@ -470,8 +470,8 @@ static const struct command {
   { "run", cmd_run, usage_run, "generate text from a prompt, streamed as it is decoded" },
   { "chat", cmd_chat, usage_chat, "talk with an instruct model, turn by turn, keeping the KV cache" },
   { "synth", synth_command, 0, "write a GGUF model with random weights and a preset's shapes" },
-  { "perplexity", perplexity_command, 0, "score a text file: the model's perplexity on it" },
-  { "bench", bench_command, 0, "measure prefill and decode speed, memory and bytes read" },
+  { "perplexity", perplexity_command, perplexity_usage, "score a text file: the model's perplexity on it" },
+  { "bench", bench_command, bench_usage, "measure prefill and decode speed, memory and bytes read" },
 };
 
 static int usage(FILE *f){

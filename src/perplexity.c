@@ -41,12 +41,12 @@ static double perplexity_now(void){
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int perplexity_usage(void){
-  fprintf(stderr,
+int perplexity_usage(FILE *f){
+  fprintf(f,
     "usage: tensql perplexity MODEL.db FILE [--ctx N]\n"
     "  Prints the model's perplexity on FILE's text, scored in windows of N\n"
     "  tokens (default: the model's context) that overlap by one token.\n");
-  return EXIT_USAGE;
+  return f == stdout ? 0 : EXIT_USAGE;
 }
 
 /* FILE's bytes, NUL-terminated, or NULL after a message. */
@@ -148,11 +148,11 @@ int perplexity_command(int argc, char **argv){
   int c;
   optind = 1;
   while( (c = getopt_long(argc, argv, "c:h", options, 0)) != -1 ){
-    if( c != 'c' ) return perplexity_usage();
+    if( c != 'c' ) return perplexity_usage(stderr);
     ctx = strtol(optarg, &end, 10);
-    if( *end || ctx < 2 ) return perplexity_usage();
+    if( *end || ctx < 2 ) return perplexity_usage(stderr);
   }
-  if( optind != argc - 2 ) return perplexity_usage();
+  if( optind != argc - 2 ) return perplexity_usage(stderr);
   const char *path = argv[optind], *file = argv[optind + 1];
   char err[512];
   model *m = model_open(path, err, sizeof err);

@@ -10,6 +10,10 @@
 #ifndef TENSQL_PERPLEXITY_H
 #define TENSQL_PERPLEXITY_H
 
+#include <stdio.h>
+
 int perplexity_command(int argc, char **argv);
+/* The usage text, to f; returns the exit code (0 for stdout, 2 else). */
+int perplexity_usage(FILE *f);
 
 #endif
