@@ -1,26 +1,27 @@
 # cgroup_limit.gp: written by tensql bench --sweep; run `gnuplot cgroup_limit.gp` here to redraw cgroup_limit.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.4074 0.2935 0.6508 497.59
-200 0.4514 0.4361 0.6249 422.08
-280 0.3651 0.3371 0.4061 359.86
+150 1.229 1.101 1.292 548.00
+200 1.411 1.281 1.518 471.29
+280 1.57 1.465 1.858 347.92
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.4676 0.2634 0.6956 357.16
-200 0.5638 0.5497 0.6282 307.17
-280 0.5546 0.5417 0.6255 227.22
+150 1.089 0.9209 1.12 357.50
+200 1.29 1.039 1.402 307.52
+280 1.488 1.438 1.845 227.50
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.4558 0.4556 0.5412 580.62
-200 0.4702 0.4462 0.4763 577.94
-280 0.373 0.3399 0.376 545.65
+150 0.7253 0.6482 0.8399 500.79
+200 0.7738 0.6985 0.8982 500.79
+280 0.8171 0.8093 0.8583 500.79
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.3372 0.2977 0.3504 500.79
-200 0.3327 0.3166 0.3535 500.79
+150 0.7356 0.714 0.7896 500.79
+200 0.7218 0.6956 0.8634 500.79
+280 0.8136 0.7547 0.8652 500.79
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'cgroup_limit.png'
