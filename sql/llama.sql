@@ -11,8 +11,12 @@
 -- token): one position when decoding, all of the prompt when prefilling.
 -- Activations are rows in `act` (name, data), each a float32 matrix with
 -- one row per position (or `rows` rows where a statement says so); the KV
--- cache is `kv` (layer, name, data).  Matrix products are joins of a weight tensor with an activation,
--- grouped by the weight's output tile.
+-- cache is `kv` (layer, name, data).  A matrix product is the matmul
+-- aggregate over the join of a weight tensor's tiles with an activation:
+-- it hands each tile to the kernel threads as the join reaches it, and
+-- waits once at the end.  (GROUP BY w.tile_row, with the tile number into
+-- act's `tile` column, gives the same matrix a tile at a time, but waits
+-- for every tile.)
 --
 -- Edit a statement with UPDATE program SET sql = ... to change the model.
 
@@ -28,15 +32,15 @@ SELECT 'h', rmsnorm(x.data, w.data)
   FROM act x, "blk.{L}.attn_norm.weight" w WHERE x.name = 'x';
 
 -- q, k, v = h Wq, h Wk, h Wv
-INSERT INTO act(name, tile, data)
-SELECT 'q', w.tile_row, matmul(w.data, h.data)
-  FROM "blk.{L}.attn_q.weight" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
-INSERT INTO act(name, tile, data)
-SELECT 'k', w.tile_row, matmul(w.data, h.data)
-  FROM "blk.{L}.attn_k.weight" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
-INSERT INTO act(name, tile, data)
-SELECT 'v', w.tile_row, matmul(w.data, h.data)
-  FROM "blk.{L}.attn_v.weight" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+INSERT INTO act(name, data)
+SELECT 'q', matmul(w.data, h.data)
+  FROM "blk.{L}.attn_q.weight" w CROSS JOIN act h ON h.name = 'h';
+INSERT INTO act(name, data)
+SELECT 'k', matmul(w.data, h.data)
+  FROM "blk.{L}.attn_k.weight" w CROSS JOIN act h ON h.name = 'h';
+INSERT INTO act(name, data)
+SELECT 'v', matmul(w.data, h.data)
+  FROM "blk.{L}.attn_v.weight" w CROSS JOIN act h ON h.name = 'h';
 
 -- @if-tensor blk.{L}.attn_q.bias
 INSERT INTO act(name, data)
@@ -67,9 +71,9 @@ SELECT 'attn', attention(q.data, k.data, v.data, h.head)
    AND v.layer = {L} AND v.name = 'v';
 
 -- x = x + attn Wo
-INSERT INTO act(name, tile, data)
-SELECT 'o', w.tile_row, matmul(w.data, a.data)
-  FROM "blk.{L}.attn_output.weight" w CROSS JOIN act a ON a.name = 'attn' GROUP BY w.tile_row;
+INSERT INTO act(name, data)
+SELECT 'o', matmul(w.data, a.data)
+  FROM "blk.{L}.attn_output.weight" w CROSS JOIN act a ON a.name = 'attn';
 INSERT INTO act(name, data)
 SELECT 'x', tensor_add(x.data, o.data) FROM act x, act o WHERE x.name = 'x' AND o.name = 'o';
 
@@ -79,19 +83,19 @@ SELECT 'h', rmsnorm(x.data, w.data)
   FROM act x, "blk.{L}.ffn_norm.weight" w WHERE x.name = 'x';
 
 -- g = SiLU(h Wgate) * (h Wup)
-INSERT INTO act(name, tile, data)
-SELECT 'gate', w.tile_row, matmul(w.data, h.data)
-  FROM "blk.{L}.ffn_gate.weight" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
-INSERT INTO act(name, tile, data)
-SELECT 'up', w.tile_row, matmul(w.data, h.data)
-  FROM "blk.{L}.ffn_up.weight" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+INSERT INTO act(name, data)
+SELECT 'gate', matmul(w.data, h.data)
+  FROM "blk.{L}.ffn_gate.weight" w CROSS JOIN act h ON h.name = 'h';
+INSERT INTO act(name, data)
+SELECT 'up', matmul(w.data, h.data)
+  FROM "blk.{L}.ffn_up.weight" w CROSS JOIN act h ON h.name = 'h';
 INSERT INTO act(name, data)
 SELECT 'g', silu_mul(g.data, u.data) FROM act g, act u WHERE g.name = 'gate' AND u.name = 'up';
 
 -- x = x + g Wdown
-INSERT INTO act(name, tile, data)
-SELECT 'f', w.tile_row, matmul(w.data, g.data)
-  FROM "blk.{L}.ffn_down.weight" w CROSS JOIN act g ON g.name = 'g' GROUP BY w.tile_row;
+INSERT INTO act(name, data)
+SELECT 'f', matmul(w.data, g.data)
+  FROM "blk.{L}.ffn_down.weight" w CROSS JOIN act g ON g.name = 'g';
 INSERT INTO act(name, data)
 SELECT 'x', tensor_add(x.data, f.data) FROM act x, act f WHERE x.name = 'x' AND f.name = 'f';
 
@@ -106,6 +110,6 @@ SELECT 'out', count(*), gather_rows(x.data, s.i)
 INSERT INTO act(name, rows, data)
 SELECT 'h', o.rows, rmsnorm(o.data, w.data)
   FROM act o, "output_norm.weight" w WHERE o.name = 'out';
-INSERT INTO act(name, rows, tile, data)
-SELECT 'logits', h.rows, w.tile_row, matmul(w.data, h.data)
-  FROM "{output}" w CROSS JOIN act h ON h.name = 'h' GROUP BY w.tile_row;
+INSERT INTO act(name, rows, data)
+SELECT 'logits', h.rows, matmul(w.data, h.data)
+  FROM "{output}" w CROSS JOIN act h ON h.name = 'h';

@@ -19,6 +19,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- choosing a code path ---------------------------------------------- */
@@ -270,6 +271,33 @@ void kernel_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
       float *out = y + i * y_stride + r;
       *out = accumulate ? *out + sum : sum;
     }
+  }
+}
+
+int kernel_input_prepare(kernel_input *in, tensor_dtype weight_dtype,
+                         const float *x, size_t n, size_t cols){
+  *in = (kernel_input){ weight_dtype, n, cols, x, 0, 0 };
+  if( weight_dtype != TENSOR_Q8_0 ) return 0;
+  in->xq_stride = tensor_row_bytes(TENSOR_Q8_0, cols);
+  in->xq = malloc(n * in->xq_stride);
+  if( in->xq == 0 ) return -1;
+  for(size_t r = 0; r < n; r++){
+    kernel_quantize_q8_0(x + r * cols, (char *)in->xq + r * in->xq_stride, cols);
+  }
+  return 0;
+}
+
+void kernel_input_free(kernel_input *in){
+  free(in->xq);
+  in->xq = 0;
+}
+
+void kernel_matmul_input(const kernel_input *in, const void *w, size_t rows,
+                         float *y, size_t y_stride){
+  if( in->xq ){
+    kernel_matmul_q8_0_q8_0(w, rows, in->cols, in->xq, in->xq_stride, in->n, y, y_stride, 0);
+  }else{
+    kernel_matmul(in->weight_dtype, w, rows, in->cols, in->x, in->cols, in->n, y, y_stride, 0);
   }
 }
 

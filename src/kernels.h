@@ -69,6 +69,27 @@ void kernel_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
                              const void *xq, size_t xq_stride, size_t n,
                              float *y, size_t y_stride, int accumulate);
 
+/* An activation matrix X (n rows of cols floats) made ready for products
+** with weights of one dtype, the way the forward pass multiplies: for Q8_0
+** weights X is quantized to Q8_0 once and every product is the integer
+** kernel_matmul_q8_0_q8_0; for other dtypes X is used as it is (it must
+** then outlive the input). */
+typedef struct kernel_input {
+  tensor_dtype weight_dtype;
+  size_t n, cols;
+  const float *x;
+  void *xq;                  /* owned; NULL unless weight_dtype is Q8_0 */
+  size_t xq_stride;
+} kernel_input;
+
+/* Returns 0, or -1 when out of memory. */
+int kernel_input_prepare(kernel_input *in, tensor_dtype weight_dtype,
+                         const float *x, size_t n, size_t cols);
+void kernel_input_free(kernel_input *in);
+/* Y[i][r] = W[r] . X[i] for the rows of W (weight_dtype, in->cols). */
+void kernel_matmul_input(const kernel_input *in, const void *w, size_t rows,
+                         float *y, size_t y_stride);
+
 /* out = x * weight / sqrt(mean(x^2) + eps), d elements; out may be x. */
 void kernel_rmsnorm(float *out, const float *x, const float *weight,
                     size_t d, float eps);

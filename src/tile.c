@@ -363,6 +363,12 @@ const tile *tile_manager_pin(tile_manager *tm, int64_t id, char *err, size_t err
   return t;
 }
 
+void tile_manager_hold(tile_manager *tm, const tile *t){
+  pthread_mutex_lock(&tm->lock);
+  tm->slots[t->id].pins++;
+  pthread_mutex_unlock(&tm->lock);
+}
+
 void tile_manager_unpin(tile_manager *tm, const tile *t){
   pthread_mutex_lock(&tm->lock);
   tm->slots[t->id].pins--;

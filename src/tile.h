@@ -43,6 +43,11 @@ void tile_manager_close(tile_manager *tm);
 ** read error, or saying how much budget would be needed. */
 const tile *tile_manager_pin(tile_manager *tm, int64_t id, char *err, size_t err_len);
 void tile_manager_unpin(tile_manager *tm, const tile *t);
+/* One more pin on a tile already pinned, for work that outlives the first
+** pin (a kernel task computing after the cursor moved on).  It is not a
+** use: the schedule and the counters do not see it.  Released by
+** tile_manager_unpin. */
+void tile_manager_hold(tile_manager *tm, const tile *t);
 
 /* A step of the forward pass begins / ends.  The first step of each kind
 ** (decode: one position; prefill: several) records the schedule; the

@@ -1,27 +1,43 @@
 /*
-** workers.h: a small pool of threads that share the arithmetic of one
-** kernel call: a matrix product splits its rows, and every thread runs the
-** same code on its own rows, so results do not depend on the thread count.
+** workers.h: a small pool of threads for the kernels' heavy work.
 **
 **   SELECT tensql_threads(2);   -- threads for the kernels (1 = no pool)
 **
 ** SQLite runs a statement on one thread; the pool is how a step uses more
 ** than one core while the forward pass stays a sequence of statements.
-** Idle workers spin briefly (the next tile's work usually follows within
-** microseconds), then sleep on a condition variable, so an idle process
-** burns no CPU.
+** The matmul aggregate hands each weight tile to the pool as a task from
+** its xStep and waits once, in xFinal, for the whole product: the kernels
+** compute while SQLite walks the join to the next tile.  The thread that
+** submits takes a share of the tasks itself, and helps while it waits.
+**
+** A task always runs whole on one thread, so results do not depend on the
+** thread count.  Idle workers spin briefly (the next task usually follows
+** within microseconds), then sleep on a condition variable, so an idle
+** process burns no CPU.
 */
 #ifndef TENSQL_WORKERS_H
 #define TENSQL_WORKERS_H
 
-/* Run fn(ctx, part, parts) for part = 0 .. parts-1 on parts threads (the
-** caller runs part 0) and return when all are done. */
-typedef void (*workers_fn)(void *ctx, int part, int parts);
-void workers_run(workers_fn fn, void *ctx);
+#include <stdatomic.h>
 
-/* Threads used by workers_run, the caller included; 1 to 64.  The default
-** is 1: a second thread pays for itself only on an otherwise idle machine
-** (measured with `tensql bench --threads`). */
+/* The tasks one caller waits for together.  Zero-initialise it. */
+typedef struct workers_batch {
+  atomic_int pending;        /* submitted and not yet finished */
+} workers_batch;
+
+typedef void (*workers_task_fn)(void *arg);
+
+/* Run fn(arg) as part of batch b: on the calling thread at once when the
+** pool has one thread, otherwise queued for the next free thread.  arg must
+** stay valid until workers_wait(b) returns. */
+void workers_submit(workers_batch *b, workers_task_fn fn, void *arg);
+
+/* Return when every task of b has finished, running queued tasks (of any
+** batch) meanwhile. */
+void workers_wait(workers_batch *b);
+
+/* Threads used for tasks, the submitting one included; 1 to 64.  The
+** default is 1; `tensql bench --threads` measures what more buys. */
 void workers_set_threads(int n);
 int workers_threads(void);
 

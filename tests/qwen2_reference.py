@@ -17,6 +17,12 @@ the metadata, grouped-query attention, causal softmax, SwiGLU, tied
 embeddings when there is no output.weight.  llama.cpp writes qwen2's q and
 k weights in Hugging Face's layout (no permutation), so they are used as
 they are.
+
+Like llama.cpp, tensql multiplies Q8_0 weights with activations quantized
+to Q8_0 (ggml's quantize_row_q8_0_ref: per block of 32, d = amax/127 in
+float32, q = round half away from zero of x/d, d stored as float16).  The
+reference does the same before every product with a Q8_0 weight, from the
+definition, in float32 as ggml does, then multiplies in float64.
 """
 import argparse
 import json
@@ -98,6 +104,20 @@ class GGUF:
             raise ValueError(f"{name}: ggml type {kind} is not read here")
         return torch.from_numpy(x.reshape(list(reversed(ne))).copy())
 
+    def kind(self, name):
+        return self.tensors[name][1]
+
+
+def quantize_q8_0(x):
+    """x with each row's blocks of 32 quantized to Q8_0 and back."""
+    v = x.to(torch.float32).reshape(-1, 32)
+    d = v.abs().max(dim=1, keepdim=True).values / 127
+    inverse = torch.where(d != 0, 1.0 / d, torch.zeros_like(d))
+    scaled = v * inverse
+    q = torch.sign(scaled) * torch.floor(scaled.abs() + 0.5)
+    d16 = d.to(torch.float16).to(torch.float64)
+    return (d16 * q.to(torch.float64)).reshape(x.shape)
+
 
 class Qwen2:
     def __init__(self, g):
@@ -113,10 +133,17 @@ class Qwen2:
         self.theta = hp("rope.freq_base")
         self.eps = hp("attention.layer_norm_rms_epsilon")
         self.w = {name: g.tensor(name) for name in g.tensors}
+        self.quantized = {name for name in g.tensors if g.kind(name) == GGML_Q8_0}
         self.embed = self.w["token_embd.weight"]
-        self.output = self.w.get("output.weight", self.embed)   # tied if absent
+        self.output = "output.weight" if "output.weight" in self.w else "token_embd.weight"
         self.stop = {g.meta[k] for k in ("tokenizer.ggml.eos_token_id",
                                          "tokenizer.ggml.bos_token_id") if k in g.meta}
+
+    def linear(self, x, name):
+        """x W^T, with x quantized first where W is Q8_0."""
+        if name in self.quantized:
+            x = quantize_q8_0(x)
+        return x @ self.w[name].T
 
     def rmsnorm(self, x, weight):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * weight
@@ -140,10 +167,11 @@ class Qwen2:
         group = self.n_heads // self.n_kv_heads
         for l in range(self.n_layers):
             w = lambda s: self.w[f"blk.{l}.{s}"]
+            lin = lambda x, s: self.linear(x, f"blk.{l}.{s}")
             h = self.rmsnorm(x, w("attn_norm.weight"))
-            q = h @ w("attn_q.weight").T + w("attn_q.bias")
-            k = h @ w("attn_k.weight").T + w("attn_k.bias")
-            v = h @ w("attn_v.weight").T + w("attn_v.bias")
+            q = lin(h, "attn_q.weight") + w("attn_q.bias")
+            k = lin(h, "attn_k.weight") + w("attn_k.bias")
+            v = lin(h, "attn_v.weight") + w("attn_v.bias")
             q = q.view(T, self.n_heads, self.head_dim).transpose(0, 1)
             k = k.view(T, self.n_kv_heads, self.head_dim).transpose(0, 1)
             v = v.view(T, self.n_kv_heads, self.head_dim).transpose(0, 1)
@@ -153,11 +181,11 @@ class Qwen2:
             scores = q @ k.transpose(1, 2) / self.head_dim ** 0.5 + mask
             attn = torch.softmax(scores, dim=-1) @ v
             attn = attn.transpose(0, 1).reshape(T, self.dim)
-            x = x + attn @ w("attn_output.weight").T
+            x = x + lin(attn, "attn_output.weight")
             h = self.rmsnorm(x, w("ffn_norm.weight"))
-            gate = torch.nn.functional.silu(h @ w("ffn_gate.weight").T)
-            x = x + (gate * (h @ w("ffn_up.weight").T)) @ w("ffn_down.weight").T
-        return self.rmsnorm(x, self.w["output_norm.weight"]) @ self.output.T
+            gate = torch.nn.functional.silu(lin(h, "ffn_gate.weight"))
+            x = x + lin(gate * lin(h, "ffn_up.weight"), "ffn_down.weight")
+        return self.linear(self.rmsnorm(x, self.w["output_norm.weight"]), self.output)
 
 
 def main():

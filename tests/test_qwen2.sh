@@ -8,8 +8,11 @@
 # prompt (43 tokens):
 #   - the logits of the prompt's last position (a generate of max_tokens 1,
 #     then act's 'logits'): max |tensql - ref| / max |ref| < 1e-3;
-#   - 8 greedy tokens: identical ids.
-# The reference dequantizes q8_0 exactly and computes in float64.
+#   - 8 greedy tokens: identical ids;
+#   - with 3 kernel threads (tensql_threads(3)), the same greedy ids and
+#     bit-identical logits as with 1.
+# The reference dequantizes q8_0 exactly, quantizes the activations of
+# q8_0 products as ggml (and tensql) do, and computes in float64.
 # Needs Debian's python3-torch (/usr/bin/python3 with torch and numpy): a
 # missing torch is a failure, not a skip.  Run from the build directory
 # (make check does); $srcdir locates the reference script.
@@ -57,6 +60,14 @@ for dtype in f32 q8_0; do
   sql "$db" "SELECT count(*) FROM generate WHERE prompt = '$quoted' AND max_tokens = 1;
              SELECT hex(data) FROM act WHERE name = 'logits';" >"$tmp/logits.txt" \
     || stop "logits: $(cat "$tmp/logits.txt")"
+  threaded=$(sql "$db" "SELECT tensql_threads(3);
+                        SELECT group_concat(token, ',') FROM generate
+                         WHERE prompt = '$quoted' AND max_tokens = $n_greedy;
+                        SELECT count(*) FROM generate WHERE prompt = '$quoted' AND max_tokens = 1;
+                        SELECT hex(data) FROM act WHERE name = 'logits';") \
+    || stop "generate with 3 threads: $threaded"
+  [ "$threaded" = "$(printf '3\n%s\n%s' "$greedy" "$(cat "$tmp/logits.txt")")" ] \
+    || stop "$dtype: 3 threads gave other greedy ids or logits than 1"
 
   "$python" "$srcdir/tests/qwen2_reference.py" "$gguf" --ids "$ids" \
     --generate "$n_greedy" >"$tmp/ref.json" || stop "qwen2_reference.py"

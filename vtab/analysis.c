@@ -307,24 +307,32 @@ static int final_norm_weight(sqlite3_context *ctx, model *m, float *w){
   return 0;
 }
 
-/* logits = W h for the output matrix W, one tile pinned at a time; 0, or
+/* logits = W h for the output matrix W, one tile pinned at a time, with
+** the arithmetic of the forward pass's matmul (kernel_input); 0, or
 ** -1 after setting the error. */
 static int output_matvec(sqlite3_context *ctx, model *m, const model_tensor *w,
                          const float *h, float *logits){
+  kernel_input x;
+  if( kernel_input_prepare(&x, w->dtype, h, 1, (size_t)w->cols) ){
+    sqlite3_result_error_nomem(ctx);
+    return -1;
+  }
+  int rc = 0;
   for(int64_t tile_row = 0; tile_row < w->n_tiles; tile_row++){
     char err[256];
     const tile *tile = tile_manager_pin(m->tiles, w->first_tile + tile_row, err, sizeof err);
     if( tile == 0 ){
       sql_error(ctx, "logit_lens: %s", err);
-      return -1;
+      rc = -1;
+      break;
     }
     int64_t first = tile_row * w->tile_rows;
     int64_t rows = w->rows - first < w->tile_rows ? w->rows - first : w->tile_rows;
-    kernel_matmul(w->dtype, tile->data, (size_t)rows, (size_t)w->cols, h, (size_t)w->cols, 1,
-                  logits + first, (size_t)rows, 0);
+    kernel_matmul_input(&x, tile->data, (size_t)rows, logits + first, (size_t)rows);
     tile_manager_unpin(m->tiles, tile);
   }
-  return 0;
+  kernel_input_free(&x);
+  return rc;
 }
 
 static void logit_lens_json(sqlite3_context *ctx, const tokenizer *tok,

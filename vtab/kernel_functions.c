@@ -75,54 +75,66 @@ static const float *tile_row_pointer(const tile_ref *t, int64_t local_row){
 
 /* ---- matmul ------------------------------------------------------------- */
 
-/* The aggregate's state: the output for the consecutive tiles of a group,
-** [n][width] with a row stride of cap (grown when a group has several). */
-typedef struct matmul_acc {
-  float *out;
-  int64_t n, width, cap;
-  int64_t next_tile;
-} matmul_acc;
+/* matmul(w.data, x) over a run of consecutive tiles of W (a whole tensor,
+** or the tiles of one group) gives x W^T for their rows.  Each xStep hands
+** its tile to the worker pool and returns, so SQLite walks the join to the
+** next tile while the kernels compute; xFinal waits once for all of them.
+** The activation is read at the first tile: it is the same x for every
+** tile of a product (the join pairs each tile with one act row).
+**
+** For Q8_0 weights x is quantized to Q8_0 once, at the first tile, and the
+** products are integer dot products, as llama.cpp does: each x moves by up
+** to 1/254 of its block's largest value, and the kernel does about 1.4x
+** less work per weight byte, which is what lets decode keep up with memory
+** and lets prefill, which is arithmetic-bound, go faster. */
 
-static int matmul_reserve(matmul_acc *acc, int64_t width){
-  if( width <= acc->cap ) return 0;
-  int64_t cap = width > 2 * acc->cap ? width : 2 * acc->cap;
-  float *out = sqlite3_malloc64((uint64_t)(acc->n * cap) * sizeof(float));
-  if( out == 0 ) return -1;
-  for(int64_t r = 0; acc->out && r < acc->n; r++){
-    memcpy(out + r * cap, acc->out + r * acc->cap, (size_t)acc->width * sizeof(float));
-  }
-  sqlite3_free(acc->out);
-  acc->out = out;
-  acc->cap = cap;
-  return 0;
-}
-
-/* One tile's product, shared among the kernel threads by rows: each part
-** computes whole output rows, so the result is the same for any count. */
-typedef struct matmul_job {
-  const tile_ref *w;
-  const float *x;
-  int64_t n;
+/* One tile's share of the product, run by whichever thread the pool picks;
+** the tile carries an extra pin until the task has run. */
+typedef struct matmul_task {
+  const kernel_input *x;
+  tile_manager *tiles;
+  const tile *tile;
+  int64_t rows;
   float *y;
   int64_t y_stride;
-} matmul_job;
+} matmul_task;
 
-static void matmul_part(void *arg, int part, int parts){
-  const matmul_job *j = arg;
-  const model_tensor *t = j->w->tensor;
-  /* rows in groups of 4, the kernels' unit */
-  int64_t groups = (j->w->rows + 3) / 4;
-  int64_t r0 = groups * part / parts * 4, r1 = groups * (part + 1) / parts * 4;
-  if( r1 > j->w->rows ) r1 = j->w->rows;
-  if( r0 >= r1 ) return;
-  size_t row_bytes = tensor_row_bytes(t->dtype, (uint64_t)t->cols);
-  kernel_matmul(t->dtype, (const char*)j->w->tile->data + (size_t)r0 * row_bytes,
-                (size_t)(r1 - r0), (size_t)t->cols, j->x, (size_t)t->cols, (size_t)j->n,
-                j->y + r0, (size_t)j->y_stride, 0);
+typedef struct matmul_acc {
+  float *out;              /* [n][cap]; each tile's rows at its column offset */
+  int64_t n, width, cap;
+  int64_t next_tile;
+  float *x_copy;           /* unquantized x: SQLite may free it after the first xStep */
+  kernel_input x;
+  matmul_task *tasks;      /* one per tile that can follow the first */
+  int64_t n_tasks;
+  workers_batch batch;
+} matmul_acc;
+
+static void matmul_task_run(void *arg){
+  const matmul_task *k = arg;
+  kernel_matmul_input(k->x, k->tile->data, (size_t)k->rows, k->y, (size_t)k->y_stride);
+  tile_manager_unpin(k->tiles, k->tile);
 }
 
-/* Below this much weight, a tile is not worth waking another thread for. */
-#define MATMUL_PARALLEL_BYTES (64 * 1024)
+/* Size everything at the first tile, so that nothing a task touches moves:
+** the output reaches at most to the tensor's last row. */
+static int matmul_begin(matmul_acc *acc, const tile_ref *w, const float *x, int64_t n){
+  const model_tensor *t = w->tensor;
+  size_t x_bytes = (size_t)(n * t->cols) * sizeof(float);
+  acc->n = n;
+  acc->next_tile = w->tile_row;
+  acc->cap = t->rows - w->tile_row * t->tile_rows;
+  acc->out = sqlite3_malloc64((uint64_t)(n * acc->cap) * sizeof(float));
+  acc->tasks = sqlite3_malloc64((uint64_t)(t->n_tiles - w->tile_row) * sizeof *acc->tasks);
+  if( acc->out == 0 || acc->tasks == 0 ) return -1;
+  if( kernel_input_prepare(&acc->x, t->dtype, x, (size_t)n, (size_t)t->cols) ) return -1;
+  if( acc->x.xq ) return 0;
+  acc->x_copy = sqlite3_malloc64(x_bytes);
+  if( acc->x_copy == 0 ) return -1;
+  memcpy(acc->x_copy, x, x_bytes);
+  acc->x.x = acc->x_copy;
+  return 0;
+}
 
 static void matmul_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   matmul_acc *acc = sqlite3_aggregate_context(ctx, sizeof *acc);
@@ -131,29 +143,32 @@ static void matmul_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const float *x;
   int64_t n = arg_matrix(ctx, argv[1], w->tensor->cols, &x, "matmul");
   if( n < 0 ) return;
-  if( acc->out == 0 ){
-    acc->n = n;
-    acc->next_tile = w->tile_row;
-  }
-  if( w->tile_row != acc->next_tile || n != acc->n ){
-    sql_error(ctx, "matmul: the tiles of a group must be consecutive, with one"
-                  " activation (GROUP BY tile_row)");
-    return;
-  }
-  if( matmul_reserve(acc, acc->width + w->rows) ){
+  if( acc->out == 0 && matmul_begin(acc, w, x, n) ){
     sqlite3_result_error_nomem(ctx);
     return;
   }
-  matmul_job job = { w, x, n, acc->out + acc->width, acc->cap };
-  if( w->tile->bytes >= MATMUL_PARALLEL_BYTES ) workers_run(matmul_part, &job);
-  else matmul_part(&job, 0, 1);
+  if( w->tile_row != acc->next_tile || n != acc->n ){
+    sql_error(ctx, "matmul: the tiles of a product must be consecutive, with one"
+                  " activation (a tensor table joined with one act row)");
+    return;
+  }
+  tile_manager *tiles = fn_session(ctx)->model->tiles;
+  matmul_task *k = &acc->tasks[acc->n_tasks++];
+  *k = (matmul_task){ &acc->x, tiles, w->tile, w->rows, acc->out + acc->width, acc->cap };
+  tile_manager_hold(tiles, w->tile);
   acc->width += w->rows;
   acc->next_tile++;
+  workers_submit(&acc->batch, matmul_task_run, k);
 }
 
 static void matmul_final(sqlite3_context *ctx){
   matmul_acc *acc = sqlite3_aggregate_context(ctx, 0);
-  if( acc == 0 || acc->out == 0 ) return;
+  if( acc == 0 ) return;
+  workers_wait(&acc->batch);
+  sqlite3_free(acc->tasks);
+  sqlite3_free(acc->x_copy);
+  kernel_input_free(&acc->x);
+  if( acc->out == 0 ) return;
   for(int64_t r = 1; r < acc->n && acc->width < acc->cap; r++){
     memmove(acc->out + r * acc->width, acc->out + r * acc->cap,
             (size_t)acc->width * sizeof(float));
