@@ -318,6 +318,38 @@ START_TEST(test_kv_cache_reuse){
 }
 END_TEST
 
+static int64_t query_int(sqlite3 *db, const char *sql){
+  sqlite3_stmt *st;
+  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+  ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+/* program_profile: empty before the first step, then one row per program
+** statement, in order, each run once per step of its kind and timed; an
+** edited program starts over. */
+START_TEST(test_program_profile){
+  sqlite3 *db = open_model(gguf_db);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM program_profile"), 0);
+  /* a 4-token prompt with BOS (one prefill step), then 5 decode steps */
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM generate"
+                                 " WHERE prompt = 'Once upon a time' AND max_tokens = 6"), 6);
+  int64_t statements = query_int(db, "SELECT count(*) FROM program");
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM program_profile p JOIN program USING (step)"
+                                 " WHERE p.sql = rtrim(program.sql, char(10)) AND p.layer IS program.layer"
+                                 " AND p.prefill_calls = 1 AND p.decode_calls = 5"
+                                 " AND p.prefill_seconds > 0 AND p.decode_seconds > 0"), statements);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM program_profile"), statements);
+  exec_ok(db, "UPDATE program SET sql = replace(sql, 'SELECT', 'SELECT ') WHERE step = 1");
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM generate"
+                                 " WHERE prompt = 'Once upon a time' AND max_tokens = 2"), 2);
+  ck_assert_int_eq(query_int(db, "SELECT sum(decode_calls) FROM program_profile"), statements);
+  sqlite3_close(db);
+}
+END_TEST
+
 static Suite *generate_suite(void){
   Suite *s = suite_create("generate_stories");
   TCase *tc = tcase_create("reference");
@@ -335,6 +367,7 @@ static Suite *generate_suite(void){
   tcase_add_test(tc, test_sorting_step_refused);
   tcase_add_test(tc, test_capture);
   tcase_add_test(tc, test_kv_cache_reuse);
+  tcase_add_test(tc, test_program_profile);
   suite_add_tcase(s, tc);
   return s;
 }

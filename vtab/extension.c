@@ -35,6 +35,7 @@ static const struct registration {
   { "tokenize, detokenize, tokens, token_text", tokenize_register },
   { "tensql_budget, tensql_policy, tensql_prefetch, tensql_threads, tile_stats", memory_register },
   { "tensor_norm, tensor_dot, tensor_topk, logit_lens", analysis_register },
+  { "program_profile", profile_register },
 };
 
 void sql_error(sqlite3_context *ctx, const char *fmt, ...){
@@ -57,6 +58,7 @@ model *session_model(session *s, char **vtab_err){
 static void session_free(void *p){
   session *s = p;
   runner_free(s->runner);
+  runner_profile_free(s->profile);
   state_free(s->state);
   model_release(s->model);
   sqlite3_free(s);

@@ -23,6 +23,7 @@ typedef struct tile_ref {
 } tile_ref;
 
 struct runner;
+struct runner_profile;
 
 /* One per connection that loaded tensql: the model of its main database
 ** (NULL if that is not a model), the state of the running sequence, and
@@ -33,6 +34,7 @@ typedef struct session {
   char open_error[256];      /* why model is NULL */
   state *state;              /* NULL when model is NULL */
   struct runner *runner;     /* prepared while a generate query runs */
+  struct runner_profile *profile;  /* time per statement (program_profile) */
   uint64_t program_hash;     /* of the program the tile schedules follow */
   int busy;                  /* a generate query owns state and runner */
 } session;
@@ -52,5 +54,6 @@ int logprobs_register(sqlite3 *db, session *s);
 int tokenize_register(sqlite3 *db, session *s);
 int memory_register(sqlite3 *db, session *s);
 int analysis_register(sqlite3 *db, session *s);
+int profile_register(sqlite3 *db, session *s);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 struct runner {
@@ -30,6 +31,59 @@ void runner_free(runner *r){
   sqlite3_free(r->steps);
   sqlite3_free(r->layers);
   sqlite3_free(r);
+}
+
+/* ---- the profile ---------------------------------------------------------- */
+
+/* The times of each statement outlive the runner (freed after every
+** generate query), so the session keeps them, with copies of the steps,
+** layers and text, until the program changes. */
+struct runner_profile {
+  int n;
+  int *steps, *layers;
+  char **sql;
+  runner_time *times;
+};
+
+void runner_profile_free(runner_profile *p){
+  if( p == 0 ) return;
+  for(int i = 0; i < p->n; i++) sqlite3_free(p->sql[i]);
+  sqlite3_free(p->sql);
+  sqlite3_free(p->steps);
+  sqlite3_free(p->layers);
+  sqlite3_free(p->times);
+  sqlite3_free(p);
+}
+
+static runner_profile *profile_new(const runner *r){
+  runner_profile *p = sqlite3_malloc(sizeof *p);
+  if( p == 0 ) return 0;
+  memset(p, 0, sizeof *p);
+  p->steps = sqlite3_malloc64((uint64_t)r->n * sizeof *p->steps);
+  p->layers = sqlite3_malloc64((uint64_t)r->n * sizeof *p->layers);
+  p->sql = sqlite3_malloc64((uint64_t)r->n * sizeof *p->sql);
+  p->times = sqlite3_malloc64((uint64_t)r->n * sizeof *p->times);
+  if( !p->steps || !p->layers || !p->sql || !p->times ){
+    runner_profile_free(p);
+    return 0;
+  }
+  for(; p->n < r->n; p->n++){
+    p->steps[p->n] = r->steps[p->n];
+    p->layers[p->n] = r->layers[p->n];
+    p->sql[p->n] = sqlite3_mprintf("%s", sqlite3_sql(r->statements[p->n]));
+    memset(&p->times[p->n], 0, sizeof p->times[p->n]);
+  }
+  return p;
+}
+
+const runner_time *runner_statement(const session *s, int i, int *step, int *layer,
+                                    const char **sql){
+  const runner_profile *p = s->profile;
+  if( p == 0 || i < 0 || i >= p->n ) return 0;
+  *step = p->steps[i];
+  *layer = p->layers[i];
+  *sql = p->sql[i];
+  return &p->times[i];
 }
 
 /* NULL if the plan is acceptable, else the offending plan line. */
@@ -113,10 +167,20 @@ static int runner_build(session *s, int count, uint64_t hash, char **err){
     runner_free(r);
     return rc;
   }
+  /* A different program pins tiles in a different order, and takes its
+  ** own time. */
+  if( hash != s->program_hash || s->profile == 0 ){
+    runner_profile *p = profile_new(r);
+    if( p == 0 ){
+      runner_free(r);
+      return SQLITE_NOMEM;
+    }
+    runner_profile_free(s->profile);
+    s->profile = p;
+    tile_manager_reset_schedules(s->model->tiles);
+  }
   runner_free(s->runner);
   s->runner = r;
-  /* A different program pins tiles in a different order. */
-  if( hash != s->program_hash ) tile_manager_reset_schedules(s->model->tiles);
   s->program_hash = hash;
   return SQLITE_OK;
 }
@@ -132,6 +196,12 @@ int runner_ready(session *s, char **err){
   return runner_build(s, count, hash, err);
 }
 
+static double seconds_now(void){
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **err){
   runner *r = s->runner;
   if( state_step(s->state, pos0, tokens, n) ){
@@ -143,9 +213,12 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
   tile_manager_begin_step(tiles, n > 1);
   for(int i = 0; i < r->n; i++){
     sqlite3_stmt *st = r->statements[i];
+    double start = seconds_now();
     int rc;
     while( (rc = sqlite3_step(st)) == SQLITE_ROW ){}
     sqlite3_reset(st);
+    s->profile->times[i].calls[n > 1]++;
+    s->profile->times[i].seconds[n > 1] += seconds_now() - start;
     if( rc != SQLITE_DONE ){
       tile_manager_end_step(tiles);
       if( r->layers[i] >= 0 ){
@@ -190,3 +263,5 @@ const float *runner_logits(session *s, int64_t *count){
 int runner_statements(const session *s){
   return s->runner ? s->runner->n : 0;
 }
+
+

@@ -9,6 +9,7 @@
 #include "extension.h"
 
 typedef struct runner runner;
+typedef struct runner_profile runner_profile;
 
 /* Prepare (or re-prepare, if the program table changed) the session's
 ** program.  Returns SQLITE_OK or an error code with *err set (sqlite3_malloc). */
@@ -30,6 +31,20 @@ int64_t runner_capture(session *s, const char *patterns, char **err);
 /* Statements per step. */
 int runner_statements(const session *s);
 
+/* Time spent in a statement of the program since the session first ran
+** it, by kind of step: [0] decode (one position), [1] prefill (several). */
+typedef struct runner_time {
+  int64_t calls[2];
+  double seconds[2];
+} runner_time;
+
+/* The session's profile (session.profile): statement i, counted from 0 in
+** program order, gives its program step, layer (-1 outside the layers),
+** text and times; NULL past the end or before the first step. */
+const runner_time *runner_statement(const session *s, int i, int *step, int *layer,
+                                    const char **sql);
+
 void runner_free(runner *r);
+void runner_profile_free(runner_profile *p);
 
 #endif
