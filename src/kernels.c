@@ -337,6 +337,7 @@ void kernel_rope(float *x, size_t n_heads, size_t head_dim, int64_t pos,
 
 void kernel_softmax(float *x, size_t n){
   if( n == 0 ) return;
+  if( use_avx2() ){ kernels_avx2_softmax(x, n); return; }
   /* Subtracting the max keeps every exponent <= 0: no overflow. */
   float max = x[0];
   for(size_t i = 1; i < n; i++) if( x[i] > max ) max = x[i];
@@ -350,6 +351,7 @@ void kernel_softmax(float *x, size_t n){
 }
 
 void kernel_silu_mul(float *out, const float *gate, const float *up, size_t n){
+  if( use_avx2() ){ kernels_avx2_silu_mul(out, gate, up, n); return; }
   for(size_t i = 0; i < n; i++){
     const float g = gate[i];
     out[i] = g / (1.0f + expf(-g)) * up[i];
@@ -359,6 +361,10 @@ void kernel_silu_mul(float *out, const float *gate, const float *up, size_t n){
 void kernel_attend(float *out, const float *q, const float *k, const float *v,
                    size_t kv_stride, size_t n_ctx, size_t head_dim,
                    float *scores){
+  if( use_avx2() ){
+    kernels_avx2_attend(out, q, k, v, kv_stride, n_ctx, head_dim, scores);
+    return;
+  }
   const float scale = 1.0f / sqrtf((float)head_dim);
   for(size_t t = 0; t < n_ctx; t++){
     scores[t] = dot_f32(q, k + t * kv_stride, head_dim) * scale;

@@ -1,6 +1,7 @@
 /*
 ** kernels_avx2.c: AVX2/FMA/F16C versions of the heavy kernels: matmul for
-** every dtype, the Q8_0 x Q8_0 integer matmul, and Q8_0 quantization.
+** every dtype, the Q8_0 x Q8_0 integer matmul, Q8_0 quantization, and the
+** exponentials of softmax, SiLU and attention.
 **
 ** Only this file is compiled with -mavx2 -mfma -mf16c (Makefile.am,
 ** libkernels_avx2.la), and kernels.c calls it only after kernels_init()
@@ -28,6 +29,7 @@
 #include "kernels_internal.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 #define GROUP_ROWS 4       /* weight rows per pass */
 #define CACHE_LINE 64
@@ -333,4 +335,121 @@ void kernels_avx2_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
                                    float *y, size_t y_stride, int accumulate){
   matmul_by_groups(q8_0_q8_0_group, w, tensor_row_bytes(TENSOR_Q8_0, cols), rows, cols,
                    xq, xq_stride, n, y, y_stride, accumulate);
+}
+
+/* ---- exp, softmax, SiLU, attention ------------------------------------------ */
+
+/* e^x, 8 at a time, to about 2 ulp: x = n ln2 + r with |r| <= ln2/2, a
+** degree-6 polynomial for e^r (Cephes' expf), then 2^n built in the
+** exponent bits.  Beyond the range of a float it gives inf and 0, as expf
+** does, so masked (-inf) scores weigh exactly nothing. */
+ALWAYS_INLINE __m256 exp8(__m256 x){
+  const __m256 max_arg = _mm256_set1_ps(88.3762626647949f);
+  const __m256 min_arg = _mm256_set1_ps(-87.3365447505531f);
+  const __m256 over = _mm256_cmp_ps(x, max_arg, _CMP_GT_OQ);
+  const __m256 under = _mm256_cmp_ps(x, min_arg, _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, min_arg), max_arg);
+  __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f),
+                                             _mm256_set1_ps(0.5f)));
+  /* r = x - n ln2, with ln2 in two parts so that n * ln2_hi is exact */
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n),
+                                                    _mm256_set1_epi32(127)), 23);
+  __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+  e = _mm256_blendv_ps(e, _mm256_set1_ps(__builtin_inff()), over);
+  return _mm256_andnot_ps(under, e);
+}
+
+ALWAYS_INLINE float hsum8(__m256 v){
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+/* The tails (n % 8 values) go through exp8 too, loaded into a zeroed
+** vector, so every value gets the same arithmetic. */
+ALWAYS_INLINE __m256 load_tail(const float *x, size_t count, float fill){
+  float lanes[8];
+  for(size_t i = 0; i < 8; i++) lanes[i] = i < count ? x[i] : fill;
+  return _mm256_loadu_ps(lanes);
+}
+
+ALWAYS_INLINE void store_tail(float *x, __m256 v, size_t count){
+  float lanes[8];
+  _mm256_storeu_ps(lanes, v);
+  memcpy(x, lanes, count * sizeof(float));
+}
+
+void kernels_avx2_softmax(float *x, size_t n){
+  __m256 max8 = _mm256_set1_ps(-__builtin_inff());
+  size_t i = 0;
+  for(; i + 8 <= n; i += 8) max8 = _mm256_max_ps(max8, _mm256_loadu_ps(x + i));
+  max8 = _mm256_max_ps(max8, load_tail(x + i, n - i, -__builtin_inff()));
+  float lanes[8], max = -__builtin_inff();
+  _mm256_storeu_ps(lanes, max8);
+  for(int k = 0; k < 8; k++) if( lanes[k] > max ) max = lanes[k];
+  const __m256 shift = _mm256_set1_ps(max);
+  __m256 sum8 = _mm256_setzero_ps();
+  for(i = 0; i + 8 <= n; i += 8){
+    __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), shift));
+    _mm256_storeu_ps(x + i, e);
+    sum8 = _mm256_add_ps(sum8, e);
+  }
+  __m256 tail = exp8(_mm256_sub_ps(load_tail(x + i, n - i, -__builtin_inff()), shift));
+  store_tail(x + i, tail, n - i);
+  const __m256 inv = _mm256_set1_ps((float)(1.0 / hsum8(_mm256_add_ps(sum8, tail))));
+  for(i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  for(; i < n; i++) x[i] *= _mm256_cvtss_f32(inv);
+}
+
+ALWAYS_INLINE __m256 silu_mul8(__m256 g, __m256 u){
+  const __m256 one = _mm256_set1_ps(1.0f);
+  __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+  return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), u);
+}
+
+void kernels_avx2_silu_mul(float *out, const float *gate, const float *up, size_t n){
+  size_t i = 0;
+  for(; i + 8 <= n; i += 8){
+    _mm256_storeu_ps(out + i, silu_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+  }
+  if( i < n ){
+    store_tail(out + i, silu_mul8(load_tail(gate + i, n - i, 0), load_tail(up + i, n - i, 0)), n - i);
+  }
+}
+
+static float dot_avx2(const float *a, const float *b, size_t n){
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for(; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  float sum = hsum8(acc);
+  for(; i < n; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+/* y += a * x */
+static void axpy_avx2(float *y, float a, const float *x, size_t n){
+  const __m256 a8 = _mm256_set1_ps(a);
+  size_t i = 0;
+  for(; i + 8 <= n; i += 8){
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a8, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  }
+  for(; i < n; i++) y[i] += a * x[i];
+}
+
+void kernels_avx2_attend(float *out, const float *q, const float *k, const float *v,
+                         size_t kv_stride, size_t n_ctx, size_t head_dim, float *scores){
+  const float scale = 1.0f / sqrtf((float)head_dim);
+  for(size_t t = 0; t < n_ctx; t++) scores[t] = dot_avx2(q, k + t * kv_stride, head_dim) * scale;
+  kernels_avx2_softmax(scores, n_ctx);
+  memset(out, 0, head_dim * sizeof(float));
+  for(size_t t = 0; t < n_ctx; t++) axpy_avx2(out, scores[t], v + t * kv_stride, head_dim);
 }

@@ -34,6 +34,11 @@ void kernels_avx2_matmul(tensor_dtype dtype, const void *w, size_t rows,
                          size_t cols, const float *x, size_t x_stride,
                          size_t n, float *y, size_t y_stride, int accumulate);
 
+void kernels_avx2_softmax(float *x, size_t n);
+void kernels_avx2_silu_mul(float *out, const float *gate, const float *up, size_t n);
+void kernels_avx2_attend(float *out, const float *q, const float *k, const float *v,
+                         size_t kv_stride, size_t n_ctx, size_t head_dim, float *scores);
+
 void kernels_avx2_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
                                    const void *xq, size_t xq_stride, size_t n,
                                    float *y, size_t y_stride, int accumulate);
