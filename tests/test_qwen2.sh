@@ -10,7 +10,9 @@
 #     then act's 'logits'): max |tensql - ref| / max |ref| < 1e-3;
 #   - 8 greedy tokens: identical ids;
 #   - with 3 kernel threads (tensql_threads(3)), the same greedy ids and
-#     bit-identical logits as with 1.
+#     bit-identical logits as with 1;
+#   - the output product written with GROUP BY w.tile_row (one tile per
+#     group) gives bit-identical logits.
 # The reference dequantizes q8_0 exactly, quantizes the activations of
 # q8_0 products as ggml (and tensql) do, and computes in float64.
 # Needs Debian's python3-torch (/usr/bin/python3 with torch and numpy): a
@@ -68,6 +70,18 @@ for dtype in f32 q8_0; do
     || stop "generate with 3 threads: $threaded"
   [ "$threaded" = "$(printf '3\n%s\n%s' "$greedy" "$(cat "$tmp/logits.txt")")" ] \
     || stop "$dtype: 3 threads gave other greedy ids or logits than 1"
+  grouped=$(sql "$db" "UPDATE program
+                          SET sql = replace(replace(replace(sql,
+                                    '(name, rows, data)', '(name, rows, tile, data)'),
+                                    'h.rows, matmul(', 'h.rows, w.tile_row, matmul('),
+                                    'ON h.name = ''h'';', 'ON h.name = ''h'' GROUP BY w.tile_row;')
+                        WHERE sql LIKE '%''logits''%matmul(%';
+                        SELECT changes();
+                        SELECT count(*) FROM generate WHERE prompt = '$quoted' AND max_tokens = 1;
+                        SELECT hex(data) FROM act WHERE name = 'logits';") \
+    || stop "generate with a grouped output product: $grouped"
+  [ "$grouped" = "$(printf '1\n%s' "$(cat "$tmp/logits.txt")")" ] \
+    || stop "$dtype: the grouped output product gave other logits"
 
   "$python" "$srcdir/tests/qwen2_reference.py" "$gguf" --ids "$ids" \
     --generate "$n_greedy" >"$tmp/ref.json" || stop "qwen2_reference.py"
