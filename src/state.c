@@ -122,7 +122,8 @@ static state_act *act_slot(state *s, const char *name, char *err, size_t err_len
   return a;
 }
 
-/* Make a the zeroed [n][cols] first version, reusing its buffer. */
+/* Make a the first version of an [n][cols] matrix, reusing its buffer;
+** it holds no columns yet. */
 static int act_restart(state_act *a, int64_t n, int64_t cols){
   if( a->capacity < n * cols ){
     float *d = realloc(a->data, (size_t)(n * cols) * sizeof(float));
@@ -131,16 +132,18 @@ static int act_restart(state_act *a, int64_t n, int64_t cols){
     a->capacity = n * cols;
   }
   a->rows = n;
-  a->cols = a->stride = cols;
-  memset(a->data, 0, (size_t)(n * cols) * sizeof(float));
+  a->stride = cols;
+  a->cols = 0;
   return 0;
 }
 
-/* Widen a to `cols` columns, keeping what it holds and zeroing the rest.
+/* Widen a to columns [0, col0 + w), of which the caller writes [col0,
+** col0 + w) next: what it holds stays, the columns between are zeroed.
 ** Rows are `stride` floats apart, and the stride at least doubles when it
 ** grows, so a matrix written tile by tile is copied O(1) times, not once
-** per tile (the logits come in hundreds of tiles). */
-static int act_widen(state_act *a, int64_t cols){
+** per tile (the logits of a grouped product come in hundreds of tiles). */
+static int act_widen(state_act *a, int64_t col0, int64_t w){
+  int64_t cols = col0 + w;
   if( cols <= a->cols ) return 0;
   if( cols > a->stride ){
     int64_t stride = cols > 2 * a->stride ? cols : 2 * a->stride;
@@ -154,8 +157,8 @@ static int act_widen(state_act *a, int64_t cols){
     a->stride = stride;
     a->capacity = a->rows * stride;
   }
-  for(int64_t r = 0; r < a->rows; r++){
-    memset(a->data + r * a->stride + a->cols, 0, (size_t)(cols - a->cols) * sizeof(float));
+  for(int64_t r = 0; col0 > a->cols && r < a->rows; r++){
+    memset(a->data + r * a->stride + a->cols, 0, (size_t)(col0 - a->cols) * sizeof(float));
   }
   a->cols = cols;
   return 0;
@@ -189,7 +192,7 @@ int state_act_write(state *s, const char *name, int64_t rows, int64_t tile,
     if( act_restart(a, n, (tile + 1) * w) ) goto oom;
   }
   int64_t col0 = tile * a->tile_width;
-  if( act_widen(a, col0 + w) ) goto oom;
+  if( act_widen(a, col0, w) ) goto oom;
   for(int64_t r = 0; r < n; r++){
     memcpy(a->data + r * a->stride + col0, data + r * w, (size_t)w * sizeof(float));
   }
