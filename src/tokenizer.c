@@ -27,9 +27,18 @@
 **   - Long texts repeat words: an encode call caches the ids of short
 **     chunks (pre-tokens, SPM segments) it has already encoded.
 **
+** Memory: the tokenizer lives as long as its model, outside the memory
+** budget, so it is kept small (tokenizer_memory says how small: 6.4 MiB for
+** Qwen2's 151,936 tokens and 151,387 merges).  Pieces lie back to back in
+** one byte array; a token costs a 4-byte offset and a 1-byte kind, plus a
+** 4-byte score only in vocabs that have scores.  A merge is three token
+** ids; merge text is kept only for the rare side that no token spells.
+** The piece and merge tables hold ids, not copies of keys, and are at most
+** two thirds full.
+**
 ** Limits: no Unicode normalisation (Qwen2's Hugging Face tokenizer applies
 ** NFC first; llama.cpp does not, and neither do we).  Inputs of INT_MAX
-** bytes or more are refused.
+** bytes or more are refused, and so are vocabs of 4 GB of piece text.
 */
 #include <limits.h>
 #include <stdarg.h>
@@ -45,38 +54,29 @@
 
 /* ---- the tokenizer ------------------------------------------------------- */
 
-typedef struct tokenizer_entry {
-  uint32_t offset;           /* of the piece in tokenizer.text */
-  uint32_t len;
-  float score;
-  token_kind kind;
-} tokenizer_entry;
+/* Strings back to back: string i is bytes[at[i] .. at[i + 1]). */
+typedef struct tokenizer_strings {
+  char *bytes;
+  size_t bytes_cap;
+  uint32_t *at;              /* n + 1 offsets once a string is added */
+  size_t at_cap;
+  int n;
+} tokenizer_strings;
 
-typedef struct tokenizer_merge_entry {
-  uint32_t left_offset, left_len;   /* in tokenizer.text */
-  uint32_t right_offset, right_len;
-} tokenizer_merge_entry;
+/* Merge rank r joins pieces `left` and `right` into `result`.  A side is a
+** token id, or -1 - k for extra string k when no token spells it. */
+typedef struct tokenizer_rule {
+  int32_t left, right;
+  int32_t result;            /* -1: the merge never applies */
+} tokenizer_rule;
 
-/* Open-addressing slot of the piece table; id -1 marks an empty slot. */
-typedef struct tokenizer_piece_slot {
-  uint32_t hash;
-  int32_t id;
-} tokenizer_piece_slot;
-
-/* A hash table keyed by a pair of 32-bit values (first << 32 | second);
-** UINT64_MAX marks an empty slot.  BPE keys merges by (left id, right id);
-** SPM keeps the set of adjacent characters (first, second) seen inside
-** pieces, with rank and result unused. */
-typedef struct tokenizer_pair_slot {
-  uint64_t key;
-  int32_t rank;
-  int32_t result;            /* id of the merged piece */
-} tokenizer_pair_slot;
-
-typedef struct tokenizer_pair_table {
-  tokenizer_pair_slot *slots;
+/* A set of pairs of 32-bit values (first << 32 | second), open addressing;
+** UINT64_MAX marks an empty slot.  SPM keeps in it the adjacent characters
+** seen inside pieces. */
+typedef struct tokenizer_pair_set {
+  uint64_t *slots;
   uint64_t mask, count;
-} tokenizer_pair_table;
+} tokenizer_pair_set;
 
 /* A token that encode cuts out of the text before the SPM/BPE pass. */
 typedef struct tokenizer_special {
@@ -86,27 +86,43 @@ typedef struct tokenizer_special {
   int always;                /* user-defined: matched even without parse_special */
 } tokenizer_special;
 
+/* Free slot of the id tables (pieces, pairs). */
+#define TOKENIZER_EMPTY UINT32_MAX
+
+/* A slot of the merge table: the rank of a merge that applies, and the high
+** bits of its key's hash, so that probing past other keys does not have to
+** read their rules. */
+typedef struct tokenizer_pair_slot {
+  uint32_t rank;             /* TOKENIZER_EMPTY: free */
+  uint32_t tag;
+} tokenizer_pair_slot;
+
 struct tokenizer {
   tokenizer_kind kind;
   const char *pre;           /* "gpt2", "qwen2" or NULL (SPM) */
   int finished;
 
-  char *text;                /* every piece and merge side, back to back */
-  size_t text_len, text_cap;
-  tokenizer_entry *tokens;
-  int n_tokens, tokens_cap;
-  tokenizer_merge_entry *merges;
-  int n_merges, merges_cap;
+  tokenizer_strings vocab;   /* string id is token id's piece */
+  uint8_t *kinds;            /* token_kind by id */
+  size_t kinds_cap;
+  float *scores;             /* by id; NULL while every score is 0 (BPE) */
+  size_t scores_cap;
+  uint32_t *pieces;          /* piece bytes -> id, kept up to date by add_token */
+  uint32_t pieces_mask, pieces_count;
+
+  tokenizer_rule *rules;     /* by merge rank */
+  size_t rules_cap;
+  int n_merges;
+  tokenizer_strings extra;   /* merge sides no token spells */
 
   int bos, eos, add_bos;
   int unk;                   /* first TOKEN_UNKNOWN, or -1 */
   int add_space_prefix;      /* SPM: encode prepends a dummy space */
 
   /* Built by tokenizer_finish. */
-  tokenizer_piece_slot *pieces;
-  uint32_t pieces_mask;
-  tokenizer_pair_table merges_by_pair;  /* BPE */
-  tokenizer_pair_table joins;          /* SPM: see tokenizer_spm_segment */
+  tokenizer_pair_slot *pairs;    /* BPE: the merges that apply, by (left, right) */
+  uint32_t pairs_mask;
+  tokenizer_pair_set joins;  /* SPM: see tokenizer_spm_segment */
   int byte_token[256];       /* SPM: the <0xHH> token; BPE: the 1-byte piece */
   tokenizer_special *specials;   /* sorted by first byte, then longest first */
   int n_specials;
@@ -150,6 +166,8 @@ static const char *tokenizer_pre_regex(const char *pre, const char **name){
   return NULL;
 }
 
+static int tokenizer_pieces_resize(tokenizer *t, uint32_t cap);
+
 tokenizer *tokenizer_new(tokenizer_kind kind, const char *pre){
   const char *name = NULL;
   if( kind != TOKENIZER_SPM && kind != TOKENIZER_BPE ) return NULL;
@@ -160,16 +178,27 @@ tokenizer *tokenizer_new(tokenizer_kind kind, const char *pre){
   t->pre = name;
   t->bos = t->eos = t->unk = -1;
   t->add_space_prefix = kind == TOKENIZER_SPM;
+  if( tokenizer_pieces_resize(t, 1024) ){
+    free(t);
+    return NULL;
+  }
   return t;
+}
+
+static void tokenizer_strings_free(tokenizer_strings *s){
+  free(s->bytes);
+  free(s->at);
 }
 
 void tokenizer_free(tokenizer *t){
   if( !t ) return;
-  free(t->text);
-  free(t->tokens);
-  free(t->merges);
+  tokenizer_strings_free(&t->vocab);
+  tokenizer_strings_free(&t->extra);
+  free(t->kinds);
+  free(t->scores);
   free(t->pieces);
-  free(t->merges_by_pair.slots);
+  free(t->rules);
+  free(t->pairs);
   free(t->joins.slots);
   free(t->specials);
   pcre2_code_free(t->split);
@@ -177,58 +206,89 @@ void tokenizer_free(tokenizer *t){
   free(t);
 }
 
-/* Append bytes to the text arena; returns the offset or -1. */
-static int64_t tokenizer_text_append(tokenizer *t, const char *s, size_t len){
-  if( len > UINT32_MAX - t->text_len ) return -1;
-  if( t->text_len + len > t->text_cap ){
-    size_t cap = t->text_cap ? t->text_cap : 4096;
-    while( cap < t->text_len + len ) cap *= 2;
-    char *p = realloc(t->text, cap);
-    if( !p ) return -1;
-    t->text = p;
-    t->text_cap = cap;
-  }
-  if( len ) memcpy(t->text + t->text_len, s, len);
-  t->text_len += len;
-  return (int64_t)(t->text_len - len);
-}
+/* ---- storage ---------------------------------------------------------------- */
 
-/* Grow an array of `size`-byte elements so it holds one more. */
-static int tokenizer_grow(void **arr, int *cap, int n, size_t size){
-  if( n < *cap ) return 0;
-  if( n >= INT_MAX / 2 ) return -1;
-  int c = *cap ? *cap * 2 : 1024;
-  void *p = realloc(*arr, (size_t)c * size);
-  if( !p ) return -1;
-  *arr = p;
+/* Grow *p, an array of `size`-byte elements, to hold at least n. */
+static int tokenizer_reserve(void **p, size_t *cap, size_t n, size_t size){
+  if( n <= *cap ) return 0;
+  size_t c = *cap ? *cap : 64;
+  while( c < n ) c *= 2;
+  void *q = realloc(*p, c * size);
+  if( !q ) return -1;
+  *p = q;
   *cap = c;
   return 0;
 }
 
-int tokenizer_add_token(tokenizer *t, const char *piece, size_t len,
-                        float score, token_kind kind){
-  if( t->finished || kind < TOKEN_NORMAL || kind > TOKEN_BYTE ) return -1;
-  if( tokenizer_grow((void **)&t->tokens, &t->tokens_cap, t->n_tokens,
-                     sizeof *t->tokens) ) return -1;
-  int64_t off = tokenizer_text_append(t, piece, len);
-  if( off < 0 ) return -1;
-  t->tokens[t->n_tokens++] = (tokenizer_entry){ (uint32_t)off, (uint32_t)len,
-                                                score, kind };
+/* Append a string; returns its index, or -1. */
+static int tokenizer_strings_add(tokenizer_strings *s, const char *bytes, size_t len){
+  size_t used = s->n ? s->at[s->n] : 0;
+  if( s->n >= INT_MAX / 2 || len > UINT32_MAX - used ) return -1;
+  if( tokenizer_reserve((void **)&s->at, &s->at_cap, (size_t)s->n + 2, sizeof *s->at)
+   || tokenizer_reserve((void **)&s->bytes, &s->bytes_cap, used + len, 1) ) return -1;
+  if( len ) memcpy(s->bytes + used, bytes, len);
+  if( s->n == 0 ) s->at[0] = 0;
+  s->at[s->n + 1] = (uint32_t)(used + len);
+  return s->n++;
+}
+
+/* Give back what doubling reserved beyond the final n elements. */
+static void tokenizer_shrink(void **p, size_t *cap, size_t n, size_t size){
+  if( n == 0 || n >= *cap ) return;
+  void *q = realloc(*p, n * size);
+  if( !q ) return;
+  *p = q;
+  *cap = n;
+}
+
+static void tokenizer_strings_shrink(tokenizer_strings *s){
+  if( s->n == 0 ) return;
+  tokenizer_shrink((void **)&s->bytes, &s->bytes_cap, s->at[s->n], 1);
+  tokenizer_shrink((void **)&s->at, &s->at_cap, (size_t)s->n + 1, sizeof *s->at);
+}
+
+static const char *tokenizer_strings_get(const tokenizer_strings *s, int i,
+                                         size_t *len){
+  *len = s->at[i + 1] - s->at[i];
+  return s->bytes + s->at[i];
+}
+
+static const char *tokenizer_piece(const tokenizer *t, int id, size_t *len){
+  return tokenizer_strings_get(&t->vocab, id, len);
+}
+
+static token_kind tokenizer_kind_at(const tokenizer *t, int id){
+  return (token_kind)t->kinds[id];
+}
+
+static float tokenizer_score(const tokenizer *t, int id){
+  return t->scores ? t->scores[id] : 0;
+}
+
+/* Vocabs without scores (byte-level BPE) never allocate them. */
+static int tokenizer_set_score(tokenizer *t, int id, float score){
+  if( score == 0 && !t->scores ) return 0;
+  size_t had = t->scores_cap;
+  if( tokenizer_reserve((void **)&t->scores, &t->scores_cap, (size_t)id + 1,
+                        sizeof *t->scores) ) return -1;
+  if( had == 0 ) memset(t->scores, 0, (size_t)id * sizeof *t->scores);
+  t->scores[id] = score;
   return 0;
 }
 
-int tokenizer_add_merge(tokenizer *t, const char *left, size_t left_len,
-                        const char *right, size_t right_len){
-  if( t->finished || t->kind != TOKENIZER_BPE ) return -1;
-  if( tokenizer_grow((void **)&t->merges, &t->merges_cap, t->n_merges,
-                     sizeof *t->merges) ) return -1;
-  int64_t l = tokenizer_text_append(t, left, left_len);
-  if( l < 0 ) return -1;
-  int64_t r = tokenizer_text_append(t, right, right_len);
-  if( r < 0 ) return -1;
-  t->merges[t->n_merges++] = (tokenizer_merge_entry){
-    (uint32_t)l, (uint32_t)left_len, (uint32_t)r, (uint32_t)right_len };
-  return 0;
+static size_t tokenizer_strings_memory(const tokenizer_strings *s){
+  return s->bytes_cap + s->at_cap * sizeof *s->at;
+}
+
+size_t tokenizer_memory(const tokenizer *t){
+  return sizeof *t + tokenizer_strings_memory(&t->vocab)
+       + tokenizer_strings_memory(&t->extra) + t->kinds_cap
+       + t->scores_cap * sizeof *t->scores
+       + ((size_t)t->pieces_mask + 1) * sizeof *t->pieces
+       + t->rules_cap * sizeof *t->rules
+       + (t->pairs ? ((size_t)t->pairs_mask + 1) * sizeof *t->pairs : 0)
+       + (t->joins.slots ? (t->joins.mask + 1) * sizeof *t->joins.slots : 0)
+       + (size_t)t->n_specials * sizeof *t->specials;
 }
 
 /* ---- piece table: raw bytes -> id ---------------------------------------- */
@@ -250,27 +310,26 @@ static int tokenizer_kind_rank(token_kind k){
   }
 }
 
-static int tokenizer_piece_equal(const tokenizer *t, int id, const char *s,
+static int tokenizer_piece_equal(const tokenizer *t, uint32_t id, const char *s,
                                  size_t len){
-  const tokenizer_entry *e = &t->tokens[id];
-  return e->len == len && memcmp(t->text + e->offset, s, len) == 0;
+  size_t n;
+  const char *p = tokenizer_piece(t, (int)id, &n);
+  return n == len && memcmp(p, s, len) == 0;
 }
 
-/* The slot holding `s`, or the empty slot where it would go. */
-static tokenizer_piece_slot *tokenizer_piece_slot_of(const tokenizer *t,
-                                                     const char *s, size_t len,
-                                                     uint32_t h){
-  uint32_t i = h & t->pieces_mask;
+/* The slot holding the id that spells s, or the free slot where it would go. */
+static uint32_t *tokenizer_piece_slot(const tokenizer *t, const char *s, size_t len){
+  uint32_t i = tokenizer_hash(s, len) & t->pieces_mask;
   for(;;){
-    tokenizer_piece_slot *slot = &t->pieces[i];
-    if( slot->id < 0 ) return slot;
-    if( slot->hash == h && tokenizer_piece_equal(t, slot->id, s, len) ) return slot;
+    uint32_t *slot = &t->pieces[i];
+    if( *slot == TOKENIZER_EMPTY || tokenizer_piece_equal(t, *slot, s, len) ) return slot;
     i = (i + 1) & t->pieces_mask;
   }
 }
 
 static int tokenizer_lookup(const tokenizer *t, const char *s, size_t len){
-  return tokenizer_piece_slot_of(t, s, len, tokenizer_hash(s, len))->id;
+  uint32_t id = *tokenizer_piece_slot(t, s, len);
+  return id == TOKENIZER_EMPTY ? -1 : (int)id;
 }
 
 /* The id of an ordinary piece spelling s, or -1: what SPM and BPE may
@@ -278,36 +337,91 @@ static int tokenizer_lookup(const tokenizer *t, const char *s, size_t len){
 static int tokenizer_lookup_normal(const tokenizer *t, const char *s, size_t len){
   int id = tokenizer_lookup(t, s, len);
   if( id < 0 ) return -1;
-  token_kind k = t->tokens[id].kind;
+  token_kind k = tokenizer_kind_at(t, id);
   return k == TOKEN_NORMAL || k == TOKEN_USER_DEFINED ? id : -1;
 }
 
-static uint32_t tokenizer_table_size(uint64_t n){
-  uint64_t cap = 16;
-  while( cap < 2 * n ) cap *= 2;
-  return cap > UINT32_MAX / 2 ? 0 : (uint32_t)cap;
+/* Enter token id unless a token it does not outrank spells the same bytes. */
+static void tokenizer_piece_put(tokenizer *t, int id){
+  token_kind kind = tokenizer_kind_at(t, id);
+  if( kind == TOKEN_UNUSED ) return;
+  size_t len;
+  const char *s = tokenizer_piece(t, id, &len);
+  uint32_t *slot = tokenizer_piece_slot(t, s, len);
+  if( *slot == TOKENIZER_EMPTY ) t->pieces_count++;
+  else if( tokenizer_kind_rank(tokenizer_kind_at(t, (int)*slot))
+           <= tokenizer_kind_rank(kind) ) return;
+  *slot = (uint32_t)id;
 }
 
-static int tokenizer_build_pieces(tokenizer *t){
-  uint32_t cap = tokenizer_table_size((uint64_t)t->n_tokens);
-  if( !cap || !(t->pieces = malloc(cap * sizeof *t->pieces)) ) return -1;
+/* Rebuild the piece table with cap slots (a power of two).  realloc, not
+** malloc and free: freeing a large block raises glibc's mmap threshold, and
+** the heap then keeps what later large blocks (activations) leave behind. */
+static int tokenizer_pieces_resize(tokenizer *t, uint32_t cap){
+  uint32_t *slots = realloc(t->pieces, (size_t)cap * sizeof *slots);
+  if( !slots ) return -1;
+  memset(slots, 0xff, (size_t)cap * sizeof *slots);
+  t->pieces = slots;
   t->pieces_mask = cap - 1;
-  for(uint32_t i = 0; i < cap; i++) t->pieces[i].id = -1;
-  for(int id = 0; id < t->n_tokens; id++){
-    const tokenizer_entry *e = &t->tokens[id];
-    if( e->kind == TOKEN_UNUSED ) continue;
-    uint32_t h = tokenizer_hash(t->text + e->offset, e->len);
-    tokenizer_piece_slot *slot =
-      tokenizer_piece_slot_of(t, t->text + e->offset, e->len, h);
-    if( slot->id >= 0 && tokenizer_kind_rank(t->tokens[slot->id].kind)
-                         <= tokenizer_kind_rank(e->kind) ) continue;
-    slot->hash = h;
-    slot->id = id;
-  }
+  t->pieces_count = 0;
+  for(int id = 0; id < t->vocab.n; id++) tokenizer_piece_put(t, id);
   return 0;
 }
 
-/* ---- pair tables ---------------------------------------------------------- */
+/* Whether a table of cap slots may take one more entry: at most two thirds
+** full keeps linear probing short. */
+static int tokenizer_has_room(uint64_t count, uint64_t cap){
+  return (count + 1) * 3 <= cap * 2;
+}
+
+/* ---- adding tokens and merges --------------------------------------------- */
+
+int tokenizer_add_token(tokenizer *t, const char *piece, size_t len,
+                        float score, token_kind kind){
+  if( t->finished || kind < TOKEN_NORMAL || kind > TOKEN_BYTE ) return -1;
+  uint32_t cap = t->pieces_mask + 1;
+  if( !tokenizer_has_room(t->pieces_count, cap)
+   && (cap > UINT32_MAX / 4 || tokenizer_pieces_resize(t, 2 * cap)) ) return -1;
+  int id = t->vocab.n;
+  if( tokenizer_reserve((void **)&t->kinds, &t->kinds_cap, (size_t)id + 1, 1)
+   || tokenizer_set_score(t, id, score)
+   || tokenizer_strings_add(&t->vocab, piece, len) < 0 ) return -1;
+  t->kinds[id] = (uint8_t)kind;
+  tokenizer_piece_put(t, id);
+  return 0;
+}
+
+/* A merge side: the token spelling s, else a new extra string. */
+static int tokenizer_side(tokenizer *t, const char *s, size_t len, int32_t *side){
+  int id = tokenizer_lookup(t, s, len);
+  if( id >= 0 ){
+    *side = id;
+    return 0;
+  }
+  int k = tokenizer_strings_add(&t->extra, s, len);
+  *side = -1 - k;
+  return k < 0 ? -1 : 0;
+}
+
+static const char *tokenizer_side_bytes(const tokenizer *t, int32_t side, size_t *len){
+  if( side >= 0 ) return tokenizer_piece(t, side, len);
+  return tokenizer_strings_get(&t->extra, -1 - side, len);
+}
+
+int tokenizer_add_merge(tokenizer *t, const char *left, size_t left_len,
+                        const char *right, size_t right_len){
+  if( t->finished || t->kind != TOKENIZER_BPE || t->n_merges >= INT_MAX / 2 ) return -1;
+  if( tokenizer_reserve((void **)&t->rules, &t->rules_cap, (size_t)t->n_merges + 1,
+                        sizeof *t->rules) ) return -1;
+  tokenizer_rule *r = &t->rules[t->n_merges];
+  r->result = -1;
+  if( tokenizer_side(t, left, left_len, &r->left)
+   || tokenizer_side(t, right, right_len, &r->right) ) return -1;
+  t->n_merges++;
+  return 0;
+}
+
+/* ---- merge rules ------------------------------------------------------------ */
 
 static uint64_t tokenizer_pair_key(uint32_t first, uint32_t second){
   return (uint64_t)first << 32 | second;
@@ -321,27 +435,113 @@ static uint64_t tokenizer_pair_hash(uint64_t key){
   return key ^ (key >> 33);
 }
 
-static const tokenizer_pair_slot *tokenizer_pair_find(const tokenizer_pair_table *p,
-                                                      uint64_t key){
+static uint64_t tokenizer_merge_hash(int left, int right){
+  return tokenizer_pair_hash(tokenizer_pair_key((uint32_t)left, (uint32_t)right));
+}
+
+/* The slot of the merge of pieces (left, right), whose key hashes to h, or
+** the free slot where it would go. */
+static tokenizer_pair_slot *tokenizer_pair_slot_of(const tokenizer *t, int left,
+                                                  int right, uint64_t h){
+  uint32_t tag = (uint32_t)(h >> 32);
+  for(uint64_t i = h;; i++){
+    tokenizer_pair_slot *slot = &t->pairs[i & t->pairs_mask];
+    if( slot->rank == TOKENIZER_EMPTY ) return slot;
+    if( slot->tag != tag ) continue;
+    const tokenizer_rule *r = &t->rules[slot->rank];
+    if( r->left == left && r->right == right ) return slot;
+  }
+}
+
+/* The rank of the merge that applies to pieces (left, right), or -1. */
+static int tokenizer_pair_rank(const tokenizer *t, int left, int right){
+  uint32_t rank = tokenizer_pair_slot_of(t, left, right,
+                                         tokenizer_merge_hash(left, right))->rank;
+  return rank == TOKENIZER_EMPTY ? -1 : (int)rank;
+}
+
+/* Point rule r's sides at the ordinary pieces spelling them (tokens added
+** after the merge count too) and find the piece they make: 1 if the merge
+** applies, 0 if not, -1 if out of memory.  `joined` is scratch space. */
+static int tokenizer_rule_resolve(const tokenizer *t, tokenizer_rule *r,
+                                  char **joined, size_t *joined_cap){
+  size_t ll, rl;
+  const char *l = tokenizer_side_bytes(t, r->left, &ll);
+  const char *rt = tokenizer_side_bytes(t, r->right, &rl);
+  int left = tokenizer_lookup_normal(t, l, ll);
+  int right = tokenizer_lookup_normal(t, rt, rl);
+  if( left < 0 || right < 0 ) return 0;
+  if( tokenizer_reserve((void **)joined, joined_cap, ll + rl + 1, 1) ) return -1;
+  memcpy(*joined, l, ll);
+  memcpy(*joined + ll, rt, rl);
+  r->left = left;
+  r->right = right;
+  r->result = tokenizer_lookup_normal(t, *joined, ll + rl);
+  return r->result >= 0;
+}
+
+/* How many merges apply, or -1 if out of memory. */
+static int64_t tokenizer_resolve_rules(tokenizer *t){
+  char *joined = NULL;
+  size_t joined_cap = 0;
+  int64_t applies = 0;
+  for(int rank = 0; rank < t->n_merges && applies >= 0; rank++){
+    int rc = tokenizer_rule_resolve(t, &t->rules[rank], &joined, &joined_cap);
+    applies = rc < 0 ? -1 : applies + rc;
+  }
+  free(joined);
+  return applies;
+}
+
+static uint32_t tokenizer_table_size(uint64_t n){
+  uint64_t cap = 16;
+  while( !tokenizer_has_room(n, cap) ) cap *= 2;
+  return cap > UINT32_MAX / 2 ? 0 : (uint32_t)cap;
+}
+
+/* Merges whose sides or result are not ordinary pieces can never apply (a
+** Hugging Face file with such a merge fails to load there); they keep their
+** rank so tokenizer_merge still lists every merge added.  A repeated merge
+** keeps its first rank. */
+static int tokenizer_build_pairs(tokenizer *t){
+  int64_t applies = tokenizer_resolve_rules(t);
+  uint32_t cap = applies < 0 ? 0 : tokenizer_table_size((uint64_t)applies);
+  if( !cap || !(t->pairs = malloc((size_t)cap * sizeof *t->pairs)) ) return -1;
+  memset(t->pairs, 0xff, (size_t)cap * sizeof *t->pairs);
+  t->pairs_mask = cap - 1;
+  for(int rank = 0; rank < t->n_merges; rank++){
+    const tokenizer_rule *r = &t->rules[rank];
+    if( r->result < 0 ) continue;
+    uint64_t h = tokenizer_merge_hash(r->left, r->right);
+    tokenizer_pair_slot *slot = tokenizer_pair_slot_of(t, r->left, r->right, h);
+    if( slot->rank != TOKENIZER_EMPTY ) continue;
+    slot->rank = (uint32_t)rank;
+    slot->tag = (uint32_t)(h >> 32);
+  }
+  return 0;
+}
+
+/* ---- SPM joins: adjacent characters inside pieces --------------------------- */
+
+static int tokenizer_pair_set_has(const tokenizer_pair_set *p, uint64_t key){
   uint64_t i = tokenizer_pair_hash(key) & p->mask;
   for(;;){
-    const tokenizer_pair_slot *slot = &p->slots[i];
-    if( slot->key == key ) return slot;
-    if( slot->key == UINT64_MAX ) return NULL;
+    if( p->slots[i] == key ) return 1;
+    if( p->slots[i] == UINT64_MAX ) return 0;
     i = (i + 1) & p->mask;
   }
 }
 
-static int tokenizer_pair_resize(tokenizer_pair_table *p, uint64_t cap){
-  tokenizer_pair_table next = { malloc(cap * sizeof *next.slots), cap - 1, 0 };
+static int tokenizer_pair_set_resize(tokenizer_pair_set *p, uint64_t cap){
+  tokenizer_pair_set next = { malloc(cap * sizeof *next.slots), cap - 1, 0 };
   if( !next.slots ) return -1;
-  for(uint64_t i = 0; i < cap; i++) next.slots[i].key = UINT64_MAX;
+  memset(next.slots, 0xff, cap * sizeof *next.slots);
   for(uint64_t i = 0; p->slots && i <= p->mask; i++){
-    const tokenizer_pair_slot *old = &p->slots[i];
-    if( old->key == UINT64_MAX ) continue;
-    uint64_t j = tokenizer_pair_hash(old->key) & next.mask;
-    while( next.slots[j].key != UINT64_MAX ) j = (j + 1) & next.mask;
-    next.slots[j] = *old;
+    uint64_t key = p->slots[i];
+    if( key == UINT64_MAX ) continue;
+    uint64_t j = tokenizer_pair_hash(key) & next.mask;
+    while( next.slots[j] != UINT64_MAX ) j = (j + 1) & next.mask;
+    next.slots[j] = key;
     next.count++;
   }
   free(p->slots);
@@ -349,53 +549,18 @@ static int tokenizer_pair_resize(tokenizer_pair_table *p, uint64_t cap){
   return 0;
 }
 
-/* Insert unless present (a repeated merge keeps its first rank). */
-static int tokenizer_pair_insert(tokenizer_pair_table *p, uint64_t key, int rank,
-                                 int result){
-  if( (p->count + 1) * 2 > (p->slots ? p->mask + 1 : 0)
-   && tokenizer_pair_resize(p, p->slots ? 2 * (p->mask + 1) : 1024) ) return -1;
+static int tokenizer_pair_set_add(tokenizer_pair_set *p, uint64_t key){
+  if( !tokenizer_has_room(p->count, p->mask + 1)
+   && tokenizer_pair_set_resize(p, 2 * (p->mask + 1)) ) return -1;
   uint64_t i = tokenizer_pair_hash(key) & p->mask;
-  while( p->slots[i].key != UINT64_MAX ){
-    if( p->slots[i].key == key ) return 0;
+  while( p->slots[i] != UINT64_MAX ){
+    if( p->slots[i] == key ) return 0;
     i = (i + 1) & p->mask;
   }
-  p->slots[i] = (tokenizer_pair_slot){ key, rank, result };
+  p->slots[i] = key;
   p->count++;
   return 0;
 }
-
-/* Merges whose sides or result are not ordinary pieces can never apply (a
-** Hugging Face file with such a merge fails to load there); they keep their
-** rank so tokenizer_merge still lists every merge added. */
-static int tokenizer_build_merges(tokenizer *t){
-  char *joined = NULL;
-  size_t joined_cap = 0;
-  int rc = tokenizer_pair_resize(&t->merges_by_pair, 1024);
-  for(int rank = 0; rc == 0 && rank < t->n_merges; rank++){
-    const tokenizer_merge_entry *m = &t->merges[rank];
-    int left = tokenizer_lookup_normal(t, t->text + m->left_offset, m->left_len);
-    int right = tokenizer_lookup_normal(t, t->text + m->right_offset, m->right_len);
-    if( left < 0 || right < 0 ) continue;
-    size_t n = (size_t)m->left_len + m->right_len;
-    if( n > joined_cap ){
-      char *p = realloc(joined, n);
-      if( !p ){ rc = -1; break; }
-      joined = p;
-      joined_cap = n;
-    }
-    memcpy(joined, t->text + m->left_offset, m->left_len);
-    memcpy(joined + m->left_len, t->text + m->right_offset, m->right_len);
-    int result = tokenizer_lookup_normal(t, joined, n);
-    if( result >= 0 ){
-      rc = tokenizer_pair_insert(&t->merges_by_pair,
-                                 tokenizer_pair_key((uint32_t)left, (uint32_t)right),
-                                 rank, result);
-    }
-  }
-  free(joined);
-  return rc;
-}
-
 /* Length of the valid UTF-8 character at s, or 0 if the bytes there are
 ** not one (overlong, surrogate, beyond U+10FFFF, truncated). */
 static size_t tokenizer_utf8_len(const unsigned char *s, size_t n){
@@ -430,33 +595,36 @@ static size_t tokenizer_spm_char(const char *s, size_t n, uint32_t *key){
 }
 
 /* Every pair of adjacent characters inside a piece SPM can produce. */
+
+/* Every pair of adjacent characters inside a piece SPM can produce. */
 static int tokenizer_build_joins(tokenizer *t){
-  if( tokenizer_pair_resize(&t->joins, 1024) ) return -1;
-  for(int id = 0; id < t->n_tokens; id++){
-    const tokenizer_entry *e = &t->tokens[id];
-    if( e->kind != TOKEN_NORMAL && e->kind != TOKEN_USER_DEFINED ) continue;
-    const char *s = t->text + e->offset;
+  if( tokenizer_pair_set_resize(&t->joins, 1024) ) return -1;
+  for(int id = 0; id < t->vocab.n; id++){
+    token_kind kind = tokenizer_kind_at(t, id);
+    if( kind != TOKEN_NORMAL && kind != TOKEN_USER_DEFINED ) continue;
+    size_t len;
+    const char *s = tokenizer_piece(t, id, &len);
     uint32_t prev, next;
-    size_t at = tokenizer_spm_char(s, e->len, &prev);
-    while( at < e->len ){
-      at += tokenizer_spm_char(s + at, e->len - at, &next);
-      if( tokenizer_pair_insert(&t->joins, tokenizer_pair_key(prev, next), 0, 0) ) return -1;
+    size_t at = tokenizer_spm_char(s, len, &prev);
+    while( at < len ){
+      at += tokenizer_spm_char(s + at, len - at, &next);
+      if( tokenizer_pair_set_add(&t->joins, tokenizer_pair_key(prev, next)) ) return -1;
       prev = next;
     }
   }
   return 0;
 }
 
-/* ---- finishing: lookups, byte tokens, specials, pre-tokenizer ------------- */
+/* ---- finishing: byte tokens, specials, pre-tokenizer ----------------------- */
 
 static int tokenizer_build_bytes(tokenizer *t, char *err, size_t err_len){
+  token_kind want = t->kind == TOKENIZER_SPM ? TOKEN_BYTE : TOKEN_NORMAL;
   for(int b = 0; b < 256; b++) t->byte_token[b] = -1;
-  for(int id = 0; id < t->n_tokens; id++){
-    const tokenizer_entry *e = &t->tokens[id];
-    int want = t->kind == TOKENIZER_SPM ? TOKEN_BYTE : TOKEN_NORMAL;
-    if( (int)e->kind != want || e->len != 1 ) continue;
-    unsigned char b = (unsigned char)t->text[e->offset];
-    if( t->byte_token[b] < 0 ) t->byte_token[b] = id;
+  for(int id = 0; id < t->vocab.n; id++){
+    size_t len;
+    const char *s = tokenizer_piece(t, id, &len);
+    if( tokenizer_kind_at(t, id) != want || len != 1 ) continue;
+    if( t->byte_token[(unsigned char)s[0]] < 0 ) t->byte_token[(unsigned char)s[0]] = id;
   }
   if( t->kind == TOKENIZER_SPM ) return 0;
   /* Byte-level BPE spells every text through single bytes. */
@@ -480,18 +648,28 @@ static int tokenizer_special_cmp(const void *a, const void *b){
 /* Control, unknown and user-defined tokens are matched in the text, as in
 ** llama.cpp's tokenizer_st_partition: user-defined ones always (Hugging
 ** Face's non-special added tokens), the others only with parse_special. */
+static int tokenizer_is_special(const tokenizer *t, int id){
+  size_t len;
+  token_kind kind = tokenizer_kind_at(t, id);
+  tokenizer_piece(t, id, &len);
+  return len > 0 && (kind == TOKEN_CONTROL || kind == TOKEN_UNKNOWN
+                     || kind == TOKEN_USER_DEFINED);
+}
+
 static int tokenizer_build_specials(tokenizer *t){
-  t->specials = malloc(((size_t)t->n_tokens + 1) * sizeof *t->specials);
+  int n = 0;
+  for(int id = 0; id < t->vocab.n; id++) n += tokenizer_is_special(t, id);
+  t->specials = malloc(((size_t)n + 1) * sizeof *t->specials);
   if( !t->specials ) return -1;
-  for(int id = 0; id < t->n_tokens; id++){
-    const tokenizer_entry *e = &t->tokens[id];
-    if( e->kind == TOKEN_UNKNOWN && t->unk < 0 ) t->unk = id;
-    if( e->len == 0 ) continue;
-    if( e->kind != TOKEN_CONTROL && e->kind != TOKEN_UNKNOWN
-     && e->kind != TOKEN_USER_DEFINED ) continue;
+  for(int id = 0; id < t->vocab.n; id++){
+    token_kind kind = tokenizer_kind_at(t, id);
+    if( kind == TOKEN_UNKNOWN && t->unk < 0 ) t->unk = id;
+    if( !tokenizer_is_special(t, id) ) continue;
+    size_t len;
+    const char *s = tokenizer_piece(t, id, &len);
     t->specials[t->n_specials++] = (tokenizer_special){
-      id, e->len, (unsigned char)t->text[e->offset], e->kind == TOKEN_USER_DEFINED };
-    t->has_always_special |= e->kind == TOKEN_USER_DEFINED;
+      id, (uint32_t)len, (unsigned char)s[0], kind == TOKEN_USER_DEFINED };
+    t->has_always_special |= kind == TOKEN_USER_DEFINED;
   }
   qsort(t->specials, (size_t)t->n_specials, sizeof *t->specials,
         tokenizer_special_cmp);
@@ -503,6 +681,7 @@ static int tokenizer_build_specials(tokenizer *t){
   t->special_first[256] = s;
   return 0;
 }
+
 
 static int tokenizer_build_split(tokenizer *t, char *err, size_t err_len){
   const char *name = NULL;
@@ -533,28 +712,36 @@ static int tokenizer_build_split(tokenizer *t, char *err, size_t err_len){
   return 0;
 }
 
+
 int tokenizer_finish(tokenizer *t, char *err, size_t err_len){
   if( t->finished ) return 0;
-  if( t->n_tokens == 0 ){
+  if( t->vocab.n == 0 ){
     tokenizer_error(err, err_len, "tokenizer has no tokens");
     return -1;
   }
-  if( tokenizer_build_pieces(t) || tokenizer_build_specials(t) ){
-    tokenizer_error(err, err_len, "out of memory for %d tokens", t->n_tokens);
+  if( tokenizer_build_specials(t) ){
+    tokenizer_error(err, err_len, "out of memory for %d tokens", t->vocab.n);
     return -1;
   }
   if( tokenizer_build_bytes(t, err, err_len) ) return -1;
   if( t->kind == TOKENIZER_SPM && tokenizer_build_joins(t) ){
-    tokenizer_error(err, err_len, "out of memory for %d tokens", t->n_tokens);
+    tokenizer_error(err, err_len, "out of memory for %d tokens", t->vocab.n);
     return -1;
   }
   if( t->kind == TOKENIZER_BPE ){
-    if( tokenizer_build_merges(t) ){
+    if( tokenizer_build_pairs(t) ){
       tokenizer_error(err, err_len, "out of memory for %d merges", t->n_merges);
       return -1;
     }
     if( tokenizer_build_split(t, err, err_len) ) return -1;
   }
+  tokenizer_strings_shrink(&t->vocab);
+  tokenizer_strings_shrink(&t->extra);
+  tokenizer_shrink((void **)&t->kinds, &t->kinds_cap, (size_t)t->vocab.n, 1);
+  tokenizer_shrink((void **)&t->scores, &t->scores_cap, (size_t)t->vocab.n,
+                   sizeof *t->scores);
+  tokenizer_shrink((void **)&t->rules, &t->rules_cap, (size_t)t->n_merges,
+                   sizeof *t->rules);
   t->finished = 1;
   return 0;
 }
@@ -563,44 +750,42 @@ int tokenizer_finish(tokenizer *t, char *err, size_t err_len){
 
 tokenizer_kind tokenizer_kind_of(const tokenizer *t){ return t->kind; }
 const char *tokenizer_pre(const tokenizer *t){ return t->pre; }
-int tokenizer_vocab_size(const tokenizer *t){ return t->n_tokens; }
+int tokenizer_vocab_size(const tokenizer *t){ return t->vocab.n; }
 int tokenizer_merge_count(const tokenizer *t){ return t->n_merges; }
 
 int tokenizer_token(const tokenizer *t, int id, const char **piece,
                     size_t *len, float *score, token_kind *kind){
-  if( id < 0 || id >= t->n_tokens ) return -1;
-  const tokenizer_entry *e = &t->tokens[id];
-  if( piece ) *piece = t->text + e->offset;
-  if( len ) *len = e->len;
-  if( score ) *score = e->score;
-  if( kind ) *kind = e->kind;
+  if( id < 0 || id >= t->vocab.n ) return -1;
+  size_t n;
+  const char *p = tokenizer_piece(t, id, &n);
+  if( piece ) *piece = p;
+  if( len ) *len = n;
+  if( score ) *score = tokenizer_score(t, id);
+  if( kind ) *kind = tokenizer_kind_at(t, id);
   return 0;
 }
 
 int tokenizer_merge(const tokenizer *t, int rank, const char **left,
                     size_t *left_len, const char **right, size_t *right_len){
   if( rank < 0 || rank >= t->n_merges ) return -1;
-  const tokenizer_merge_entry *m = &t->merges[rank];
-  if( left ) *left = t->text + m->left_offset;
-  if( left_len ) *left_len = m->left_len;
-  if( right ) *right = t->text + m->right_offset;
-  if( right_len ) *right_len = m->right_len;
+  size_t ll, rl;
+  const char *l = tokenizer_side_bytes(t, t->rules[rank].left, &ll);
+  const char *r = tokenizer_side_bytes(t, t->rules[rank].right, &rl);
+  if( left ) *left = l;
+  if( left_len ) *left_len = ll;
+  if( right ) *right = r;
+  if( right_len ) *right_len = rl;
   return 0;
 }
 
 int tokenizer_find(const tokenizer *t, const char *piece, size_t len){
-  if( !t->finished ){
-    for(int id = 0; id < t->n_tokens; id++){
-      if( tokenizer_piece_equal(t, id, piece, len) ) return id;
-    }
-    return -1;
-  }
   return tokenizer_lookup(t, piece, len);
 }
 
+
 void tokenizer_set_special(tokenizer *t, int bos, int eos, int add_bos){
-  t->bos = bos >= 0 && bos < t->n_tokens ? bos : -1;
-  t->eos = eos >= 0 && eos < t->n_tokens ? eos : -1;
+  t->bos = bos >= 0 && bos < t->vocab.n ? bos : -1;
+  t->eos = eos >= 0 && eos < t->vocab.n ? eos : -1;
   t->add_bos = add_bos && t->bos >= 0;
 }
 int tokenizer_bos(const tokenizer *t){ return t->bos; }
@@ -713,17 +898,6 @@ static void tokenizer_cache_put(tokenizer_cache_slot *slot, const char *s,
   memcpy(slot->ids, out->chunk, (size_t)out->n_chunk * sizeof *out->chunk);
 }
 
-static int tokenizer_reserve(void **p, size_t *cap, size_t n, size_t size){
-  if( n <= *cap ) return 0;
-  size_t c = *cap ? *cap : 64;
-  while( c < n ) c *= 2;
-  void *q = realloc(*p, c * size);
-  if( !q ) return -1;
-  *p = q;
-  *cap = c;
-  return 0;
-}
-
 static int tokenizer_bigram_before(const tokenizer_bigram *a,
                                    const tokenizer_bigram *b){
   return a->key < b->key || (a->key == b->key && a->left < b->left);
@@ -799,7 +973,7 @@ static int tokenizer_spm_try_bigram(const tokenizer *t, tokenizer_work *w,
   uint32_t size = l->len + r->len;
   int id = tokenizer_lookup_normal(t, w->buf + l->start, size);
   if( id < 0 ) return 0;
-  tokenizer_bigram g = { tokenizer_spm_key(t->tokens[id].score), left, right, size, id };
+  tokenizer_bigram g = { tokenizer_spm_key(tokenizer_score(t, id)), left, right, size, id };
   return tokenizer_heap_push(w, g);
 }
 
@@ -886,7 +1060,7 @@ static int tokenizer_spm_fragment(const tokenizer *t, tokenizer_work *w,
   for(size_t at = 0; at < len; ){
     uint32_t key;
     size_t c = tokenizer_spm_char(s + at, len - at, &key);
-    if( have_prev && !tokenizer_pair_find(&t->joins, tokenizer_pair_key(prev, key)) ){
+    if( have_prev && !tokenizer_pair_set_has(&t->joins, tokenizer_pair_key(prev, key)) ){
       if( tokenizer_spm_segment(t, w, prefix, s + from, at - from, out, err, err_len) ) return -1;
       prefix = 0;
       from = at;
@@ -903,10 +1077,10 @@ static int tokenizer_spm_fragment(const tokenizer *t, tokenizer_work *w,
 static int tokenizer_bpe_try_pair(const tokenizer *t, tokenizer_work *w,
                                   int left, int right){
   const tokenizer_symbol *l = &w->symbols[left], *r = &w->symbols[right];
-  const tokenizer_pair_slot *p = tokenizer_pair_find(&t->merges_by_pair,
-    tokenizer_pair_key((uint32_t)l->id, (uint32_t)r->id));
-  if( !p ) return 0;
-  tokenizer_bigram g = { (uint32_t)p->rank, left, right, l->len + r->len, p->result };
+  int rank = tokenizer_pair_rank(t, l->id, r->id);
+  if( rank < 0 ) return 0;
+  tokenizer_bigram g = { (uint32_t)rank, left, right, l->len + r->len,
+                         t->rules[rank].result };
   return tokenizer_heap_push(w, g);
 }
 
@@ -978,8 +1152,9 @@ static int tokenizer_special_at(const tokenizer *t, const char *s, size_t len,
   for(int i = t->special_first[b]; i < t->special_first[b + 1]; i++){
     const tokenizer_special *sp = &t->specials[i];
     if( !parse_special && !sp->always ) continue;
+    size_t n;
     if( sp->len <= len
-     && memcmp(t->text + t->tokens[sp->id].offset, s, sp->len) == 0 ) return sp->id;
+     && memcmp(tokenizer_piece(t, sp->id, &n), s, sp->len) == 0 ) return sp->id;
   }
   return -1;
 }
@@ -1003,8 +1178,10 @@ static int tokenizer_encode_text(const tokenizer *t, tokenizer_work *w,
     int id = tokenizer_special_at(t, text + i, len - i, parse_special);
     if( id < 0 ){ i++; continue; }
     if( tokenizer_fragment(t, w, text + start, i - start, out, err, err_len) ) return -1;
+    size_t n;
+    tokenizer_piece(t, id, &n);
     tokenizer_emit(out, id);
-    i += t->tokens[id].len;
+    i += n;
     start = i;
   }
   return tokenizer_fragment(t, w, text + start, len - start, out, err, err_len);
@@ -1032,18 +1209,18 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len,
 
 int tokenizer_decode_piece(const tokenizer *t, int prev, int id,
                            const char **out){
-  if( id < 0 || id >= t->n_tokens ) return -1;
-  const tokenizer_entry *e = &t->tokens[id];
-  const char *s = t->text + e->offset;
-  size_t len = e->len;
-  if( e->kind == TOKEN_CONTROL || e->kind == TOKEN_UNKNOWN || e->kind == TOKEN_UNUSED ){
+  if( id < 0 || id >= t->vocab.n ) return -1;
+  size_t len;
+  const char *s = tokenizer_piece(t, id, &len);
+  token_kind kind = tokenizer_kind_at(t, id);
+  if( kind == TOKEN_CONTROL || kind == TOKEN_UNKNOWN || kind == TOKEN_UNUSED ){
     len = 0;
   }else if( t->add_space_prefix && len > 0 && s[0] == ' '
-          && (e->kind == TOKEN_NORMAL || e->kind == TOKEN_BYTE) ){
+          && (kind == TOKEN_NORMAL || kind == TOKEN_BYTE) ){
     /* Undo the dummy prefix encode put at the start and after specials. */
-    int boundary = prev < 0 || prev >= t->n_tokens
-                || (t->tokens[prev].kind != TOKEN_NORMAL
-                    && t->tokens[prev].kind != TOKEN_BYTE);
+    int boundary = prev < 0 || prev >= t->vocab.n
+                || (tokenizer_kind_at(t, prev) != TOKEN_NORMAL
+                    && tokenizer_kind_at(t, prev) != TOKEN_BYTE);
     if( boundary ){ s++; len--; }
   }
   *out = s;

@@ -57,9 +57,15 @@ int tokenizer_token(const tokenizer *t, int id, const char **piece,
                     size_t *len, float *score, token_kind *kind);
 int tokenizer_merge(const tokenizer *t, int rank, const char **left,
                     size_t *left_len, const char **right, size_t *right_len);
-/* Exact piece lookup, -1 if absent.  Where several tokens spell the same
-** bytes (an SPM byte token and a normal piece), the normal piece wins. */
+/* Exact piece lookup, -1 if absent (also before tokenizer_finish).  Where
+** several tokens spell the same bytes (an SPM byte token and a normal
+** piece), the normal piece wins. */
 int tokenizer_find(const tokenizer *t, const char *piece, size_t len);
+
+/* Bytes the tokenizer holds on the heap (tables at their allocated size).
+** It lives as long as its model and outside the memory budget: this is
+** its share of the overhead above the budget. */
+size_t tokenizer_memory(const tokenizer *t);
 
 /* Special ids, -1 where the vocab has none.  Set after the tokens are
 ** added (out-of-range ids become -1); add_bos needs a bos. */

@@ -10,7 +10,8 @@
 **   - Qwen2.5 ids with special tokens (tokenizers/qwen2.5, see its SOURCE.md).
 ** Every vector also checks that decoding gives the input back.  The rest
 ** tests behaviour tokenizer.h promises: special-token parsing, invalid
-** UTF-8, the dummy-prefix rule of decode, the add API, loader errors.
+** UTF-8, the dummy-prefix rule of decode, the add API, loader errors, and
+** how much memory a loaded tokenizer holds.
 */
 #include "testutil.h"
 #include "gguf.h"
@@ -585,6 +586,74 @@ START_TEST(test_pieces_are_raw_bytes){
 }
 END_TEST
 
+/* A byte-level BPE vocab of the 256 single bytes, then `extra` pieces. */
+static tokenizer *byte_level(const char *const *extra, int n_extra){
+  tokenizer *t = tokenizer_new(TOKENIZER_BPE, "gpt2");
+  for(int b = 0; b < 256; b++){
+    char c = (char)b;
+    ck_assert_int_eq(tokenizer_add_token(t, &c, 1, 0, TOKEN_NORMAL), 0);
+  }
+  for(int i = 0; i < n_extra; i++){
+    ck_assert_int_eq(tokenizer_add_token(t, extra[i], strlen(extra[i]), 0,
+                                         TOKEN_NORMAL), 0);
+  }
+  return t;
+}
+
+static void assert_merge(const tokenizer *t, int rank, const char *left,
+                         const char *right){
+  const char *l, *r; size_t ll, rl;
+  ck_assert_int_eq(tokenizer_merge(t, rank, &l, &ll, &r, &rl), 0);
+  ck_assert_msg(ll == strlen(left) && memcmp(l, left, ll) == 0
+                && rl == strlen(right) && memcmp(r, right, rl) == 0,
+                "merge %d is \"%.*s\" \"%.*s\"", rank, (int)ll, l, (int)rl, r);
+}
+
+/* Merges are kept as token ids; a side no token spells keeps its text. */
+START_TEST(test_merges_keep_their_text){
+  static const char *const pieces[] = { "ab", "abc" };
+  tokenizer *t = byte_level(pieces, 2);
+  char err[256] = "";
+  ck_assert_int_eq(tokenizer_add_merge(t, "a", 1, "b", 1), 0);
+  ck_assert_int_eq(tokenizer_add_merge(t, "x", 1, "yz", 2), 0);     /* "yz": no token */
+  ck_assert_int_eq(tokenizer_add_merge(t, "c", 1, "d", 1), 0);      /* "cd" comes later */
+  ck_assert_int_eq(tokenizer_add_merge(t, "ab", 2, "c", 1), 0);
+  ck_assert_int_eq(tokenizer_add_merge(t, "a", 1, "b", 1), 0);      /* repeated */
+  ck_assert_int_eq(tokenizer_add_token(t, "cd", 2, 0, TOKEN_NORMAL), 0);
+  ck_assert_int_eq(tokenizer_find(t, "cd", 2), 258);                /* before finish */
+  ck_assert_int_eq(tokenizer_finish(t, err, sizeof err), 0);
+  ck_assert_int_eq(tokenizer_merge_count(t), 5);
+  assert_merge(t, 0, "a", "b");
+  assert_merge(t, 1, "x", "yz");
+  assert_merge(t, 2, "c", "d");
+  assert_merge(t, 3, "ab", "c");
+  assert_merge(t, 4, "a", "b");
+  int ids[8];
+  /* "abcd": a+b (rank 0) and c+d (rank 2) before ab+c (rank 3) */
+  ck_assert_int_eq(tokenizer_encode(t, "abcd", 4, 0, ids, 8, err, sizeof err), 2);
+  ck_assert(ids[0] == 256 && ids[1] == 258);
+  ck_assert_int_eq(tokenizer_encode(t, "abc", 3, 0, ids, 8, err, sizeof err), 1);
+  ck_assert_int_eq(ids[0], 257);
+  ck_assert_int_eq(tokenizer_encode(t, "xyz", 3, 0, ids, 8, err, sizeof err), 3);
+  tokenizer_free(t);
+}
+END_TEST
+
+/* The tokenizer lives outside the memory budget, as long as its model:
+** Qwen2's 151,665 tokens and 151,387 merges fit in a few megabytes,
+** whether loaded from files or rebuilt from pieces as the model database
+** reader does. */
+START_TEST(test_memory_is_small){
+  size_t loaded = tokenizer_memory(qwen);
+  tokenizer *t = rebuild(qwen);
+  size_t rebuilt = tokenizer_memory(t);
+  tokenizer_free(t);
+  ck_assert_msg(loaded < 7u << 20 && rebuilt < 7u << 20,
+                "qwen2.5 tokenizer holds %zu bytes loaded, %zu rebuilt", loaded, rebuilt);
+  ck_assert_uint_lt(tokenizer_memory(tok512), 64u << 10);
+}
+END_TEST
+
 START_TEST(test_output_capacity){
   static const char text[] = "Hello world, hello tokenizer";
   int all[64], few[3];
@@ -812,6 +881,8 @@ static Suite *tokenizer_suite(void){
   tcase_add_test(behaviour, test_long_text_cache);
   tcase_add_test(behaviour, test_rebuild_from_pieces);
   tcase_add_test(behaviour, test_pieces_are_raw_bytes);
+  tcase_add_test(behaviour, test_merges_keep_their_text);
+  tcase_add_test(behaviour, test_memory_is_small);
   tcase_add_test(behaviour, test_output_capacity);
   tcase_add_test(behaviour, test_api_errors);
   tcase_add_test(behaviour, test_spm_without_byte_tokens);
