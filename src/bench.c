@@ -39,11 +39,15 @@
 ** memory cgroup), forks, moves the child in, and then conducts: the child
 ** opens the model, sets tensql_budget(), tensql_policy(), tensql_prefetch()
 ** (and tensql_threads() if the engine has it), runs a warm-up generate that
-** records the prefill and decode schedules, and waits; for each repeat the
-** parent runs the probe while the children sleep, then lets one child run
-** one generate.  The configurations of one budget (the four variants of a
-** sweep) run side by side, one repeat of each in turn, so the machine's
-** swings fall on all of them alike: compare them by ratios within a run.
+** records the prefill and decode schedules, and waits (the benchmark's own
+** queries, for the prompt and the figures of the model, run on a connection
+** closed before the warm-up); for each repeat the parent runs the probe
+** while the children sleep, then lets one child run one generate.  The
+** probe's buffer lives in the parent, outside the children's cgroups, and
+** is unmapped before the child runs.  The configurations of one budget
+** (the four variants of a sweep) run side by side, one repeat of each in
+** turn, so the machine's swings fall on all of them alike: compare them by
+** ratios within a run.
 ** Before each budget the OS page cache is dropped when running as root
 ** (unless --keep-cache).  The child, not this process, joins the group,
 ** so nothing has to move back: the group is removed once it has exited.
@@ -700,6 +704,27 @@ static int worker_generate(worker_state *w, int max_tokens, worker_msg *m){
   return 0;
 }
 
+/* The benchmark's own queries, on a connection of their own that is closed
+** before the measured runs: what they leave allocated (4 MB on
+** Qwen2.5-0.5B) would count in the worker's peak memory.  Sets the program
+** and weight figures of m; returns the prompt of `target` tokens, or NULL. */
+static char *worker_describe(const char *model, int target, worker_msg *m){
+  sqlite3 *db = 0;
+  char *prompt = 0;
+  m->statements = m->model_bytes = m->weight_bytes = -1;
+  if( sqlite3_open_v2(model, &db, SQLITE_OPEN_READONLY, 0) == SQLITE_OK
+   && tensql_register(db) == SQLITE_OK ){
+    m->statements = query_int(db, "SELECT count(*) FROM program", -1);
+    m->model_bytes = query_int(db, "SELECT sum(bytes) FROM tensors", -1);
+    m->weight_bytes = query_int(db,
+        "SELECT sum(t.bytes) FROM tensors t WHERE EXISTS (SELECT 1 FROM program p"
+        " WHERE instr(p.sql, 'matmul(') AND instr(p.sql, '\"' || t.name || '\"'))", -1);
+    prompt = prompt_of_tokens(db, target);
+  }
+  sqlite3_close(db);
+  return prompt;
+}
+
 /* Open the model with the configuration set, build the prompt and warm
 ** up.  0, or -1 with the message in m->text. */
 static int worker_setup(const bench_options *o, const bench_config *cfg, worker_state *w,
@@ -754,18 +779,12 @@ static int worker_setup(const bench_options *o, const bench_config *cfg, worker_
   }
   sqlite3_finalize(st);
 
-  m->statements = query_int(db, "SELECT count(*) FROM program", -1);
-  m->model_bytes = query_int(db, "SELECT sum(bytes) FROM tensors", -1);
-  m->weight_bytes = query_int(db,
-      "SELECT sum(t.bytes) FROM tensors t WHERE EXISTS (SELECT 1 FROM program p"
-      " WHERE instr(p.sql, 'matmul(') AND instr(p.sql, '\"' || t.name || '\"'))", -1);
-
   int target = o->prompt_tokens - bos;
   if( target < 1 ){
     text_format(m->text, sizeof m->text, "--prompt-tokens %d leaves no room after BOS", o->prompt_tokens);
     return -1;
   }
-  w->prompt = prompt_of_tokens(db, target);
+  w->prompt = worker_describe(o->model, target, m);
   if( w->prompt == 0 ){
     text_format(m->text, sizeof m->text, "cannot build a prompt of exactly %d tokens", target);
     return -1;

@@ -2,10 +2,10 @@
 ** test_bench.c: the benchmark command (src/bench.c) and the bandwidth
 ** probe (src/probe.c), in everything that does not depend on a clock:
 ** option parsing, size lists, medians, the shape and keys of the JSON
-** line, the probe giving a positive rate, and a whole `bench --json` and
-** `bench --sweep` on stories260K producing well-formed output.  No
-** assertion is about speed: performance is measured by the command, not
-** by tests.
+** line, the probe giving a positive rate and leaving nothing resident, and
+** a whole `bench --json` and `bench --sweep` on stories260K producing
+** well-formed output.  No assertion is about speed: performance is
+** measured by the command, not by tests.
 */
 #include "testutil.h"
 
@@ -315,6 +315,29 @@ START_TEST(test_probe_positive){
 }
 END_TEST
 
+/* Resident bytes of this process (VmRSS). */
+static long long rss_bytes(void){
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long long kb = -1;
+  while( f && fgets(line, sizeof line, f) ){
+    if( strncmp(line, "VmRSS:", 6) == 0 ) kb = atoll(line + 6);
+  }
+  if( f ) fclose(f);
+  return kb * 1024;
+}
+
+/* bench probes in the conductor, between the worker's runs: its buffer
+** must be gone afterwards, or a probe in the worker's process would count
+** in the peak memory the worker reports. */
+START_TEST(test_probe_leaves_nothing_resident){
+  long long before = rss_bytes();
+  ck_assert(probe_read_bandwidth(64 << 20, 2, 1) > 0);
+  long long grown = rss_bytes() - before;
+  ck_assert_msg(before > 0 && grown < 4 << 20, "RSS grew by %lld bytes", grown);
+}
+END_TEST
+
 /* ---- the command, end to end on stories260K (no timing asserted) -------------------- */
 
 static const char *stories_db(void){
@@ -433,6 +456,7 @@ static Suite *bench_suite(void){
   tcase_add_test(tc, test_median);
   tcase_add_test(tc, test_json_shape);
   tcase_add_test(tc, test_probe_positive);
+  tcase_add_test(tc, test_probe_leaves_nothing_resident);
   tcase_add_test(tc, test_command_json);
   tcase_add_test(tc, test_command_sweep);
   suite_add_tcase(s, tc);
