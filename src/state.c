@@ -146,13 +146,15 @@ static int act_widen(state_act *a, int64_t col0, int64_t w){
   int64_t cols = col0 + w;
   if( cols <= a->cols ) return 0;
   if( cols > a->stride ){
+    /* realloc, not malloc + free: freeing a large block makes glibc raise
+    ** its mmap threshold, after which freed activations stay resident.
+    ** Rows move last first, as the stride only grows. */
     int64_t stride = cols > 2 * a->stride ? cols : 2 * a->stride;
-    float *d = malloc((size_t)(a->rows * stride) * sizeof(float));
+    float *d = realloc(a->data, (size_t)(a->rows * stride) * sizeof(float));
     if( d == 0 ) return -1;
-    for(int64_t r = 0; r < a->rows; r++){
-      memcpy(d + r * stride, a->data + r * a->stride, (size_t)a->cols * sizeof(float));
+    for(int64_t r = a->rows - 1; r > 0; r--){
+      memmove(d + r * stride, d + r * a->stride, (size_t)a->cols * sizeof(float));
     }
-    free(a->data);
     a->data = d;
     a->stride = stride;
     a->capacity = a->rows * stride;
