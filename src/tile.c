@@ -11,9 +11,16 @@
 ** waits for that tile anyway); the prefetch thread reads without it, on
 ** its own connection, after marking the slot `loading` and reserving its
 ** bytes, so both never read one tile twice and never exceed the budget.
+**
+** Both connections open the model through the "tensql-tile" VFS (below),
+** which reads without the kernel's read-ahead and drops what it read from
+** the OS page cache: the bytes that come off the disk are the pages of the
+** tiles loaded, and the page cache holds at most the two runs of tiles
+** asked for ahead of their loads (RUN_BYTES).
 */
 #include "tile.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -27,17 +34,166 @@
 #include "budget.h"
 #include "schedule.h"
 
-/* Drop the model file from the OS page cache after this many bytes read:
-** what the page cache holds behind the budget's back stays below it. */
-#define PAGE_CACHE_SLACK (4u << 20)
+/* ---- the model file ---------------------------------------------------- */
+
+/* "tensql-tile" is the default VFS with another read for the main database
+** file.  A tile is its b-tree leaf page and then its overflow pages, a
+** sequential run to which the kernel answers with read-ahead of up to
+** read_ahead_kb (8 MiB on the test machine) of the tiles that follow on
+** disk.  Those are resident already (OPT keeps them) or due much later,
+** and dropping the page cache throws them away unused, to be read again:
+** disk reads came to 2-4x the tile bytes.  Read-ahead belongs to an open
+** file, not to the inode, so each file gets a descriptor of its own with
+** POSIX_FADV_RANDOM, and the reads go through it; SQLite's descriptor
+** still does the locking.
+**
+** A read drops its range from the OS page cache (POSIX_FADV_DONTNEED acts
+** on the inode) before and after.  After: the page cache charged to the
+** process keeps none of it, only the partial pages at range ends, among
+** them the 16 header bytes SQLite re-reads at each transaction.  Before:
+** a page that another descriptor read ahead (a connection reading the
+** schema or the vocabulary) may carry the kernel's read-ahead mark, and
+** reading a marked page starts asynchronous read-ahead even on a
+** POSIX_FADV_RANDOM file, which then chains from window to window.
+**
+** The manager asks the kernel for what it is about to load in larger
+** requests (extent_ask, below); a read inside the extent marked `asked`
+** wants those pages and does not drop them first.  The file also notes the
+** span its reads cover, which is how the manager learns a tile's extent.
+**
+** model_file lives after the default VFS's file, in the szOsFile bytes
+** SQLite allocates for each file. */
+typedef struct file_extent { int64_t at, bytes; } file_extent;
+
+typedef struct model_file {
+  sqlite3_io_methods methods;       /* the default file's, with xRead, xClose ours */
+  const sqlite3_io_methods *base;   /* the default file's methods */
+  int fd;                           /* read-ahead off */
+  file_extent asked;                /* asked for already: no drop before reading */
+  int64_t span_lo, span_hi;         /* what the reads since extent_track covered */
+} model_file;
+
+static sqlite3_vfs *model_vfs_base;   /* the default VFS, which does the rest */
+static sqlite3_vfs model_vfs;         /* a copy of it with xOpen ours */
+static size_t model_file_offset;      /* where model_file starts in a file */
+static pthread_once_t model_vfs_once = PTHREAD_ONCE_INIT;
+
+static model_file *model_file_of(sqlite3_file *f){
+  return (model_file*)((char*)f + model_file_offset);
+}
+
+static int model_file_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off){
+  model_file *m = model_file_of(f);
+  char *p = buf;
+  size_t left = (size_t)n;
+  ssize_t got = 1;
+  if( off < m->asked.at || off + n > m->asked.at + m->asked.bytes ){
+    posix_fadvise(m->fd, off, n, POSIX_FADV_DONTNEED);
+  }
+  while( left > 0 && got != 0 ){
+    got = pread(m->fd, p, left, off + (p - (char*)buf));
+    if( got < 0 && errno != EINTR ) return SQLITE_IOERR_READ;
+    if( got > 0 ){ p += got; left -= (size_t)got; }
+  }
+  posix_fadvise(m->fd, off, n, POSIX_FADV_DONTNEED);
+  /* Page 1 (the header SQLite re-reads at each transaction, the schema)
+  ** is no tile's; pages are at least 512 bytes. */
+  if( off >= 512 && off < m->span_lo ) m->span_lo = off;
+  if( off >= 512 && off + n > m->span_hi ) m->span_hi = off + n;
+  if( left == 0 ) return SQLITE_OK;
+  memset(p, 0, left);   /* as SQLite's own read does past the end */
+  return SQLITE_IOERR_SHORT_READ;
+}
+
+static int model_file_close(sqlite3_file *f){
+  model_file *m = model_file_of(f);
+  close(m->fd);
+  return m->base->xClose(f);
+}
+
+static int model_file_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f,
+                           int flags, int *out_flags){
+  int rc = model_vfs_base->xOpen(model_vfs_base, name, f, flags, out_flags);
+  if( rc != SQLITE_OK || f->pMethods == 0 || !(flags & SQLITE_OPEN_MAIN_DB) ) return rc;
+  model_file *m = model_file_of(f);
+  memset(m, 0, sizeof *m);
+  m->fd = open(name, O_RDONLY | O_CLOEXEC);
+  if( m->fd < 0 ){
+    f->pMethods->xClose(f);
+    f->pMethods = 0;
+    return SQLITE_CANTOPEN;
+  }
+  posix_fadvise(m->fd, 0, 0, POSIX_FADV_RANDOM);
+  m->base = f->pMethods;
+  m->methods = *f->pMethods;
+  m->methods.xRead = model_file_read;
+  m->methods.xClose = model_file_close;
+  f->pMethods = &m->methods;
+  return rc;
+}
+
+/* The copy keeps the default's pAppData, so its other methods work when
+** called with the copy. */
+static void model_vfs_register(void){
+  model_vfs_base = sqlite3_vfs_find(0);
+  model_vfs = *model_vfs_base;
+  model_vfs.zName = "tensql-tile";
+  model_vfs.pNext = 0;
+  model_file_offset = ((size_t)model_vfs_base->szOsFile + 15) & ~(size_t)15;
+  model_vfs.szOsFile = (int)(model_file_offset + sizeof(model_file));
+  model_vfs.xOpen = model_file_open;
+  sqlite3_vfs_register(&model_vfs, 0);
+}
+
+/* The model file under a connection opened through "tensql-tile". */
+static model_file *model_file_get(sqlite3 *db){
+  sqlite3_file *f = 0;
+  sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f);
+  return f ? model_file_of(f) : 0;
+}
+
+/* Ask the kernel for an extent in one request, clear first of any
+** read-ahead mark another descriptor left in it. */
+static void extent_ask(model_file *f, file_extent e){
+  if( e.bytes == 0 ) return;
+  posix_fadvise(f->fd, e.at, e.bytes, POSIX_FADV_DONTNEED);
+  posix_fadvise(f->fd, e.at, e.bytes, POSIX_FADV_WILLNEED);
+}
+
+/* Reads of f from here on: `asked` was asked for (its pages are wanted),
+** and the span covered starts empty. */
+static void extent_track(model_file *f, file_extent asked){
+  f->asked = asked;
+  f->span_lo = INT64_MAX;
+  f->span_hi = 0;
+}
+
+/* What the reads since extent_track covered, if it is one tile's bytes
+** together: at most two pages of at most 64 KiB (the rest of the leaf page
+** the tile may share, the end of its last overflow page) more than the
+** tile.  Otherwise (b-tree pages on the way) nothing is learned. */
+static file_extent extent_seen(model_file *f, size_t tile_bytes){
+  file_extent e = { 0, 0 };
+  int64_t most = (int64_t)tile_bytes + 2 * 65536;
+  f->asked = e;
+  if( f->span_hi > f->span_lo && f->span_hi - f->span_lo <= most ){
+    e.at = f->span_lo;
+    e.bytes = f->span_hi - f->span_lo;
+  }
+  return e;
+}
 
 /* Pins between wakes of an idle prefetcher. */
 #define PREFETCH_WAKE_PINS 4
 
-/* How far ahead on the schedule the prefetcher reads.  Far-ahead tiles
-** would be the first a miss evicts again (nothing resident is needed
-** later), so reading them early costs a second read. */
-#define PREFETCH_WINDOW 32
+/* A load asks the kernel in one request for its tile and the tiles the
+** schedule loads next while they follow on disk, up to this many bytes
+** (run_ask): the disk serves 1 MiB requests about twice as fast as the
+** 64 KiB page reads SQLite makes.  The prefetcher asks for the next run
+** while it reads one, so the disk always has a request; what is asked
+** waits in the page cache until loaded, so at most two runs are asked at
+** a time, which bounds what the page cache holds beyond the budget. */
+#define RUN_BYTES (1 << 20)
 
 typedef struct tile_slot {
   tile t;                 /* t.data is NULL when not resident */
@@ -47,12 +203,14 @@ typedef struct tile_slot {
   int prefetched;         /* brought in ahead of use, not yet used */
   int64_t resident_at;    /* index in resident[], or -1 */
   uint64_t last_use;      /* for LRU */
+  file_extent extent;     /* where its load reads the file; learned on the first */
+  int asked;              /* its extent was asked of the kernel, not read yet */
 } tile_slot;
 
 struct tile_manager {
   sqlite3 *db;            /* read-only, used under lock */
   sqlite3 *prefetch_db;   /* the prefetch thread's own connection */
-  int fd;                 /* the file, for posix_fadvise */
+  model_file *file, *prefetch_file;   /* their model files */
   pthread_mutex_t lock;
   pthread_cond_t changed; /* a load finished, or the cursor moved */
   int64_t n_tiles;
@@ -64,12 +222,12 @@ struct tile_manager {
   int recording;
   int64_t cursor;         /* position of the last pin on the schedule */
   uint64_t clock;
-  uint64_t unadvised;     /* bytes read since the last page-cache drop */
   pthread_t prefetcher;
   int prefetcher_running, stopping;
   int prefetcher_idle;    /* waiting for the cursor to move */
   int pins_unseen;        /* pins since the prefetcher was last woken */
   uint64_t clean_at;      /* evictions when the prefetcher last found all resident */
+  int64_t asked_bytes;    /* of extents asked of the kernel and not loaded yet */
   tile_stats stats;
 };
 
@@ -127,7 +285,9 @@ static int slots_load(tile_manager *tm, char *err, size_t err_len){
 ** manager, SQLite only needs the b-tree pages on the way to a blob. */
 static sqlite3 *connection_open(const char *path, char *err, size_t err_len){
   sqlite3 *db = 0;
-  if( sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, 0) != SQLITE_OK ){
+  pthread_once(&model_vfs_once, model_vfs_register);
+  if( sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, "tensql-tile")
+      != SQLITE_OK ){
     snprintf(err, err_len, "%s: %s", path, sqlite3_errmsg(db));
     sqlite3_close(db);
     return 0;
@@ -146,11 +306,13 @@ tile_manager *tile_manager_open(const char *path, char *err, size_t err_len){
   }
   pthread_mutex_init(&tm->lock, 0);
   pthread_cond_init(&tm->changed, 0);
-  tm->fd = open(path, O_RDONLY | O_CLOEXEC);
   tm->db = connection_open(path, err, err_len);
   if( tm->db ) tm->prefetch_db = connection_open(path, err, err_len);
-  if( tm->prefetch_db == 0 || tm->fd < 0 || slots_load(tm, err, err_len) ){
-    if( tm->fd < 0 ) snprintf(err, err_len, "%s: cannot open", path);
+  if( tm->prefetch_db ){
+    tm->file = model_file_get(tm->db);
+    tm->prefetch_file = model_file_get(tm->prefetch_db);
+  }
+  if( tm->prefetch_file == 0 || tm->file == 0 || slots_load(tm, err, err_len) ){
     tile_manager_close(tm);
     return 0;
   }
@@ -178,7 +340,6 @@ void tile_manager_close(tile_manager *tm){
   free(tm->resident);
   sqlite3_close(tm->db);
   sqlite3_close(tm->prefetch_db);
-  if( tm->fd >= 0 ) close(tm->fd);
   pthread_cond_destroy(&tm->changed);
   pthread_mutex_destroy(&tm->lock);
   free(tm);
@@ -200,18 +361,23 @@ static void tile_describe(sqlite3 *db, int64_t id, char *out, size_t len){
   sqlite3_finalize(st);
 }
 
-/* Read and verify one tile into a new buffer.  The blob is closed after
-** each read: an open blob is an open read transaction, which would lock out
+/* Read and verify one tile, on connection db whose model file is f, into
+** a new buffer; *seen gets the extent the reads covered.  A known extent
+** was asked for (run_ask) before the read.  The blob is closed after each
+** read: an open blob is an open read transaction, which would lock out
 ** anyone editing the model (UPDATE program ...) for as long as we live. */
-static void *tile_read(sqlite3 *db, const tile_slot *s, char *err, size_t err_len){
+static void *tile_read(sqlite3 *db, model_file *f, const tile_slot *s, file_extent *seen,
+                       char *err, size_t err_len){
   sqlite3_blob *blob = 0;
   void *buf = tile_buffer_new(s->t.bytes);
+  extent_track(f, s->extent);
   int rc = buf ? sqlite3_blob_open(db, "main", "tile", "data", s->t.id, 0, &blob) : SQLITE_NOMEM;
   if( rc == SQLITE_OK ){
     rc = (size_t)sqlite3_blob_bytes(blob) != s->t.bytes ? SQLITE_CORRUPT
        : sqlite3_blob_read(blob, buf, (int)s->t.bytes, 0);
   }
   sqlite3_blob_close(blob);
+  *seen = extent_seen(f, s->t.bytes);
   if( rc == SQLITE_OK && XXH3_64bits(buf, s->t.bytes) == s->checksum ) return buf;
   char where[256];
   tile_describe(db, s->t.id, where, sizeof where);
@@ -219,15 +385,6 @@ static void *tile_read(sqlite3 *db, const tile_slot *s, char *err, size_t err_le
   else snprintf(err, err_len, "cannot read %s: %s", where, sqlite3_errstr(rc));
   tile_buffer_free(buf, s->t.bytes);
   return 0;
-}
-
-/* Called with the lock held, after bytes came off the file. */
-static void page_cache_drop(tile_manager *tm, size_t bytes){
-  tm->unadvised += bytes;
-  if( tm->unadvised >= PAGE_CACHE_SLACK ){
-    posix_fadvise(tm->fd, 0, 0, POSIX_FADV_DONTNEED);
-    tm->unadvised = 0;
-  }
 }
 
 /* ---- residency (lock held) ------------------------------------------------ */
@@ -259,6 +416,62 @@ static void evict(tile_manager *tm, tile_slot *s){
 
 static const schedule *active_schedule(const tile_manager *tm){
   return &tm->schedules[tm->active];
+}
+
+/* The extent to ask the kernel for before loading s, which stands at
+** `pos` on the schedule: its own, then (with prefetch on: asking early is
+** reading ahead) that of each next tile on the schedule while it is to be
+** loaded and starts where the run ends on disk, up to RUN_BYTES.  Empty if
+** s was asked for already or its extent is not known yet (its first
+** load). */
+static file_extent run_ask(tile_manager *tm, tile_slot *s, int64_t pos){
+  file_extent run = { 0, 0 };
+  if( s->asked || s->extent.bytes == 0 ) return run;
+  run = s->extent;
+  s->asked = 1;
+  tm->asked_bytes += run.bytes;
+  const schedule *sc = active_schedule(tm);
+  if( !budget_get_prefetch() || tm->recording || !sc->ready ) return run;
+  if( pos < 0 || sc->ids[pos] != s->t.id ) return run;
+  for(int64_t k = 1; k < sc->len && run.bytes < RUN_BYTES; k++){
+    tile_slot *u = &tm->slots[sc->ids[(pos + k) % sc->len]];
+    if( u->t.data || u->loading || u->asked || u->extent.at != run.at + run.bytes ) break;
+    run.bytes += u->extent.bytes;
+    u->asked = 1;
+    tm->asked_bytes += u->extent.bytes;
+  }
+  return run;
+}
+
+/* The prefetcher is about to read slot at `pos`, asked for already: the
+** run after it, from the next tile in the window still to be asked for,
+** unless two runs are asked already. */
+static file_extent run_next(tile_manager *tm, int64_t pos){
+  file_extent none = { 0, 0 };
+  const schedule *sc = active_schedule(tm);
+  if( tm->asked_bytes >= 2 * RUN_BYTES ) return none;
+  for(int64_t k = 1; k <= TILE_PREFETCH_WINDOW && k < sc->len; k++){
+    int64_t at = (pos + k) % sc->len;
+    tile_slot *u = &tm->slots[sc->ids[at]];
+    if( u->t.data == 0 && !u->loading && !u->asked ) return run_ask(tm, u, at);
+  }
+  return none;
+}
+
+/* The step follows another schedule: what was asked for along the old
+** one may not be loaded soon, so it no longer counts as asked (its pages
+** stay in the page cache until read or reclaimed). */
+static void asked_forget(tile_manager *tm){
+  for(int64_t i = 1; i <= tm->n_tiles; i++) tm->slots[i].asked = 0;
+  tm->asked_bytes = 0;
+}
+
+/* A load of s ended: what was asked for it is read, and its extent is
+** known from now on. */
+static void load_noted(tile_manager *tm, tile_slot *s, file_extent seen){
+  if( s->asked ) tm->asked_bytes -= s->extent.bytes;
+  s->asked = 0;
+  if( s->extent.bytes == 0 ) s->extent = seen;
 }
 
 /* The unpinned resident tile to evict by the policy, or -1 if none.  Under
@@ -331,13 +544,15 @@ static void schedule_note(tile_manager *tm, int64_t id){
 
 static int slot_load(tile_manager *tm, tile_slot *s, char *err, size_t err_len){
   if( make_room(tm, s->t.bytes, err, err_len) ) return -1;
-  void *data = tile_read(tm->db, s, err, err_len);
+  file_extent seen;
+  extent_ask(tm->file, run_ask(tm, s, tm->cursor));
+  void *data = tile_read(tm->db, tm->file, s, &seen, err, err_len);
+  load_noted(tm, s, seen);
   if( data == 0 ) return -1;
   budget_tiles_add((int64_t)s->t.bytes);
   resident_add(tm, s, data);
   tm->stats.misses++;
   tm->stats.bytes_read += s->t.bytes;
-  page_cache_drop(tm, s->t.bytes);
   return 0;
 }
 
@@ -350,15 +565,19 @@ const tile *tile_manager_pin(tile_manager *tm, int64_t id, char *err, size_t err
   const tile *t = &s->t;
   pthread_mutex_lock(&tm->lock);
   schedule_note(tm, id);
+  /* Pinned before it is resident: the cursor already stands on it, so by
+  ** the schedule it looks used (next use a step away), and a prefetcher
+  ** finishing it while we wait would make it its next victim. */
+  s->pins++;
   while( s->loading ) pthread_cond_wait(&tm->changed, &tm->lock);
   if( s->t.data ){
     tm->stats.hits++;
     if( s->prefetched ) tm->stats.prefetch_hits++;
     s->prefetched = 0;
   }else if( slot_load(tm, s, err, err_len) ){
+    s->pins--;
     t = 0;
   }
-  if( t ) s->pins++;
   pthread_mutex_unlock(&tm->lock);
   return t;
 }
@@ -381,6 +600,7 @@ void tile_manager_begin_step(tile_manager *tm, int prefill){
   ** (If it alone exceeds the budget, the step's first pin says so.) */
   char ignored[8];
   make_room(tm, 0, ignored, sizeof ignored);
+  if( tm->active != (prefill ? 1 : 0) ) asked_forget(tm);
   tm->active = prefill ? 1 : 0;
   schedule *s = &tm->schedules[tm->active];
   tm->recording = !s->ready;
@@ -403,6 +623,7 @@ void tile_manager_reset_schedules(tile_manager *tm){
   pthread_mutex_lock(&tm->lock);
   for(int k = 0; k < 2; k++) schedule_clear(&tm->schedules[k]);
   tm->recording = 0;
+  asked_forget(tm);
   pthread_mutex_unlock(&tm->lock);
 }
 
@@ -437,7 +658,7 @@ void tile_manager_stats(tile_manager *tm, tile_stats *out){
 ** resident nor loading, and how far ahead it is; -1 if none. */
 static int64_t prefetch_target(tile_manager *tm, int64_t *distance){
   const schedule *s = active_schedule(tm);
-  for(int64_t k = 1; k <= s->len && k <= PREFETCH_WINDOW; k++){
+  for(int64_t k = 1; k <= s->len && k <= TILE_PREFETCH_WINDOW; k++){
     int64_t id = s->ids[(tm->cursor + k + s->len) % s->len];
     const tile_slot *slot = &tm->slots[id];
     if( slot->t.data == 0 && !slot->loading ){
@@ -460,6 +681,31 @@ static int prefetch_room(tile_manager *tm, const tile_slot *target, int64_t dist
   return 0;
 }
 
+/* Load slot, which stands at `pos` on the schedule, ahead of its use.
+** Lock held on entry and exit, released while reading. */
+static int prefetch_load(tile_manager *tm, tile_slot *slot, int64_t pos){
+  slot->loading = 1;
+  budget_tiles_add((int64_t)slot->t.bytes);
+  file_extent run = slot->asked ? run_next(tm, pos) : run_ask(tm, slot, pos), seen;
+  pthread_mutex_unlock(&tm->lock);
+  char err[256];
+  extent_ask(tm->prefetch_file, run);
+  void *data = tile_read(tm->prefetch_db, tm->prefetch_file, slot, &seen, err, sizeof err);
+  pthread_mutex_lock(&tm->lock);
+  slot->loading = 0;
+  load_noted(tm, slot, seen);
+  if( data ){
+    resident_add(tm, slot, data);
+    slot->prefetched = 1;
+    tm->stats.bytes_read += slot->t.bytes;
+  }else{
+    /* the pin that needs it will read it again and report the error */
+    budget_tiles_add(-(int64_t)slot->t.bytes);
+  }
+  pthread_cond_broadcast(&tm->changed);
+  return data ? 0 : -1;
+}
+
 /* One prefetch, lock held on entry and exit.  Returns 0 if it loaded a
 ** tile, -1 if there is nothing it may do now. */
 static int prefetch_one(tile_manager *tm){
@@ -479,24 +725,7 @@ static int prefetch_one(tile_manager *tm){
   }
   tile_slot *slot = &tm->slots[id];
   if( prefetch_room(tm, slot, distance) ) return -1;
-  slot->loading = 1;
-  budget_tiles_add((int64_t)slot->t.bytes);
-  pthread_mutex_unlock(&tm->lock);
-  char err[256];
-  void *data = tile_read(tm->prefetch_db, slot, err, sizeof err);
-  pthread_mutex_lock(&tm->lock);
-  slot->loading = 0;
-  if( data ){
-    resident_add(tm, slot, data);
-    slot->prefetched = 1;
-    tm->stats.bytes_read += slot->t.bytes;
-    page_cache_drop(tm, slot->t.bytes);
-  }else{
-    /* the pin that needs it will read it again and report the error */
-    budget_tiles_add(-(int64_t)slot->t.bytes);
-  }
-  pthread_cond_broadcast(&tm->changed);
-  return data ? 0 : -1;
+  return prefetch_load(tm, slot, (tm->cursor + distance + s->len) % s->len);
 }
 
 /* The prefetch thread: sleeps until a pin moves the cursor, then reads

@@ -10,8 +10,9 @@
 ** A prefetch thread reads ahead along the schedule into free budget while
 ** the kernels compute, evicting only tiles needed later than the one it
 ** brings in.  Reads go through SQLite's blob API on the manager's own
-** connections, and the file's pages are dropped from the OS page cache as
-** they are read, so the budget is what the process really holds.
+** connections, without the kernel's read-ahead, and the file's pages are
+** dropped from the OS page cache as they are read, so the budget is what
+** the process really holds and the disk reads what the tiles need.
 **
 ** From SQL the manager is invisible: a tensor table's `data` column pins
 ** the tile under the cursor and the pin is released when the cursor moves
@@ -48,6 +49,12 @@ void tile_manager_unpin(tile_manager *tm, const tile *t);
 ** use: the schedule and the counters do not see it.  Released by
 ** tile_manager_unpin. */
 void tile_manager_hold(tile_manager *tm, const tile *t);
+
+/* How many pins ahead on the schedule the prefetcher reads.  What it holds
+** ahead takes room OPT would keep other tiles in, so a step may read up to
+** a window more than OPT alone; and far-ahead tiles would be the first a
+** miss evicts again (nothing resident is needed later). */
+#define TILE_PREFETCH_WINDOW 32
 
 /* A step of the forward pass begins / ends.  The first step of each kind
 ** (decode: one position; prefill: several) records the schedule; the

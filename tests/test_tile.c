@@ -1,11 +1,13 @@
 /*
-** test_tile.c: the tile manager's memory budget and eviction.
+** test_tile.c: the tile manager's memory budget, eviction and prefetch.
 **
 ** The policy tests drive a real tile manager over a model of equal-sized
 ** tiles and compare its misses with a brute-force Bélády simulation written
 ** here: at each miss with a full cache, evict the resident tile whose next
-** use in the rest of the trace is furthest away.  The end-to-end tests run
-** stories260K under half its size in budget.
+** use in the rest of the trace is furthest away.  With prefetch on, the
+** tiles read may exceed that by a window per step, and the bytes read from
+** the disk (/proc/self/io) stay those of the tiles loaded.  The end-to-end
+** tests run stories260K under half its size in budget.
 */
 #include "testutil.h"
 
@@ -20,20 +22,23 @@
 #include "tile.h"
 
 #define TILE_BYTES 256           /* one row of 64 floats */
+#define BIG_TILE_BYTES (64 << 10) /* slower to load than to pin */
 
-/* A database with one tensor of n_tiles rows, one row per tile. */
-static const char *tile_model(int n_tiles){
+/* A database with one tensor of rows of 64 floats, tile_bytes of them per
+** tile. */
+static const char *tile_model(int n_tiles, int tile_bytes){
   static char path[1024];
   char err[256];
+  int rows = n_tiles * (tile_bytes / TILE_BYTES);
   snprintf(path, sizeof path, "%s", test_tmp_path("tiles.db"));
   model_writer *w = model_writer_open(path, err, sizeof err);
   ck_assert_msg(w != 0, "%s", err);
-  model_writer_tile_bytes(w, TILE_BYTES);
+  model_writer_tile_bytes(w, (size_t)tile_bytes);
   model_writer_meta_text(w, "general.architecture", "llama");
   model_writer_meta_int(w, "llama.block_count", 1);
-  float *data = calloc((size_t)n_tiles * 64, sizeof(float));
-  for(int i = 0; i < n_tiles * 64; i++) data[i] = (float)i;
-  uint64_t shape[2] = { (uint64_t)n_tiles, 64 };
+  float *data = calloc((size_t)rows * 64, sizeof(float));
+  for(int i = 0; i < rows * 64; i++) data[i] = (float)i;
+  uint64_t shape[2] = { (uint64_t)rows, 64 };
   ck_assert_int_eq(model_writer_tensor(w, "t", 2, shape, TENSOR_F32, data, TENSOR_F32), 0);
   free(data);
   ck_assert_msg(model_writer_commit(w) == 0, "%s", model_writer_error(w));
@@ -76,27 +81,37 @@ static void pin_step(tile_manager *tm, const int64_t *step, int len){
 }
 
 /* Record one step of pins with no budget, start cold, then replay it
-** `cycles` times within `slots` tiles: the manager's misses. */
-static uint64_t manager_misses(tile_manager *tm, const int64_t *step, int len,
-                               int slots, int cycles){
+** `cycles` times within `slots` tiles of tile_bytes: the tiles the manager
+** read, on demand (misses) and in all (reads). */
+typedef struct replay_counts { uint64_t misses, reads, prefetch_hits; } replay_counts;
+static replay_counts manager_replay(tile_manager *tm, const int64_t *step, int len,
+                                    int tile_bytes, int slots, int cycles){
   budget_set(0);
   tile_manager_reset_schedules(tm);
   pin_step(tm, step, len);
   tile_manager_drop_all(tm);
-  budget_set((uint64_t)slots * TILE_BYTES);
+  budget_set((uint64_t)slots * (uint64_t)tile_bytes);
   tile_stats before, after;
   tile_manager_stats(tm, &before);
   for(int c = 0; c < cycles; c++) pin_step(tm, step, len);
   tile_manager_stats(tm, &after);
   budget_set(0);
-  return after.misses - before.misses;
+  replay_counts n = { after.misses - before.misses,
+                      (after.bytes_read - before.bytes_read) / (uint64_t)tile_bytes,
+                      after.prefetch_hits - before.prefetch_hits };
+  return n;
 }
 
-static tile_manager *open_manager(int n_tiles){
+static uint64_t manager_misses(tile_manager *tm, const int64_t *step, int len,
+                               int slots, int cycles){
+  return manager_replay(tm, step, len, TILE_BYTES, slots, cycles).misses;
+}
+
+static tile_manager *open_manager(int n_tiles, int tile_bytes){
   char err[256];
   budget_set_prefetch(0);
   budget_set_policy(POLICY_OPT);
-  tile_manager *tm = tile_manager_open(tile_model(n_tiles), err, sizeof err);
+  tile_manager *tm = tile_manager_open(tile_model(n_tiles, tile_bytes), err, sizeof err);
   ck_assert_msg(tm != 0, "%s", err);
   return tm;
 }
@@ -116,7 +131,7 @@ static uint64_t rng_next(uint64_t *x){
 }
 
 START_TEST(test_random_traces_match_belady){
-  tile_manager *tm = open_manager(40);
+  tile_manager *tm = open_manager(40, TILE_BYTES);
   uint64_t rng = 88172645463325252ull;
   for(int trial = 0; trial < 25; trial++){
     int len = 30 + (int)(rng_next(&rng) % 120);
@@ -135,7 +150,7 @@ END_TEST
 /* A cyclic scan of M = 60 tiles with room for B: OPT reads M - B per cycle
 ** (within one tile), LRU reads all M. */
 START_TEST(test_cyclic_opt_and_lru){
-  tile_manager *tm = open_manager(60);
+  tile_manager *tm = open_manager(60, TILE_BYTES);
   int64_t step[60];
   for(int i = 0; i < 60; i++) step[i] = i + 1;
   const int cycles = 5;
@@ -155,8 +170,72 @@ START_TEST(test_cyclic_opt_and_lru){
 }
 END_TEST
 
+/* Prefetch reads ahead without reading more than OPT alone: at most one
+** window more per step (the tiles it holds ahead, and the one under the
+** cursor).  Loads of 64 KB tiles are slower than pins, so the pins catch up
+** with the prefetcher and wait for the tile it is reading, which it used to
+** evict as soon as it had read it (the cursor stood on it, so by the
+** schedule it looked used already). */
+START_TEST(test_prefetch_reads_what_opt_reads){
+  enum { M = 200, CYCLES = 5 };
+  tile_manager *tm = open_manager(M, BIG_TILE_BYTES);
+  int64_t step[M];
+  for(int i = 0; i < M; i++) step[i] = i + 1;
+  for(int slots = 40; slots < M; slots += 50){
+    replay_counts alone = manager_replay(tm, step, M, BIG_TILE_BYTES, slots, CYCLES);
+    budget_set_prefetch(1);
+    replay_counts ahead = manager_replay(tm, step, M, BIG_TILE_BYTES, slots, CYCLES);
+    budget_set_prefetch(0);
+    ck_assert_msg(ahead.prefetch_hits > 0, "%d slots: nothing was prefetched", slots);
+    ck_assert_msg(ahead.reads <= alone.reads + CYCLES * (TILE_PREFETCH_WINDOW + 1),
+                  "%d slots: %llu tiles read with prefetch, %llu without", slots,
+                  (unsigned long long)ahead.reads, (unsigned long long)alone.reads);
+  }
+  tile_manager_close(tm);
+}
+END_TEST
+
+/* read_bytes of /proc/self/io: what this process read from the disk. */
+static int64_t disk_read_bytes(void){
+  char line[128];
+  int64_t v = -1;
+  FILE *f = fopen("/proc/self/io", "r");
+  while( f && fgets(line, sizeof line, f) ){
+    if( strncmp(line, "read_bytes:", 11) == 0 ) v = strtoll(line + 11, 0, 10);
+  }
+  if( f ) fclose(f);
+  return v;
+}
+
+/* Loads read from the disk what they load and little more: no kernel
+** read-ahead of the tiles that follow on disk, which OPT keeps resident
+** or evicts before their use.  Tiles of 252 KB lie as the real model's
+** do, a leaf page and three overflow pages of 64 KB each, one after the
+** other; the pages a load reads are 1.6% more than the tile. */
+START_TEST(test_loads_read_only_their_tiles){
+  enum { M = 60, BYTES = 252 << 10 };
+  tile_manager *tm = open_manager(M, BYTES);
+  int64_t step[M];
+  for(int i = 0; i < M; i++) step[i] = i + 1;
+  for(int prefetch = 0; prefetch < 2; prefetch++){
+    budget_set_prefetch(prefetch);
+    tile_stats before, after;
+    tile_manager_stats(tm, &before);
+    int64_t disk = disk_read_bytes();
+    manager_replay(tm, step, M, BYTES, M / 2, 4);
+    disk = disk_read_bytes() - disk;
+    tile_manager_stats(tm, &after);
+    double loaded = (double)(after.bytes_read - before.bytes_read);
+    ck_assert_msg(disk <= 1.1 * loaded, "prefetch %d: %lld bytes from disk for %.0f loaded",
+                  prefetch, (long long)disk, loaded);
+  }
+  budget_set_prefetch(0);
+  tile_manager_close(tm);
+}
+END_TEST
+
 START_TEST(test_pins_are_never_evicted){
-  tile_manager *tm = open_manager(8);
+  tile_manager *tm = open_manager(8, TILE_BYTES);
   char err[256];
   budget_set(3 * TILE_BYTES);
   const tile *held[3];
@@ -267,6 +346,8 @@ static Suite *tile_suite(void){
   TCase *tc = tcase_create("policy");
   tcase_add_test(tc, test_random_traces_match_belady);
   tcase_add_test(tc, test_cyclic_opt_and_lru);
+  tcase_add_test(tc, test_prefetch_reads_what_opt_reads);
+  tcase_add_test(tc, test_loads_read_only_their_tiles);
   tcase_add_test(tc, test_pins_are_never_evicted);
   tcase_add_test(tc, test_budget_parse);
   suite_add_tcase(s, tc);
