@@ -88,12 +88,15 @@ static const float *tile_row_pointer(const tile_ref *t, int64_t local_row){
 ** less work per weight byte, which is what lets decode keep up with memory
 ** and lets prefill, which is arithmetic-bound, go faster. */
 
-/* One tile's share of the product, run by whichever thread the pool picks;
-** the tile carries an extra pin until the task has run. */
+/* A share of the product: some rows of one tile, run by whichever thread
+** the pool picks; the tile carries an extra pin until the task has run.
+** Every output row is computed alone, so how tiles are cut into tasks
+** never changes a result. */
 typedef struct matmul_task {
   const kernel_input *x;
   tile_manager *tiles;
   const tile *tile;
+  const void *w;           /* the task's first row in the tile */
   int64_t rows;
   float *y;
   int64_t y_stride;
@@ -105,14 +108,29 @@ typedef struct matmul_acc {
   int64_t next_tile;
   float *x_copy;           /* unquantized x: SQLite may free it after the first xStep */
   kernel_input x;
-  matmul_task *tasks;      /* one per tile that can follow the first */
+  int64_t parts;           /* tasks per tile */
+  matmul_task *tasks;      /* parts per tile that can follow the first */
   int64_t n_tasks;
   workers_batch batch;
 } matmul_acc;
 
+/* With several threads, a product of few tiles (k and v are one tile, q and
+** o three) is cut finer, so that each thread has a few tasks; parts keep
+** at least this many rows. */
+#define MATMUL_TASKS_PER_THREAD 4
+#define MATMUL_MIN_PART_ROWS 16
+
+static int64_t matmul_parts(const model_tensor *t, int64_t tiles){
+  int threads = workers_threads();
+  if( threads == 1 ) return 1;
+  int64_t parts = (MATMUL_TASKS_PER_THREAD * threads + tiles - 1) / tiles;
+  int64_t most = t->tile_rows / MATMUL_MIN_PART_ROWS;
+  return parts < most ? parts : most > 1 ? most : 1;
+}
+
 static void matmul_task_run(void *arg){
   const matmul_task *k = arg;
-  kernel_matmul_input(k->x, k->tile->data, (size_t)k->rows, k->y, (size_t)k->y_stride);
+  kernel_matmul_input(k->x, k->w, (size_t)k->rows, k->y, (size_t)k->y_stride);
   tile_manager_unpin(k->tiles, k->tile);
 }
 
@@ -121,11 +139,13 @@ static void matmul_task_run(void *arg){
 static int matmul_begin(matmul_acc *acc, const tile_ref *w, const float *x, int64_t n){
   const model_tensor *t = w->tensor;
   size_t x_bytes = (size_t)(n * t->cols) * sizeof(float);
+  int64_t tiles = t->n_tiles - w->tile_row;
   acc->n = n;
   acc->next_tile = w->tile_row;
   acc->cap = t->rows - w->tile_row * t->tile_rows;
+  acc->parts = matmul_parts(t, tiles);
   acc->out = sqlite3_malloc64((uint64_t)(n * acc->cap) * sizeof(float));
-  acc->tasks = sqlite3_malloc64((uint64_t)(t->n_tiles - w->tile_row) * sizeof *acc->tasks);
+  acc->tasks = sqlite3_malloc64((uint64_t)(tiles * acc->parts) * sizeof *acc->tasks);
   if( acc->out == 0 || acc->tasks == 0 ) return -1;
   if( kernel_input_prepare(&acc->x, t->dtype, x, (size_t)n, (size_t)t->cols) ) return -1;
   if( acc->x.xq ) return 0;
@@ -134,6 +154,25 @@ static int matmul_begin(matmul_acc *acc, const tile_ref *w, const float *x, int6
   memcpy(acc->x_copy, x, x_bytes);
   acc->x.x = acc->x_copy;
   return 0;
+}
+
+/* Hand tile w to the pool in acc->parts tasks of whole 4-row groups (the
+** kernels' unit). */
+static void matmul_submit(matmul_acc *acc, tile_manager *tiles, const tile_ref *w){
+  size_t row_bytes = tensor_row_bytes(w->tensor->dtype, (uint64_t)w->tensor->cols);
+  int64_t groups = (w->rows + 3) / 4;
+  for(int64_t p = 0; p < acc->parts; p++){
+    int64_t r0 = groups * p / acc->parts * 4, r1 = groups * (p + 1) / acc->parts * 4;
+    if( r1 > w->rows ) r1 = w->rows;
+    if( r0 >= r1 ) continue;
+    matmul_task *k = &acc->tasks[acc->n_tasks++];
+    *k = (matmul_task){ &acc->x, tiles, w->tile, (const char*)w->tile->data + r0 * row_bytes,
+                        r1 - r0, acc->out + acc->width + r0, acc->cap };
+    tile_manager_hold(tiles, w->tile);
+    workers_submit(&acc->batch, matmul_task_run, k);
+  }
+  acc->width += w->rows;
+  acc->next_tile++;
 }
 
 static void matmul_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -152,13 +191,7 @@ static void matmul_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                   " activation (a tensor table joined with one act row)");
     return;
   }
-  tile_manager *tiles = fn_session(ctx)->model->tiles;
-  matmul_task *k = &acc->tasks[acc->n_tasks++];
-  *k = (matmul_task){ &acc->x, tiles, w->tile, w->rows, acc->out + acc->width, acc->cap };
-  tile_manager_hold(tiles, w->tile);
-  acc->width += w->rows;
-  acc->next_tile++;
-  workers_submit(&acc->batch, matmul_task_run, k);
+  matmul_submit(acc, fn_session(ctx)->model->tiles, w);
 }
 
 static void matmul_final(sqlite3_context *ctx){
