@@ -439,14 +439,6 @@ START_TEST(test_logit_lens_stories){
 }
 END_TEST
 
-static int64_t query_int(sqlite3 *db, const char *sql){
-  sqlite3_stmt *st = prepare_blobs(db, sql, 0, 0, 0, 0);
-  ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
-}
-
 /* Tied output (token_embd.weight, Q8_0) over many tiles, under a budget
 ** that holds only a few of them: each tile is pinned, used and let go. */
 START_TEST(test_logit_lens_tied_tiles){

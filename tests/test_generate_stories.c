@@ -318,15 +318,6 @@ START_TEST(test_kv_cache_reuse){
 }
 END_TEST
 
-static int64_t query_int(sqlite3 *db, const char *sql){
-  sqlite3_stmt *st;
-  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK, "%s", sqlite3_errmsg(db));
-  ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
-}
-
 /* program_profile: empty before the first step, then one row per program
 ** statement, in order, each run once per step of its kind and timed; an
 ** edited program starts over. */

@@ -35,15 +35,6 @@ static sqlite3 *open_model(const char *path){
   return db;
 }
 
-static int64_t query_int(sqlite3 *db, const char *sql){
-  sqlite3_stmt *st;
-  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
-  ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
-}
-
 static double query_double(sqlite3 *db, const char *sql){
   sqlite3_stmt *st;
   ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));

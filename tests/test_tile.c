@@ -289,15 +289,6 @@ static void stories_setup(void){
                              err, sizeof err) == 0, "%s", err);
 }
 
-static int64_t query_int(sqlite3 *db, const char *sql){
-  sqlite3_stmt *st;
-  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK, "%s", sqlite3_errmsg(db));
-  ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
-}
-
 static void greedy_text(sqlite3 *db, char *out, size_t len){
   sqlite3_stmt *st;
   ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT group_concat(token, ' ') FROM generate"

@@ -1,11 +1,14 @@
 /*
 ** testutil.h: what every Check test program shares: the path of ../shared,
-** a scratch directory, and a main() that runs one suite.
+** a scratch directory, one-integer queries, and a main() that runs one
+** suite.
 */
 #ifndef TENSQL_TESTUTIL_H
 #define TENSQL_TESTUTIL_H
 
 #include <check.h>
+#include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -20,6 +23,18 @@ static inline const char *test_tmp_path(const char *name){
   if( system("mkdir -p " BUILD_DIR "/tests/tmp") != 0 ) return 0;
   snprintf(p, 1024, BUILD_DIR "/tests/tmp/%s", name);
   return p;
+}
+
+/* The integer in the first column of the first row of sql; fails the test
+** when there is no row. */
+static inline int64_t query_int(sqlite3 *db, const char *sql){
+  sqlite3_stmt *st;
+  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK, "%s: %s", sql,
+                sqlite3_errmsg(db));
+  ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
 }
 
 #define TEST_MAIN(suite_fn) \
