@@ -59,6 +59,7 @@
 ** the conductor (parent), reports and plots, the command.
 */
 #include "bench.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,12 +93,6 @@ static int text_format(char *out, size_t len, const char *format, ...){
   int n = vsnprintf(out, len, format, ap);
   va_end(ap);
   return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-static double bench_now(void){
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ---- options ------------------------------------------------------------------ */
@@ -668,10 +663,10 @@ static int worker_generate(worker_state *w, int max_tokens, worker_msg *m){
   sqlite3_bind_text(w->generate, 1, w->prompt, -1, SQLITE_STATIC);
   sqlite3_bind_int(w->generate, 2, max_tokens);
   int64_t rows = 0, positions = 0;
-  double t0 = bench_now(), t1 = 0, t_last = 0;
+  double t0 = clock_seconds(), t1 = 0, t_last = 0;
   int rc;
   while( (rc = sqlite3_step(w->generate)) == SQLITE_ROW ){
-    t_last = bench_now();
+    t_last = clock_seconds();
     if( rows++ == 0 ){
       t1 = t_last;
       positions = sqlite3_column_int64(w->generate, 0);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "clock.h"
 #include "budget.h"
 #include "import.h"
 #include "model.h"
@@ -49,19 +50,13 @@ typedef struct progress_bar {
   int last_percent;
 } progress_bar;
 
-static double now_seconds(void){
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void progress_show(void *ctx, uint64_t done, uint64_t total){
   progress_bar *bar = ctx;
   int percent = total ? (int)(done * 100 / total) : 0;
   if( percent == bar->last_percent ) return;
   bar->last_percent = percent;
   int filled = percent * 40 / 100;
-  double mb = done / 1e6, secs = now_seconds() - bar->started;
+  double mb = done / 1e6, secs = clock_seconds() - bar->started;
   fprintf(stderr, "\r[%.*s%*s] %3d%%  %.1f MB  %.1f MB/s", filled,
           "########################################", 40 - filled, "",
           percent, mb, secs > 0 ? mb / secs : 0.0);
@@ -101,7 +96,7 @@ static int cmd_import(int argc, char **argv){
     }
   }
   if( out == 0 || optind != argc - 1 ) return usage_import(stderr);
-  progress_bar bar = { now_seconds(), -1 };
+  progress_bar bar = { clock_seconds(), -1 };
   if( isatty(2) ){
     opt.progress = progress_show;
     opt.progress_ctx = &bar;
@@ -116,7 +111,7 @@ static int cmd_import(int argc, char **argv){
     fprintf(stderr, "tensql import: %s\n", err);
     return 1;
   }
-  fprintf(stderr, "imported %s -> %s in %.2f s\n", argv[optind], out, now_seconds() - bar.started);
+  fprintf(stderr, "imported %s -> %s in %.2f s\n", argv[optind], out, clock_seconds() - bar.started);
   return 0;
 }
 
@@ -311,13 +306,13 @@ static int64_t prompt_token_count(sqlite3 *db, const run_options *o){
 /* Stream the rows of generate to stdout; the first row's time splits
 ** prefill from decode. */
 static int run_stream(sqlite3 *db, sqlite3_stmt *st, const run_options *o){
-  double start = now_seconds(), first = 0;
+  double start = clock_seconds(), first = 0;
   int64_t rows = 0;
   int rc;
   if( !o->chat ) fputs(o->prompt, stdout);
   fflush(stdout);
   while( (rc = sqlite3_step(st)) == SQLITE_ROW ){
-    if( rows++ == 0 ) first = now_seconds();
+    if( rows++ == 0 ) first = clock_seconds();
     fwrite(sqlite3_column_text(st, 0), 1, (size_t)sqlite3_column_bytes(st, 0), stdout);
     fflush(stdout);
   }
@@ -326,7 +321,7 @@ static int run_stream(sqlite3 *db, sqlite3_stmt *st, const run_options *o){
     fprintf(stderr, "tensql run: %s\n", sqlite3_errmsg(db));
     return 1;
   }
-  double end = now_seconds();
+  double end = clock_seconds();
   int64_t prompt = prompt_token_count(db, o);
   if( rows == 0 ) first = end;
   fprintf(stderr, "prefill: %lld tokens in %.1f ms (%.1f tok/s); decode: %lld tokens"

@@ -19,6 +19,7 @@
 ** computes the same quantity with PyTorch.
 */
 #include "perplexity.h"
+#include "clock.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -26,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "model.h"
@@ -34,12 +34,6 @@
 #include "tokenizer.h"
 
 #define EXIT_USAGE 2
-
-static double perplexity_now(void){
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int perplexity_usage(FILE *f){
   fprintf(f,
@@ -180,9 +174,9 @@ int perplexity_command(int argc, char **argv){
     fprintf(stderr, "tensql perplexity: %s: %s\n", path, sqlite3_errmsg(r.db));
     rc = 1;
   }
-  double start = perplexity_now();
+  double start = clock_seconds();
   if( rc == 0 && perplexity_score(&r, ids, n, (int)ctx) ) rc = 1;
-  double secs = perplexity_now() - start;
+  double secs = clock_seconds() - start;
   if( rc == 0 ){
     const char *name = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
     double mean = r.nll / (double)r.predicted;

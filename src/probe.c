@@ -11,23 +11,17 @@
 ** builds with the engine's ordinary flags.
 */
 #include "probe.h"
+#include "clock.h"
 
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define PROBE_X86 1
 #endif
-
-static double probe_now(void){
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- the loops --------------------------------------------------------------- */
 
@@ -124,10 +118,10 @@ static double probe_pass(const uint8_t *buf, size_t bytes, int threads, int avx2
   start.released = 1;
   pthread_cond_broadcast(&start.go);
   pthread_mutex_unlock(&start.lock);
-  double t0 = probe_now();
+  double t0 = clock_seconds();
   slice[threads - 1].sum = probe_sum(&slice[threads - 1]);
   for(int i = 0; i < started; i++) pthread_join(tid[i], 0);
-  double seconds = probe_now() - t0;
+  double seconds = clock_seconds() - t0;
   for(int i = 0; i < threads; i++) *sink += slice[i].sum;
   return started == threads - 1 ? seconds : -1;
 }

@@ -9,10 +9,10 @@
 #include "runner.h"
 
 #include "capture.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <xxhash.h>
 
 struct runner {
@@ -196,12 +196,6 @@ int runner_ready(session *s, char **err){
   return runner_build(s, count, hash, err);
 }
 
-static double seconds_now(void){
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **err){
   runner *r = s->runner;
   if( state_step(s->state, pos0, tokens, n) ){
@@ -213,12 +207,12 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
   tile_manager_begin_step(tiles, n > 1);
   for(int i = 0; i < r->n; i++){
     sqlite3_stmt *st = r->statements[i];
-    double start = seconds_now();
+    double start = clock_seconds();
     int rc;
     while( (rc = sqlite3_step(st)) == SQLITE_ROW ){}
     sqlite3_reset(st);
     s->profile->times[i].calls[n > 1]++;
-    s->profile->times[i].seconds[n > 1] += seconds_now() - start;
+    s->profile->times[i].seconds[n > 1] += clock_seconds() - start;
     if( rc != SQLITE_DONE ){
       tile_manager_end_step(tiles);
       if( r->layers[i] >= 0 ){
