@@ -1,27 +1,27 @@
 # cgroup_limit.gp: written by tensql bench --sweep; run `gnuplot cgroup_limit.gp` here to redraw cgroup_limit.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 1.229 1.101 1.292 548.00
-200 1.411 1.281 1.518 471.29
-280 1.57 1.465 1.858 347.92
+150 1.139 1.097 1.156 360.58
+200 1.29 1.267 1.405 310.33
+280 1.712 1.656 1.838 230.59
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 1.089 0.9209 1.12 357.50
-200 1.29 1.039 1.402 307.52
-280 1.488 1.438 1.845 227.50
+150 0.7232 0.6998 0.7524 359.61
+200 0.9094 0.8597 1.059 309.63
+280 1.29 1.11 1.445 229.70
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.7253 0.6482 0.8399 500.79
-200 0.7738 0.6985 0.8982 500.79
-280 0.8171 0.8093 0.8583 500.79
+150 0.481 0.4746 0.5247 500.79
+200 0.5478 0.5275 0.6198 500.79
+280 0.6302 0.531 0.6416 500.79
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.7356 0.714 0.7896 500.79
-200 0.7218 0.6956 0.8634 500.79
-280 0.8136 0.7547 0.8652 500.79
+150 0.5453 0.5041 0.5801 500.79
+200 0.5926 0.5564 0.635 500.79
+280 0.6397 0.6362 0.6828 500.79
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'cgroup_limit.png'
