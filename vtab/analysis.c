@@ -51,7 +51,6 @@
 #include "kernels.h"
 #include "tokenizer.h"
 
-
 /* ---- arguments ------------------------------------------------------------ */
 
 /* A float32 blob argument, which may be unaligned: read it with float_at. */

@@ -31,7 +31,6 @@ static session *fn_session(sqlite3_context *ctx){
   return sqlite3_user_data(ctx);
 }
 
-
 /* The tile in argument v, or NULL after setting the error. */
 static const tile_ref *arg_tile(sqlite3_context *ctx, sqlite3_value *v, const char *fn){
   const tile_ref *t = sqlite3_value_pointer(v, TILE_POINTER);

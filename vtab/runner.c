@@ -18,8 +18,7 @@
 struct runner {
   capture *capture;            /* NULL unless activations are captured */
   int n;
-  sqlite3_stmt **statements;
-  int *steps, *layers;         /* program.step and program.layer of each */
+  sqlite3_stmt **statements;  /* their steps and layers: session.profile */
   uint64_t program_hash;       /* of all the program's text, to notice edits */
 };
 
@@ -28,16 +27,14 @@ void runner_free(runner *r){
   capture_free(r->capture);
   for(int i = 0; i < r->n; i++) sqlite3_finalize(r->statements[i]);
   sqlite3_free(r->statements);
-  sqlite3_free(r->steps);
-  sqlite3_free(r->layers);
   sqlite3_free(r);
 }
 
 /* ---- the profile ---------------------------------------------------------- */
 
-/* The times of each statement outlive the runner (freed after every
-** generate query), so the session keeps them, with copies of the steps,
-** layers and text, until the program changes. */
+/* The step, layer, text and times of each statement.  The times outlive
+** the runner (freed after every generate query), so the session keeps the
+** profile until the program changes. */
 struct runner_profile {
   int n;
   int *steps, *layers;
@@ -55,24 +52,20 @@ void runner_profile_free(runner_profile *p){
   sqlite3_free(p);
 }
 
-static runner_profile *profile_new(const runner *r){
+/* An empty profile with room for count statements. */
+static runner_profile *profile_new(int count){
   runner_profile *p = sqlite3_malloc(sizeof *p);
   if( p == 0 ) return 0;
   memset(p, 0, sizeof *p);
-  p->steps = sqlite3_malloc64((uint64_t)r->n * sizeof *p->steps);
-  p->layers = sqlite3_malloc64((uint64_t)r->n * sizeof *p->layers);
-  p->sql = sqlite3_malloc64((uint64_t)r->n * sizeof *p->sql);
-  p->times = sqlite3_malloc64((uint64_t)r->n * sizeof *p->times);
+  p->steps = sqlite3_malloc64((uint64_t)count * sizeof *p->steps);
+  p->layers = sqlite3_malloc64((uint64_t)count * sizeof *p->layers);
+  p->sql = sqlite3_malloc64((uint64_t)count * sizeof *p->sql);
+  p->times = sqlite3_malloc64((uint64_t)count * sizeof *p->times);
   if( !p->steps || !p->layers || !p->sql || !p->times ){
     runner_profile_free(p);
     return 0;
   }
-  for(; p->n < r->n; p->n++){
-    p->steps[p->n] = r->steps[p->n];
-    p->layers[p->n] = r->layers[p->n];
-    p->sql[p->n] = sqlite3_mprintf("%s", sqlite3_sql(r->statements[p->n]));
-    memset(&p->times[p->n], 0, sizeof p->times[p->n]);
-  }
+  memset(p->times, 0, (size_t)count * sizeof *p->times);
   return p;
 }
 
@@ -104,8 +97,10 @@ static char *plan_problem(sqlite3 *db, const char *sql){
   return problem;
 }
 
-static int runner_add(runner *r, sqlite3 *db, int step, int layer, const char *sql,
-                      char **err){
+/* Prepare and check one statement; when p is not NULL (a new program),
+** note its step, layer and text there. */
+static int runner_add(runner *r, runner_profile *p, sqlite3 *db, int step, int layer,
+                      const char *sql, char **err){
   sqlite3_stmt *st = 0;
   if( sqlite3_prepare_v2(db, sql, -1, &st, 0) != SQLITE_OK ){
     *err = sqlite3_mprintf("program step %d: %s", step, sqlite3_errmsg(db));
@@ -120,10 +115,12 @@ static int runner_add(runner *r, sqlite3 *db, int step, int layer, const char *s
     sqlite3_finalize(st);
     return SQLITE_ERROR;
   }
-  r->statements[r->n] = st;
-  r->steps[r->n] = step;
-  r->layers[r->n++] = layer;
-  return SQLITE_OK;
+  r->statements[r->n++] = st;
+  if( p == 0 ) return SQLITE_OK;
+  p->steps[p->n] = step;
+  p->layers[p->n] = layer;
+  p->sql[p->n] = sqlite3_mprintf("%s", sqlite3_sql(st));
+  return p->sql[p->n++] ? SQLITE_OK : SQLITE_NOMEM;
 }
 
 /* Hash of the program's text, and its row count. */
@@ -149,9 +146,11 @@ static int runner_build(session *s, int count, uint64_t hash, char **err){
   memset(r, 0, sizeof *r);
   r->program_hash = hash;
   r->statements = sqlite3_malloc64((uint64_t)count * sizeof *r->statements);
-  r->steps = sqlite3_malloc64((uint64_t)count * sizeof *r->steps);
-  r->layers = sqlite3_malloc64((uint64_t)count * sizeof *r->layers);
-  if( !r->statements || !r->steps || !r->layers ){
+  /* A different program pins tiles in a different order, and takes its
+  ** own time: it gets a profile of its own. */
+  int fresh = hash != s->program_hash || s->profile == 0;
+  runner_profile *p = fresh ? profile_new(count) : 0;
+  if( r->statements == 0 || (fresh && p == 0) ){
     runner_free(r);
     return SQLITE_NOMEM;
   }
@@ -159,22 +158,16 @@ static int runner_build(session *s, int count, uint64_t hash, char **err){
   int rc = sqlite3_prepare_v2(s->db, "SELECT step, coalesce(layer, -1), sql FROM main.program"
                               " ORDER BY step", -1, &st, 0);
   while( rc == SQLITE_OK && r->n < count && sqlite3_step(st) == SQLITE_ROW ){
-    rc = runner_add(r, s->db, sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
+    rc = runner_add(r, p, s->db, sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
                     (const char*)sqlite3_column_text(st, 2), err);
   }
   sqlite3_finalize(st);
   if( rc != SQLITE_OK ){
+    runner_profile_free(p);
     runner_free(r);
     return rc;
   }
-  /* A different program pins tiles in a different order, and takes its
-  ** own time. */
-  if( hash != s->program_hash || s->profile == 0 ){
-    runner_profile *p = profile_new(r);
-    if( p == 0 ){
-      runner_free(r);
-      return SQLITE_NOMEM;
-    }
+  if( fresh ){
     runner_profile_free(s->profile);
     s->profile = p;
     tile_manager_reset_schedules(s->model->tiles);
@@ -203,6 +196,7 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
                            (long long)pos0, (long long)(pos0 + n - 1), (long long)s->state->kv_max);
     return SQLITE_ERROR;
   }
+  runner_profile *p = s->profile;
   tile_manager *tiles = s->model->tiles;
   tile_manager_begin_step(tiles, n > 1);
   for(int i = 0; i < r->n; i++){
@@ -211,15 +205,15 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
     int rc;
     while( (rc = sqlite3_step(st)) == SQLITE_ROW ){}
     sqlite3_reset(st);
-    s->profile->times[i].calls[n > 1]++;
-    s->profile->times[i].seconds[n > 1] += clock_seconds() - start;
+    p->times[i].calls[n > 1]++;
+    p->times[i].seconds[n > 1] += clock_seconds() - start;
     if( rc != SQLITE_DONE ){
       tile_manager_end_step(tiles);
-      if( r->layers[i] >= 0 ){
-        *err = sqlite3_mprintf("program step %d (layer %d): %s", r->steps[i], r->layers[i],
+      if( p->layers[i] >= 0 ){
+        *err = sqlite3_mprintf("program step %d (layer %d): %s", p->steps[i], p->layers[i],
                                sqlite3_errmsg(s->db));
       }else{
-        *err = sqlite3_mprintf("program step %d: %s", r->steps[i], sqlite3_errmsg(s->db));
+        *err = sqlite3_mprintf("program step %d: %s", p->steps[i], sqlite3_errmsg(s->db));
       }
       return rc;
     }
@@ -239,11 +233,8 @@ int64_t runner_capture(session *s, const char *patterns, char **err){
   r->capture = 0;
   s->state->all_logits = patterns != 0;
   if( patterns == 0 ) return 0;
-  const char **sql = sqlite3_malloc64((uint64_t)r->n * sizeof *sql);
-  if( sql == 0 ) return -1;
-  for(int i = 0; i < r->n; i++) sql[i] = sqlite3_sql(r->statements[i]);
-  r->capture = capture_plan(s->db, patterns, r->n, sql, r->layers, err);
-  sqlite3_free(sql);
+  const runner_profile *p = s->profile;
+  r->capture = capture_plan(s->db, patterns, r->n, (const char *const *)p->sql, p->layers, err);
   return r->capture ? capture_run_id(r->capture) : -1;
 }
 
@@ -253,9 +244,3 @@ const float *runner_logits(session *s, int64_t *count){
   *count = a->cols;
   return state_act_data(a) + (a->rows - 1) * a->cols;
 }
-
-int runner_statements(const session *s){
-  return s->runner ? s->runner->n : 0;
-}
-
-

@@ -28,9 +28,6 @@ const float *runner_logits(session *s, int64_t *count);
 ** with *err. */
 int64_t runner_capture(session *s, const char *patterns, char **err);
 
-/* Statements per step. */
-int runner_statements(const session *s);
-
 /* Time spent in a statement of the program since the session first ran
 ** it, by kind of step: [0] decode (one position), [1] prefill (several). */
 typedef struct runner_time {
