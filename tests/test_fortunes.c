@@ -93,6 +93,17 @@ static double reference_number(sqlite3 *db, const char *path){
   return x;
 }
 
+/* Reference prompt k: its text (caller frees), and the numbers of its
+** `field` (ids, logits, greedy) into out, at most cap; *count says how many. */
+static char *reference_prompt(sqlite3 *db, int k, const char *field, double *out, int cap,
+                              int *count){
+  char path[64];
+  snprintf(path, sizeof path, "$.prompts[%d].%s", k, field);
+  *count = json_numbers(db, 0, path, out, cap);
+  snprintf(path, sizeof path, "$.prompts[%d].prompt", k);
+  return reference_text(db, path);
+}
+
 static int reference_prompts(sqlite3 *db){
   double unused[1];
   int n = json_numbers(db, 0, "$.prompts", unused, 0);
@@ -106,12 +117,9 @@ START_TEST(test_tokenize){
   int n = reference_prompts(db);
   double bos = reference_number(db, "$.prompts[0].ids[0]");
   for(int k = 0; k < n; k++){
-    char path[64];
-    snprintf(path, sizeof path, "$.prompts[%d].prompt", k);
-    char *prompt = reference_text(db, path);
-    snprintf(path, sizeof path, "$.prompts[%d].ids", k);
     double ref[512], got[512];
-    int n_ref = json_numbers(db, 0, path, ref, 512);
+    int n_ref;
+    char *prompt = reference_prompt(db, k, "ids", ref, 512, &n_ref);
     ck_assert_int_eq(ref[0], bos);
     sqlite3_stmt *st;
     ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT tokenize(?1)", -1, &st, 0), SQLITE_OK);
@@ -146,12 +154,9 @@ START_TEST(test_logits){
       sqlite3_close(db);
       break;
     }
-    char path[64];
-    snprintf(path, sizeof path, "$.prompts[%d].prompt", k);
-    char *prompt = reference_text(db, path);
-    snprintf(path, sizeof path, "$.prompts[%d].logits", k);
     static double ref[4096];
-    int vocab = json_numbers(db, 0, path, ref, 4096);
+    int vocab;
+    char *prompt = reference_prompt(db, k, "logits", ref, 4096, &vocab);
     ck_assert_int_gt(vocab, 0);
     ck_assert_int_le(vocab, 4096);
     sqlite3_stmt *st;
@@ -190,12 +195,9 @@ START_TEST(test_greedy){
   int n = reference_prompts(db);
   double eos = reference_number(db, "$.prompts[0].ids[0]");
   for(int k = 0; k < n; k++){
-    char path[64];
-    snprintf(path, sizeof path, "$.prompts[%d].prompt", k);
-    char *prompt = reference_text(db, path);
-    snprintf(path, sizeof path, "$.prompts[%d].greedy", k);
     double ref[256];
-    int n_ref = json_numbers(db, 0, path, ref, 256);
+    int n_ref;
+    char *prompt = reference_prompt(db, k, "greedy", ref, 256, &n_ref);
     int ends = n_ref > 0 && ref[n_ref - 1] == eos;
     sqlite3_stmt *st;
     ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT token FROM generate WHERE prompt = ?1"
