@@ -195,16 +195,22 @@ START_TEST(test_prefetch_reads_what_opt_reads){
 }
 END_TEST
 
-/* read_bytes of /proc/self/io: what this process read from the disk. */
-static int64_t disk_read_bytes(void){
+/* The number after `key` in a /proc file, or -1. */
+static int64_t proc_number(const char *path, const char *key){
   char line[128];
   int64_t v = -1;
-  FILE *f = fopen("/proc/self/io", "r");
+  size_t n = strlen(key);
+  FILE *f = fopen(path, "r");
   while( f && fgets(line, sizeof line, f) ){
-    if( strncmp(line, "read_bytes:", 11) == 0 ) v = strtoll(line + 11, 0, 10);
+    if( strncmp(line, key, n) == 0 ) v = strtoll(line + n, 0, 10);
   }
   if( f ) fclose(f);
   return v;
+}
+
+/* read_bytes of /proc/self/io: what this process read from the disk. */
+static int64_t disk_read_bytes(void){
+  return proc_number("/proc/self/io", "read_bytes:");
 }
 
 /* Loads read from the disk what they load and little more: no kernel
@@ -259,6 +265,36 @@ START_TEST(test_pins_are_never_evicted){
   tile_manager_unpin(tm, held[1]);
   tile_manager_unpin(tm, held[2]);
   tile_manager_unpin(tm, t4);
+  budget_set(0);
+  tile_manager_close(tm);
+}
+END_TEST
+
+/* With no budget the tiles live in huge pages, where the kernel has them
+** (transparent_hugepage not "never"); setting a budget gives their memory
+** back at once, huge pages and all, not just the tiles' own 4 KiB pages. */
+START_TEST(test_budget_returns_huge_pages){
+  enum { M = 36, BYTES = 252 << 10 };
+  tile_manager *tm = open_manager(M, BYTES);
+  int64_t step[M];
+  for(int i = 0; i < M; i++) step[i] = i + 1;
+  int64_t rss0 = proc_number("/proc/self/status", "VmRSS:");
+  int64_t huge0 = proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
+  pin_step(tm, step, M);
+  int64_t rss1 = proc_number("/proc/self/status", "VmRSS:");
+  int64_t huge1 = proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
+  ck_assert_int_ge(rss1 - rss0, M * (BYTES >> 10));
+  if( proc_number("/sys/kernel/mm/transparent_hugepage/enabled", "always [madvise]") != -1
+   || proc_number("/sys/kernel/mm/transparent_hugepage/enabled", "[always]") != -1 ){
+    ck_assert_msg(huge1 - huge0 >= M * (BYTES >> 10) / 2, "%lld KiB of huge pages",
+                  (long long)(huge1 - huge0));
+  }
+  budget_set(2 * BYTES);
+  tile_manager_budget_changed(tm);
+  int64_t rss2 = proc_number("/proc/self/status", "VmRSS:");
+  int64_t huge2 = proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
+  ck_assert_msg(rss2 - rss0 <= 256 && huge2 == huge0, "%lld KiB still resident, %lld KiB huge",
+                (long long)(rss2 - rss0), (long long)(huge2 - huge0));
   budget_set(0);
   tile_manager_close(tm);
 }
@@ -340,6 +376,7 @@ static Suite *tile_suite(void){
   tcase_add_test(tc, test_prefetch_reads_what_opt_reads);
   tcase_add_test(tc, test_loads_read_only_their_tiles);
   tcase_add_test(tc, test_pins_are_never_evicted);
+  tcase_add_test(tc, test_budget_returns_huge_pages);
   tcase_add_test(tc, test_budget_parse);
   suite_add_tcase(s, tc);
   TCase *e2e = tcase_create("stories260K");
