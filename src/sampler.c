@@ -106,15 +106,15 @@ static int sample_cut(sampler *s, float coin){
   return s->candidates[last].id;
 }
 
-static float log_softmax_at(const float *logits, size_t n, int id){
+float sampler_logprob(const sampler *s, const float *logits, int id){
   float max = logits[0];
   double sum = 0;
-  for(size_t i = 1; i < n; i++) if( logits[i] > max ) max = logits[i];
-  for(size_t i = 0; i < n; i++) sum += exp((double)(logits[i] - max));
+  for(size_t i = 1; i < s->vocab; i++) if( logits[i] > max ) max = logits[i];
+  for(size_t i = 0; i < s->vocab; i++) sum += exp((double)(logits[i] - max));
   return (float)((double)(logits[id] - max) - log(sum));
 }
 
-int sampler_sample(sampler *s, const float *logits, float *logprob){
+int sampler_sample(sampler *s, const float *logits){
   int id;
   if( s->temperature == 0 ){
     id = argmax(logits, s->vocab);
@@ -125,6 +125,5 @@ int sampler_sample(sampler *s, const float *logits, float *logprob){
     int cut = (s->top_p > 0 && s->top_p < 1) || s->top_k > 0;
     id = cut ? sample_cut(s, coin) : sample_multinomial(s->probs, s->vocab, coin);
   }
-  if( logprob ) *logprob = log_softmax_at(logits, s->vocab, id);
   return id;
 }

@@ -56,6 +56,7 @@ typedef struct generate_cursor {
   int token, prev;           /* the current row's token and the one before */
   int64_t pos;               /* position of the current row's token */
   float logprob;
+  int logprob_known;         /* logprob is the current row's (made when read) */
   int64_t produced, max_tokens;
   int done;
   char text[64];             /* the current row's text */
@@ -383,7 +384,8 @@ static int cursor_sample(generate_cursor *c){
                                           " values in act", c->sampler.vocab));
   }
   c->prev = c->token;
-  c->token = sampler_sample(&c->sampler, logits, &c->logprob);
+  c->token = sampler_sample(&c->sampler, logits);
+  c->logprob_known = 0;
   const tokenizer *t = c->session->model->tokenizer;
   if( c->token == tokenizer_eos(t) || c->token == tokenizer_bos(t) ) c->done = 1;
   else cursor_text(c);
@@ -470,6 +472,23 @@ static int generate_eof(sqlite3_vtab_cursor *cur){
   return ((generate_cursor*)cur)->done;
 }
 
+/* The current row's logprob, from the logits it was sampled from: they
+** stay in act until the next row's step. */
+static int cursor_logprob(generate_cursor *c, sqlite3_context *ctx){
+  if( !c->logprob_known ){
+    int64_t count = 0;
+    const float *logits = runner_logits(c->session, &count);
+    if( logits == 0 || (size_t)count != c->sampler.vocab ){
+      sqlite3_result_error(ctx, "generate: the logits of this row are gone", -1);
+      return SQLITE_ERROR;
+    }
+    c->logprob = sampler_logprob(&c->sampler, logits, c->token);
+    c->logprob_known = 1;
+  }
+  sqlite3_result_double(ctx, c->logprob);
+  return SQLITE_OK;
+}
+
 /* xColumn */
 static int generate_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col){
   generate_cursor *c = (generate_cursor*)cur;
@@ -477,7 +496,7 @@ static int generate_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int c
     case GEN_TOKEN: sqlite3_result_int(ctx, c->token); break;
     case GEN_TEXT: sqlite3_result_text(ctx, c->text, c->text_len, SQLITE_TRANSIENT); break;
     case GEN_POS: sqlite3_result_int64(ctx, c->pos); break;
-    case GEN_LOGPROB: sqlite3_result_double(ctx, c->logprob); break;
+    case GEN_LOGPROB: return cursor_logprob(c, ctx);
   }
   return SQLITE_OK;
 }
