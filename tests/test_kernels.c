@@ -366,7 +366,40 @@ START_TEST(test_matmul_bf16){ choose_path(_i); rng_state = 12; check_matmul_dtyp
 END_TEST
 START_TEST(test_matmul_q8_0){ choose_path(_i); rng_state = 13; check_matmul_dtype(TENSOR_Q8_0, block_cols, 3, 0); }
 END_TEST
-START_TEST(test_matmul_q8_0_q8_0){ choose_path(_i); rng_state = 14; check_matmul_dtype(TENSOR_Q8_0, block_cols, 3, 1); }
+START_TEST(test_matmul_q8_0_q8_0){
+  choose_path(_i);
+  rng_state = 14;
+  check_matmul_dtype(TENSOR_Q8_0, block_cols, 3, 1);
+  /* past a batch of activation rows (32), and of blocks (256) */
+  check_matmul(TENSOR_Q8_0, 9, 96, 70, 1, 1);
+  check_matmul(TENSOR_Q8_0, 5, 32 * 257, 3, 0, 1);
+}
+END_TEST
+
+/* A token's product is the same bits whether it is one activation row
+** (decode) or one of many (prefill). */
+START_TEST(test_matmul_q8_0_q8_0_decode_is_prefill){
+  enum { ROWS = 11, COLS = 896, N = 35, XQ_BYTES = COLS / 32 * 34 };
+  choose_path(_i);
+  rng_state = 15;
+  const size_t row_bytes = tensor_row_bytes(TENSOR_Q8_0, COLS);
+  uint8_t *w = malloc(ROWS * row_bytes), *xq = malloc(N * XQ_BYTES);
+  float *v = malloc(COLS * sizeof(float)), all[N][ROWS], one[ROWS];
+  for(size_t r = 0; r < ROWS; r++){
+    for(size_t c = 0; c < COLS; c++) v[c] = rng_uniform();
+    make_row(TENSOR_Q8_0, v, COLS, w + r * row_bytes);
+  }
+  for(size_t i = 0; i < N; i++){
+    for(size_t c = 0; c < COLS; c++) v[c] = rng_uniform();
+    ref_quantize_q8_0(v, xq + i * XQ_BYTES, COLS);
+  }
+  kernel_matmul_q8_0_q8_0(w, ROWS, COLS, xq, XQ_BYTES, N, &all[0][0], ROWS, 0);
+  for(size_t i = 0; i < N; i++){
+    kernel_matmul_q8_0_q8_0(w, ROWS, COLS, xq + i * XQ_BYTES, XQ_BYTES, 1, one, ROWS, 0);
+    ck_assert_msg(memcmp(one, all[i], sizeof one) == 0, "activation row %zu differs", i);
+  }
+  free(w); free(xq); free(v);
+}
 END_TEST
 
 /* ---- the O(d) kernels ----------------------------------------------------- */
@@ -522,6 +555,7 @@ static Suite *kernels_suite(void){
   tcase_add_loop_test(tc, test_matmul_bf16, 0, 2);
   tcase_add_loop_test(tc, test_matmul_q8_0, 0, 2);
   tcase_add_loop_test(tc, test_matmul_q8_0_q8_0, 0, 2);
+  tcase_add_loop_test(tc, test_matmul_q8_0_q8_0_decode_is_prefill, 0, 2);
   tcase_add_loop_test(tc, test_rmsnorm, 0, 2);
   tcase_add_loop_test(tc, test_rope, 0, 2);
   tcase_add_loop_test(tc, test_softmax, 0, 2);
