@@ -14,9 +14,14 @@
 -- cache is `kv` (layer, name, data).  A matrix product is the matmul
 -- aggregate over the join of a weight tensor's tiles with an activation:
 -- it hands each tile to the kernel threads as the join reaches it, and
--- waits once at the end.  (GROUP BY w.tile_row, with the tile number into
--- act's `tile` column, gives the same matrix a tile at a time, but waits
--- for every tile.)
+-- waits once at the end.  (INSERT ... SELECT with GROUP BY w.tile_row,
+-- the tile number into act's `tile` column, gives the same matrix a tile
+-- at a time, but waits for every tile.)
+--
+-- A statement that reads act and writes act puts its one row in with
+-- INSERT ... VALUES (name, (SELECT ...)): INSERT ... SELECT would first
+-- copy the rows into a temporary table, SQLite's guard against reading
+-- rows it is writing, at 5 us a statement and a copy of the matrix.
 --
 -- Edit a statement with UPDATE program SET sql = ... to change the model.
 
@@ -27,34 +32,38 @@ SELECT 'x', embed(w.data, s.token, s.i)
 
 -- @layer
 -- Attention block.  h = RMSNorm(x) * attn_norm
-INSERT INTO act(name, data)
-SELECT 'h', rmsnorm(x.data, w.data)
-  FROM act x, "blk.{L}.attn_norm.weight" w WHERE x.name = 'x';
+INSERT INTO act(name, data) VALUES ('h',
+  (SELECT rmsnorm(x.data, w.data)
+     FROM act x, "blk.{L}.attn_norm.weight" w WHERE x.name = 'x'));
 
 -- q, k, v = h Wq, h Wk, h Wv
-INSERT INTO act(name, data)
-SELECT 'q', matmul(w.data, h.data)
-  FROM "blk.{L}.attn_q.weight" w CROSS JOIN act h ON h.name = 'h';
-INSERT INTO act(name, data)
-SELECT 'k', matmul(w.data, h.data)
-  FROM "blk.{L}.attn_k.weight" w CROSS JOIN act h ON h.name = 'h';
-INSERT INTO act(name, data)
-SELECT 'v', matmul(w.data, h.data)
-  FROM "blk.{L}.attn_v.weight" w CROSS JOIN act h ON h.name = 'h';
+INSERT INTO act(name, data) VALUES ('q',
+  (SELECT matmul(w.data, h.data)
+     FROM "blk.{L}.attn_q.weight" w CROSS JOIN act h ON h.name = 'h'));
+INSERT INTO act(name, data) VALUES ('k',
+  (SELECT matmul(w.data, h.data)
+     FROM "blk.{L}.attn_k.weight" w CROSS JOIN act h ON h.name = 'h'));
+INSERT INTO act(name, data) VALUES ('v',
+  (SELECT matmul(w.data, h.data)
+     FROM "blk.{L}.attn_v.weight" w CROSS JOIN act h ON h.name = 'h'));
 
 -- @if-tensor blk.{L}.attn_q.bias
-INSERT INTO act(name, data)
-SELECT 'q', tensor_add(q.data, b.data) FROM act q, "blk.{L}.attn_q.bias" b WHERE q.name = 'q';
+INSERT INTO act(name, data) VALUES ('q',
+  (SELECT tensor_add(q.data, b.data)
+     FROM act q, "blk.{L}.attn_q.bias" b WHERE q.name = 'q'));
 -- @if-tensor blk.{L}.attn_k.bias
-INSERT INTO act(name, data)
-SELECT 'k', tensor_add(k.data, b.data) FROM act k, "blk.{L}.attn_k.bias" b WHERE k.name = 'k';
+INSERT INTO act(name, data) VALUES ('k',
+  (SELECT tensor_add(k.data, b.data)
+     FROM act k, "blk.{L}.attn_k.bias" b WHERE k.name = 'k'));
 -- @if-tensor blk.{L}.attn_v.bias
-INSERT INTO act(name, data)
-SELECT 'v', tensor_add(v.data, b.data) FROM act v, "blk.{L}.attn_v.bias" b WHERE v.name = 'v';
+INSERT INTO act(name, data) VALUES ('v',
+  (SELECT tensor_add(v.data, b.data)
+     FROM act v, "blk.{L}.attn_v.bias" b WHERE v.name = 'v'));
 
 -- Rotary position embedding of q and k, at each row's position.
-INSERT INTO act(name, data)
-SELECT 'q', rope(q.data, s.pos) FROM act q, step s WHERE q.name = 'q' AND s.i = 0;
+INSERT INTO act(name, data) VALUES ('q',
+  (SELECT rope(q.data, s.pos)
+     FROM act q, step s WHERE q.name = 'q' AND s.i = 0));
 
 -- The cache keeps this step's k (rotated) and v after the earlier ones.
 INSERT INTO kv(layer, name, data)
@@ -64,52 +73,58 @@ SELECT {L}, 'v', v.data FROM act v WHERE v.name = 'v';
 
 -- Each query head attends causally over the cached keys and values of its
 -- KV head.  Leave a head out (AND h.head <> 3) to ablate it.
-INSERT INTO act(name, data)
-SELECT 'attn', attention(q.data, k.data, v.data, h.head)
-  FROM head h, act q, kv k, kv v
- WHERE q.name = 'q' AND k.layer = {L} AND k.name = 'k'
-   AND v.layer = {L} AND v.name = 'v';
+INSERT INTO act(name, data) VALUES ('attn',
+  (SELECT attention(q.data, k.data, v.data, h.head)
+     FROM head h, act q, kv k, kv v
+    WHERE q.name = 'q' AND k.layer = {L} AND k.name = 'k'
+      AND v.layer = {L} AND v.name = 'v'));
 
 -- x = x + attn Wo
-INSERT INTO act(name, data)
-SELECT 'o', matmul(w.data, a.data)
-  FROM "blk.{L}.attn_output.weight" w CROSS JOIN act a ON a.name = 'attn';
-INSERT INTO act(name, data)
-SELECT 'x', tensor_add(x.data, o.data) FROM act x, act o WHERE x.name = 'x' AND o.name = 'o';
+INSERT INTO act(name, data) VALUES ('o',
+  (SELECT matmul(w.data, a.data)
+     FROM "blk.{L}.attn_output.weight" w CROSS JOIN act a ON a.name = 'attn'));
+INSERT INTO act(name, data) VALUES ('x',
+  (SELECT tensor_add(x.data, o.data)
+     FROM act x, act o WHERE x.name = 'x' AND o.name = 'o'));
 
 -- Feed-forward block.  h = RMSNorm(x) * ffn_norm
-INSERT INTO act(name, data)
-SELECT 'h', rmsnorm(x.data, w.data)
-  FROM act x, "blk.{L}.ffn_norm.weight" w WHERE x.name = 'x';
+INSERT INTO act(name, data) VALUES ('h',
+  (SELECT rmsnorm(x.data, w.data)
+     FROM act x, "blk.{L}.ffn_norm.weight" w WHERE x.name = 'x'));
 
 -- g = SiLU(h Wgate) * (h Wup)
-INSERT INTO act(name, data)
-SELECT 'gate', matmul(w.data, h.data)
-  FROM "blk.{L}.ffn_gate.weight" w CROSS JOIN act h ON h.name = 'h';
-INSERT INTO act(name, data)
-SELECT 'up', matmul(w.data, h.data)
-  FROM "blk.{L}.ffn_up.weight" w CROSS JOIN act h ON h.name = 'h';
-INSERT INTO act(name, data)
-SELECT 'g', silu_mul(g.data, u.data) FROM act g, act u WHERE g.name = 'gate' AND u.name = 'up';
+INSERT INTO act(name, data) VALUES ('gate',
+  (SELECT matmul(w.data, h.data)
+     FROM "blk.{L}.ffn_gate.weight" w CROSS JOIN act h ON h.name = 'h'));
+INSERT INTO act(name, data) VALUES ('up',
+  (SELECT matmul(w.data, h.data)
+     FROM "blk.{L}.ffn_up.weight" w CROSS JOIN act h ON h.name = 'h'));
+INSERT INTO act(name, data) VALUES ('g',
+  (SELECT silu_mul(g.data, u.data)
+     FROM act g, act u WHERE g.name = 'gate' AND u.name = 'up'));
 
 -- x = x + g Wdown
-INSERT INTO act(name, data)
-SELECT 'f', matmul(w.data, g.data)
-  FROM "blk.{L}.ffn_down.weight" w CROSS JOIN act g ON g.name = 'g';
-INSERT INTO act(name, data)
-SELECT 'x', tensor_add(x.data, f.data) FROM act x, act f WHERE x.name = 'x' AND f.name = 'f';
+INSERT INTO act(name, data) VALUES ('f',
+  (SELECT matmul(w.data, g.data)
+     FROM "blk.{L}.ffn_down.weight" w CROSS JOIN act g ON g.name = 'g'));
+INSERT INTO act(name, data) VALUES ('x',
+  (SELECT tensor_add(x.data, f.data)
+     FROM act x, act f WHERE x.name = 'x' AND f.name = 'f'));
 
 -- @final
 -- out: the rows of x whose logits the step wants (the last position, or
 -- every position while activations are captured).
-INSERT INTO act(name, rows, data)
-SELECT 'out', count(*), gather_rows(x.data, s.i)
-  FROM act x, step s WHERE x.name = 'x' AND s.logits;
+INSERT INTO act(name, rows, data) VALUES ('out',
+  (SELECT count(*) FROM step WHERE logits),
+  (SELECT gather_rows(x.data, s.i)
+     FROM act x, step s WHERE x.name = 'x' AND s.logits));
 
 -- logits = (RMSNorm(out) * output_norm) Wout
-INSERT INTO act(name, rows, data)
-SELECT 'h', o.rows, rmsnorm(o.data, w.data)
-  FROM act o, "output_norm.weight" w WHERE o.name = 'out';
-INSERT INTO act(name, rows, data)
-SELECT 'logits', h.rows, matmul(w.data, h.data)
-  FROM "{output}" w CROSS JOIN act h ON h.name = 'h';
+INSERT INTO act(name, rows, data) VALUES ('h',
+  (SELECT rows FROM act WHERE name = 'out'),
+  (SELECT rmsnorm(o.data, w.data)
+     FROM act o, "output_norm.weight" w WHERE o.name = 'out'));
+INSERT INTO act(name, rows, data) VALUES ('logits',
+  (SELECT rows FROM act WHERE name = 'h'),
+  (SELECT matmul(w.data, h.data)
+     FROM "{output}" w CROSS JOIN act h ON h.name = 'h'));

@@ -235,8 +235,8 @@ START_TEST(test_sorting_step_refused){
   snprintf(cmd, sizeof cmd, "cp '%s' '%s'", bin_db, copy);
   ck_assert_int_eq(system(cmd), 0);
   sqlite3 *db = open_model(copy);
-  exec_ok(db, "UPDATE program SET sql = replace(sql, 'ON h.name = ''h'';',"
-              " 'ON h.name = ''h'' GROUP BY w.tile_row + 0;')"
+  exec_ok(db, "UPDATE program SET sql = replace(sql, 'ON h.name = ''h''));',"
+              " 'ON h.name = ''h'' GROUP BY w.tile_row + 0));')"
               " WHERE step = (SELECT min(step) FROM program WHERE sql LIKE '%matmul(%')");
   ck_assert_int_eq(sqlite3_changes(db), 1);
   expect_error(db, "prompt = 'a'", "would sort or materialise");

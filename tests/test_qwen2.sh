@@ -70,11 +70,15 @@ for dtype in f32 q8_0; do
     || stop "generate with 3 threads: $threaded"
   [ "$threaded" = "$(printf '3\n%s\n%s' "$greedy" "$(cat "$tmp/logits.txt")")" ] \
     || stop "$dtype: 3 threads gave other greedy ids or logits than 1"
+  # the output product as INSERT ... SELECT, one group (tile) at a time
   grouped=$(sql "$db" "UPDATE program
                           SET sql = replace(replace(replace(sql,
                                     '(name, rows, data)', '(name, rows, tile, data)'),
-                                    'h.rows, matmul(', 'h.rows, w.tile_row, matmul('),
-                                    'ON h.name = ''h'';', 'ON h.name = ''h'' GROUP BY w.tile_row;')
+                                    'VALUES (''logits'',' || char(10)
+                                    || '  (SELECT rows FROM act WHERE name = ''h''),' || char(10)
+                                    || '  (SELECT matmul(',
+                                    'SELECT ''logits'', h.rows, w.tile_row, matmul('),
+                                    'ON h.name = ''h''));', 'ON h.name = ''h'' GROUP BY w.tile_row;')
                         WHERE sql LIKE '%''logits''%matmul(%';
                         SELECT changes();
                         SELECT count(*) FROM generate WHERE prompt = '$quoted' AND max_tokens = 1;

@@ -19,12 +19,16 @@ struct capture {
   int n_points;
 };
 
-/* The activation a program statement writes: the quoted name after
-** "INSERT INTO act", or 0 if it writes none.  Copies it into name. */
+/* The activation a program statement writes: the first quoted name after
+** "INSERT INTO act" and its VALUES or SELECT, or 0 if it writes none.
+** Copies it into name. */
 static int written_act(const char *sql, char *name, size_t len){
   const char *p = strstr(sql, "INSERT INTO act");
   if( p == 0 ) return 0;
-  const char *q = strchr(strstr(p, "SELECT") ? strstr(p, "SELECT") : p, '\'');
+  const char *values = strstr(p, "VALUES"), *select = strstr(p, "SELECT");
+  if( values && (select == 0 || values < select) ) p = values;
+  else if( select ) p = select;
+  const char *q = strchr(p, '\'');
   const char *end = q ? strchr(q + 1, '\'') : 0;
   if( end == 0 || (size_t)(end - q - 1) >= len ) return 0;
   snprintf(name, len, "%.*s", (int)(end - q - 1), q + 1);
