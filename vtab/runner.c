@@ -97,8 +97,10 @@ static char *plan_problem(sqlite3 *db, const char *sql){
   return problem;
 }
 
-/* Prepare and check one statement; when p is not NULL (a new program),
-** note its step, layer and text there. */
+/* Prepare one statement; when p is not NULL (a new program), check its
+** plan and note its step, layer and text there.  A program seen before
+** was checked then: its plans are not asked again, which would double the
+** 40 ms that preparing Qwen2.5-0.5B's 460 statements takes per query. */
 static int runner_add(runner *r, runner_profile *p, sqlite3 *db, int step, int layer,
                       const char *sql, char **err){
   sqlite3_stmt *st = 0;
@@ -106,7 +108,7 @@ static int runner_add(runner *r, runner_profile *p, sqlite3 *db, int step, int l
     *err = sqlite3_mprintf("program step %d: %s", step, sqlite3_errmsg(db));
     return SQLITE_ERROR;
   }
-  char *problem = plan_problem(db, sql);
+  char *problem = p ? plan_problem(db, sql) : 0;
   if( problem ){
     *err = sqlite3_mprintf("program step %d would sort or materialise (%s), which drops"
                            " tile pointers; rewrite it so the tensor table's order is used",
