@@ -411,23 +411,25 @@ static void q8_0_q8_0_batch(const uint8_t *w, size_t row_bytes, size_t rows, siz
   }
 }
 
+/* Columns go in chunks of BATCH_BLOCKS blocks, each added into y after the
+** one before, in decode as in prefill, so that both sum a row alike. */
 void kernels_avx2_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
                                    const void *xq, size_t xq_stride, size_t n,
                                    float *y, size_t y_stride, int accumulate){
-  const size_t row_bytes = tensor_row_bytes(TENSOR_Q8_0, cols);
-  if( n == 1 ){
-    matmul_by_groups(q8_0_q8_0_group, w, row_bytes, rows, cols, xq, xq_stride, 1, y, y_stride, accumulate);
-    return;
-  }
-  const size_t blocks = cols / TENSOR_Q8_0_BLOCK;
-  for(size_t i = 0; i < n; i += BATCH_ACTS){
-    for(size_t b = 0; b < blocks; b += BATCH_BLOCKS){
-      const size_t offset = b * TENSOR_Q8_0_BYTES;
-      q8_0_q8_0_batch((const uint8_t *)w + offset, row_bytes, rows,
-                      blocks - b < BATCH_BLOCKS ? blocks - b : BATCH_BLOCKS,
-                      (const uint8_t *)xq + i * xq_stride + offset, xq_stride,
-                      n - i < BATCH_ACTS ? n - i : BATCH_ACTS, y + i * y_stride, y_stride,
-                      accumulate || b > 0);
+  const size_t row_bytes = tensor_row_bytes(TENSOR_Q8_0, cols), blocks = cols / TENSOR_Q8_0_BLOCK;
+  for(size_t b = 0; b < blocks; b += BATCH_BLOCKS){
+    const uint8_t *w_part = (const uint8_t *)w + b * TENSOR_Q8_0_BYTES;
+    const uint8_t *x_part = (const uint8_t *)xq + b * TENSOR_Q8_0_BYTES;
+    const size_t part = blocks - b < BATCH_BLOCKS ? blocks - b : BATCH_BLOCKS;
+    const int add = accumulate || b > 0;
+    if( n == 1 ){
+      matmul_by_groups(q8_0_q8_0_group, w_part, row_bytes, rows, part * TENSOR_Q8_0_BLOCK,
+                       x_part, xq_stride, 1, y, y_stride, add);
+      continue;
+    }
+    for(size_t i = 0; i < n; i += BATCH_ACTS){
+      q8_0_q8_0_batch(w_part, row_bytes, rows, part, x_part + i * xq_stride, xq_stride,
+                      n - i < BATCH_ACTS ? n - i : BATCH_ACTS, y + i * y_stride, y_stride, add);
     }
   }
 }

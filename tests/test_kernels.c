@@ -377,28 +377,35 @@ START_TEST(test_matmul_q8_0_q8_0){
 END_TEST
 
 /* A token's product is the same bits whether it is one activation row
-** (decode) or one of many (prefill). */
+** (decode) or one of many (prefill), also past 256 blocks (8192 columns),
+** where the columns go in parts. */
+static void check_decode_is_prefill(size_t rows, size_t cols, size_t n){
+  const size_t row_bytes = tensor_row_bytes(TENSOR_Q8_0, cols);
+  uint8_t *w = malloc(rows * row_bytes), *xq = malloc(n * row_bytes);
+  float *v = malloc(cols * sizeof(float)), *all = malloc(n * rows * sizeof(float));
+  float *one = malloc(rows * sizeof(float));
+  for(size_t r = 0; r < rows; r++){
+    for(size_t c = 0; c < cols; c++) v[c] = rng_uniform();
+    make_row(TENSOR_Q8_0, v, cols, w + r * row_bytes);
+  }
+  for(size_t i = 0; i < n; i++){
+    for(size_t c = 0; c < cols; c++) v[c] = rng_uniform();
+    ref_quantize_q8_0(v, xq + i * row_bytes, cols);
+  }
+  kernel_matmul_q8_0_q8_0(w, rows, cols, xq, row_bytes, n, all, rows, 0);
+  for(size_t i = 0; i < n; i++){
+    kernel_matmul_q8_0_q8_0(w, rows, cols, xq + i * row_bytes, row_bytes, 1, one, rows, 0);
+    ck_assert_msg(memcmp(one, all + i * rows, rows * sizeof(float)) == 0,
+                  "cols %zu: activation row %zu differs", cols, i);
+  }
+  free(w); free(xq); free(v); free(all); free(one);
+}
+
 START_TEST(test_matmul_q8_0_q8_0_decode_is_prefill){
-  enum { ROWS = 11, COLS = 896, N = 35, XQ_BYTES = COLS / 32 * 34 };
   choose_path(_i);
   rng_state = 15;
-  const size_t row_bytes = tensor_row_bytes(TENSOR_Q8_0, COLS);
-  uint8_t *w = malloc(ROWS * row_bytes), *xq = malloc(N * XQ_BYTES);
-  float *v = malloc(COLS * sizeof(float)), all[N][ROWS], one[ROWS];
-  for(size_t r = 0; r < ROWS; r++){
-    for(size_t c = 0; c < COLS; c++) v[c] = rng_uniform();
-    make_row(TENSOR_Q8_0, v, COLS, w + r * row_bytes);
-  }
-  for(size_t i = 0; i < N; i++){
-    for(size_t c = 0; c < COLS; c++) v[c] = rng_uniform();
-    ref_quantize_q8_0(v, xq + i * XQ_BYTES, COLS);
-  }
-  kernel_matmul_q8_0_q8_0(w, ROWS, COLS, xq, XQ_BYTES, N, &all[0][0], ROWS, 0);
-  for(size_t i = 0; i < N; i++){
-    kernel_matmul_q8_0_q8_0(w, ROWS, COLS, xq + i * XQ_BYTES, XQ_BYTES, 1, one, ROWS, 0);
-    ck_assert_msg(memcmp(one, all[i], sizeof one) == 0, "activation row %zu differs", i);
-  }
-  free(w); free(xq); free(v);
+  check_decode_is_prefill(11, 896, 35);
+  check_decode_is_prefill(6, 32 * 257, 5);
 }
 END_TEST
 
