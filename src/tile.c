@@ -319,9 +319,7 @@ static void homes_follow_budget(tile_manager *tm){
   int huge = budget_get() == 0;
   if( huge == tm->homes_huge ) return;
   tm->homes_huge = huge;
-  if( !huge ){
-    evict_unpinned(tm);
-  }
+  if( !huge ) evict_unpinned(tm);
   madvise(tm->homes, tm->homes_bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 }
 
