@@ -1,36 +1,36 @@
 # budget_sweep.gp: written by tensql bench --sweep; run `gnuplot budget_sweep.gp` here to redraw budget_sweep.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 1.029 0.8723 1.185 360.31
-250 1.434 1.39 1.45 260.39
-350 2.122 1.441 2.286 160.57
-600 15.28 15.22 16.01 0.00
+150 1.151 1.066 1.398 360.45
+250 1.705 1.562 2.17 260.12
+350 2.268 2.249 2.281 160.12
+600 22.51 20.88 22.87 0.00
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.7361 0.6948 0.8989 359.61
-250 0.9067 0.8945 0.9812 259.69
-350 1.484 1.021 1.538 159.66
-600 14.95 13.68 16.58 0.00
+150 0.7409 0.7343 0.8591 359.61
+250 1.068 1.001 1.291 259.69
+350 1.578 1.553 1.593 159.66
+600 21 19.83 21.45 0.00
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.5054 0.4673 0.6674 500.79
-250 0.4965 0.4637 0.6397 500.79
-350 0.4931 0.3939 0.5306 500.79
-600 13.36 13.24 15.4 0.00
+150 0.5375 0.4805 0.6526 500.79
+250 0.579 0.5614 0.6748 500.79
+350 0.5792 0.5071 0.6046 500.79
+600 19.53 19.31 21.7 0.00
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.5415 0.5003 0.5521 500.79
-250 0.5302 0.5186 0.5951 500.79
-350 0.5835 0.5093 0.6391 500.79
-600 18.21 17.81 18.38 0.00
+150 0.5291 0.5135 0.6008 500.79
+250 0.5723 0.5651 0.8206 500.79
+350 0.6465 0.5992 0.6592 500.79
+600 19.94 18.37 22.4 0.00
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'budget_sweep.png'
 set termoption noenhanced
-set multiplot layout 1,2 title "/tmp/q05.db: 64-token prompt, 16 generated, 3 repeats, 1 thread"
+set multiplot layout 1,2 title "/tmp/q05n.db: 64-token prompt, 16 generated, 3 repeats, 1 thread"
 set grid
 set key top left
 set xlabel 'budget (MiB)'

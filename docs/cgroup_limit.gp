@@ -1,32 +1,32 @@
 # cgroup_limit.gp: written by tensql bench --sweep; run `gnuplot cgroup_limit.gp` here to redraw cgroup_limit.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 1.139 1.097 1.156 360.58
-200 1.29 1.267 1.405 310.33
-280 1.712 1.656 1.838 230.59
+150 1.136 1.095 1.147 360.28
+200 1.39 1.234 1.509 310.30
+280 1.702 1.693 1.891 230.32
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.7232 0.6998 0.7524 359.61
-200 0.9094 0.8597 1.059 309.63
-280 1.29 1.11 1.445 229.70
+150 0.7357 0.7317 0.7524 359.61
+200 0.9048 0.8526 0.9505 309.63
+280 1.166 1.133 1.202 229.70
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.481 0.4746 0.5247 500.79
-200 0.5478 0.5275 0.6198 500.79
-280 0.6302 0.531 0.6416 500.79
+150 0.5444 0.5246 0.5538 500.79
+200 0.5366 0.5138 0.5643 500.79
+280 0.5838 0.5491 0.6477 500.79
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.5453 0.5041 0.5801 500.79
-200 0.5926 0.5564 0.635 500.79
-280 0.6397 0.6362 0.6828 500.79
+150 0.5899 0.5298 0.6048 500.79
+200 0.5789 0.5309 0.677 500.79
+280 0.6522 0.5528 0.6907 500.79
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'cgroup_limit.png'
 set termoption noenhanced
-set multiplot layout 1,2 title "/tmp/q05.db: 64-token prompt, 16 generated, 3 repeats, 1 thread, cgroup limit"
+set multiplot layout 1,2 title "/tmp/q05n.db: 64-token prompt, 16 generated, 3 repeats, 1 thread, cgroup limit"
 set grid
 set key top left
 set xlabel 'budget (MiB)'
