@@ -317,14 +317,7 @@ END_TEST
 
 /* Resident bytes of this process (VmRSS). */
 static long long rss_bytes(void){
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long long kb = -1;
-  while( f && fgets(line, sizeof line, f) ){
-    if( strncmp(line, "VmRSS:", 6) == 0 ) kb = atoll(line + 6);
-  }
-  if( f ) fclose(f);
-  return kb * 1024;
+  return test_proc_number("/proc/self/status", "VmRSS:") * 1024;
 }
 
 /* bench probes in the conductor, between the worker's runs: its buffer

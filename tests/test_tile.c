@@ -195,22 +195,9 @@ START_TEST(test_prefetch_reads_what_opt_reads){
 }
 END_TEST
 
-/* The number after `key` in a /proc file, or -1. */
-static int64_t proc_number(const char *path, const char *key){
-  char line[128];
-  int64_t v = -1;
-  size_t n = strlen(key);
-  FILE *f = fopen(path, "r");
-  while( f && fgets(line, sizeof line, f) ){
-    if( strncmp(line, key, n) == 0 ) v = strtoll(line + n, 0, 10);
-  }
-  if( f ) fclose(f);
-  return v;
-}
-
 /* read_bytes of /proc/self/io: what this process read from the disk. */
 static int64_t disk_read_bytes(void){
-  return proc_number("/proc/self/io", "read_bytes:");
+  return test_proc_number("/proc/self/io", "read_bytes:");
 }
 
 /* Loads read from the disk what they load and little more: no kernel
@@ -287,11 +274,11 @@ START_TEST(test_budget_returns_huge_pages){
   tile_manager *tm = open_manager(M, BYTES);
   int64_t step[M];
   for(int i = 0; i < M; i++) step[i] = i + 1;
-  int64_t rss0 = proc_number("/proc/self/status", "VmRSS:");
-  int64_t huge0 = proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
+  int64_t rss0 = test_proc_number("/proc/self/status", "VmRSS:");
+  int64_t huge0 = test_proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
   pin_step(tm, step, M);
-  int64_t rss1 = proc_number("/proc/self/status", "VmRSS:");
-  int64_t huge1 = proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
+  int64_t rss1 = test_proc_number("/proc/self/status", "VmRSS:");
+  int64_t huge1 = test_proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
   ck_assert_int_ge(rss1 - rss0, M * (BYTES >> 10));
   if( huge_pages_allowed() ){
     ck_assert_msg(huge1 - huge0 >= M * (BYTES >> 10) / 2, "%lld KiB of huge pages",
@@ -299,8 +286,8 @@ START_TEST(test_budget_returns_huge_pages){
   }
   budget_set(2 * BYTES);
   tile_manager_budget_changed(tm);
-  int64_t rss2 = proc_number("/proc/self/status", "VmRSS:");
-  int64_t huge2 = proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
+  int64_t rss2 = test_proc_number("/proc/self/status", "VmRSS:");
+  int64_t huge2 = test_proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
   int64_t slack = 256;
 #ifdef __SANITIZE_ADDRESS__
   slack += (rss1 - rss0) / 8;   /* the shadow of the tiles stays */

@@ -1,7 +1,7 @@
 /*
 ** testutil.h: what every Check test program shares: the path of ../shared,
-** a scratch directory, one-integer queries, and a main() that runs one
-** suite.
+** a scratch directory, one-integer queries, numbers from /proc, and a
+** main() that runs one suite.
 */
 #ifndef TENSQL_TESTUTIL_H
 #define TENSQL_TESTUTIL_H
@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* SHARED_DIR and BUILD_DIR come from Makefile.am. */
 #define SHARED(path) SHARED_DIR "/" path
@@ -34,6 +35,20 @@ static inline int64_t query_int(sqlite3 *db, const char *sql){
   ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
   int64_t v = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
+  return v;
+}
+
+/* The number after `key` on its line of a /proc file ("VmRSS:" in
+** /proc/self/status, say), or -1. */
+static inline int64_t test_proc_number(const char *path, const char *key){
+  char line[256];
+  int64_t v = -1;
+  size_t n = strlen(key);
+  FILE *f = fopen(path, "r");
+  while( f && fgets(line, sizeof line, f) ){
+    if( strncmp(line, key, n) == 0 ) v = strtoll(line + n, 0, 10);
+  }
+  if( f ) fclose(f);
   return v;
 }
 
