@@ -375,11 +375,18 @@ static void cursor_text(generate_cursor *c){
   c->text_len = total - tail;
 }
 
-/* Sample the token that follows the last step's logits into the row. */
-static int cursor_sample(generate_cursor *c){
+/* The last step's logits for the last position, or NULL when act holds
+** none of the vocabulary's size. */
+static const float *cursor_logits(generate_cursor *c){
   int64_t count = 0;
   const float *logits = runner_logits(c->session, &count);
-  if( logits == 0 || (size_t)count != c->sampler.vocab ){
+  return logits && (size_t)count == c->sampler.vocab ? logits : 0;
+}
+
+/* Sample the token that follows the last step's logits into the row. */
+static int cursor_sample(generate_cursor *c){
+  const float *logits = cursor_logits(c);
+  if( logits == 0 ){
     return cursor_fail(c, sqlite3_mprintf("generate: the program left no logits of %zu"
                                           " values in act", c->sampler.vocab));
   }
@@ -476,9 +483,8 @@ static int generate_eof(sqlite3_vtab_cursor *cur){
 ** stay in act until the next row's step. */
 static int cursor_logprob(generate_cursor *c, sqlite3_context *ctx){
   if( !c->logprob_known ){
-    int64_t count = 0;
-    const float *logits = runner_logits(c->session, &count);
-    if( logits == 0 || (size_t)count != c->sampler.vocab ){
+    const float *logits = cursor_logits(c);
+    if( logits == 0 ){
       sqlite3_result_error(ctx, "generate: the logits of this row are gone", -1);
       return SQLITE_ERROR;
     }
