@@ -252,12 +252,13 @@ static void tile_describe(sqlite3 *db, int64_t id, char *out, size_t len){
 }
 
 /* Read and verify one tile, on connection db whose model file is f, into
-** a new buffer; *seen gets the extent the reads covered.  A known extent
+** its home; 0, or -1 with the message in err and the home given back.
+** *seen gets the extent the reads covered.  A known extent
 ** was asked for (run_ask) before the read.  The blob is closed after each
 ** read: an open blob is an open read transaction, which would lock out
 ** anyone editing the model (UPDATE program ...) for as long as we live. */
-static void *tile_read(tile_manager *tm, sqlite3 *db, model_file *f, const tile_slot *s,
-                       file_extent *seen, char *err, size_t err_len){
+static int tile_read(tile_manager *tm, sqlite3 *db, model_file *f, const tile_slot *s,
+                     file_extent *seen, char *err, size_t err_len){
   sqlite3_blob *blob = 0;
   void *buf = tile_home(tm, s);
   extent_track(f, s->extent);
@@ -268,19 +269,19 @@ static void *tile_read(tile_manager *tm, sqlite3 *db, model_file *f, const tile_
   }
   sqlite3_blob_close(blob);
   *seen = extent_seen(f, s->t.bytes);
-  if( rc == SQLITE_OK && XXH3_64bits(buf, s->t.bytes) == s->checksum ) return buf;
+  if( rc == SQLITE_OK && XXH3_64bits(buf, s->t.bytes) == s->checksum ) return 0;
   char where[256];
   tile_describe(db, s->t.id, where, sizeof where);
   if( rc == SQLITE_OK ) snprintf(err, err_len, "checksum mismatch in %s", where);
   else snprintf(err, err_len, "cannot read %s: %s", where, sqlite3_errstr(rc));
   home_release(tm, s);
-  return 0;
+  return -1;
 }
 
 /* ---- residency (lock held) ------------------------------------------------ */
 
-static void resident_add(tile_manager *tm, tile_slot *s, void *data){
-  s->t.data = data;
+static void resident_add(tile_manager *tm, tile_slot *s){
+  s->t.data = tile_home(tm, s);
   s->resident_at = tm->n_resident;
   tm->resident[tm->n_resident++] = s->t.id;
   tm->stats.resident_bytes += s->t.bytes;
@@ -455,11 +456,11 @@ static int slot_load(tile_manager *tm, tile_slot *s, char *err, size_t err_len){
   if( make_room(tm, s->t.bytes, err, err_len) ) return -1;
   file_extent seen;
   extent_ask(tm->file, run_ask(tm, s, tm->cursor));
-  void *data = tile_read(tm, tm->db, tm->file, s, &seen, err, err_len);
+  int rc = tile_read(tm, tm->db, tm->file, s, &seen, err, err_len);
   load_noted(tm, s, seen);
-  if( data == 0 ) return -1;
+  if( rc ) return -1;
   budget_tiles_add((int64_t)s->t.bytes);
-  resident_add(tm, s, data);
+  resident_add(tm, s);
   tm->stats.misses++;
   tm->stats.bytes_read += s->t.bytes;
   return 0;
@@ -598,12 +599,12 @@ static int prefetch_load(tile_manager *tm, tile_slot *slot, int64_t pos){
   pthread_mutex_unlock(&tm->lock);
   char err[256];
   extent_ask(tm->prefetch_file, run);
-  void *data = tile_read(tm, tm->prefetch_db, tm->prefetch_file, slot, &seen, err, sizeof err);
+  int rc = tile_read(tm, tm->prefetch_db, tm->prefetch_file, slot, &seen, err, sizeof err);
   pthread_mutex_lock(&tm->lock);
   slot->loading = 0;
   load_noted(tm, slot, seen);
-  if( data ){
-    resident_add(tm, slot, data);
+  if( rc == 0 ){
+    resident_add(tm, slot);
     slot->prefetched = 1;
     tm->stats.bytes_read += slot->t.bytes;
   }else{
@@ -611,7 +612,7 @@ static int prefetch_load(tile_manager *tm, tile_slot *slot, int64_t pos){
     budget_tiles_add(-(int64_t)slot->t.bytes);
   }
   pthread_cond_broadcast(&tm->changed);
-  return data ? 0 : -1;
+  return rc;
 }
 
 /* One prefetch, lock held on entry and exit.  Returns 0 if it loaded a
