@@ -1,14 +1,15 @@
 /*
 ** kernels.c: the portable kernels, and the switch that sends the heavy ones
-** (matmul, Q8_0 quantization) to kernels_avx2.c when the CPU allows.
+** (matmul, Q8_0 quantization, the exponentials) to kernels_avx2.c, and the
+** Q8_0 matmul to kernels_avx512.c, when the CPU allows.
 **
 ** The SQL functions in vtab/ call the kernel_* functions of kernels.h; every
-** public function lives here and decides, on each call, whether the AVX2
-** version runs.  The scalar code is both the fallback for other CPUs and
-** the readable statement of what each kernel computes: the AVX2 versions
-** must agree with it to float rounding (tests/test_kernels.c runs every
-** test on both paths).  The O(d) kernels (rmsnorm, rope, softmax, silu_mul,
-** attention) are scalar only: next to the matmuls they cost nothing.
+** public function lives here and decides, on each call, which path runs.
+** The scalar code is both the fallback for other CPUs and the readable
+** statement of what each kernel computes: the other paths must agree with
+** it to float rounding (tests/test_kernels.c runs every test on every
+** path).  rmsnorm and rope are scalar only: next to the matmuls they cost
+** nothing.
 */
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -24,38 +25,52 @@
 
 /* ---- choosing a code path ---------------------------------------------- */
 
-/* -1 until kernels_init() has asked the CPU, then 1 if AVX2+FMA+F16C run. */
-static atomic_int cpu_has_avx2 = -1;
-static atomic_int scalar_forced = 0;
+/* -1 until kernels_init() has asked the CPU, then the best path it runs. */
+static atomic_int cpu_isa = -1;
+static atomic_int isa_limit = KERNELS_AVX512;
 
 void kernels_init(void){
-  if( atomic_load_explicit(&cpu_has_avx2, memory_order_relaxed) >= 0 ) return;
-  int has = 0;
+  if( atomic_load_explicit(&cpu_isa, memory_order_relaxed) >= 0 ) return;
+  int isa = KERNELS_SCALAR;
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  /* The builtin's AVX2 check includes the OS saving the YMM registers
+  /* The builtin's checks include the OS saving the YMM and ZMM registers
   ** (XGETBV).  F16C is read from CPUID leaf 1 directly, because clang's
   ** __builtin_cpu_supports does not know "f16c". */
   unsigned eax, ebx, ecx = 0, edx;
   int f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
-  has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+  if( __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c ){
+    isa = KERNELS_AVX2;
+    if( __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+     && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") ){
+      isa = KERNELS_AVX512;
+    }
+  }
 #endif
-  atomic_store_explicit(&cpu_has_avx2, has, memory_order_relaxed);
+  atomic_store_explicit(&cpu_isa, isa, memory_order_relaxed);
 }
 
-/* Called by every dispatching kernel, so forgetting kernels_init() is safe. */
-static int use_avx2(void){
+/* The path to run: the CPU's best, within the limit.  Called by every
+** dispatching kernel, so forgetting kernels_init() is safe. */
+static kernel_isa isa(void){
   kernels_init();
-  return atomic_load_explicit(&cpu_has_avx2, memory_order_relaxed) == 1
-      && !atomic_load_explicit(&scalar_forced, memory_order_relaxed);
+  int cpu = atomic_load_explicit(&cpu_isa, memory_order_relaxed);
+  int most = atomic_load_explicit(&isa_limit, memory_order_relaxed);
+  return (kernel_isa)(cpu < most ? cpu : most);
+}
+
+static int use_avx2(void){
+  return isa() >= KERNELS_AVX2;
 }
 
 const char *kernels_isa(void){
-  return use_avx2() ? "avx2" : "scalar";
+  static const char *const names[] = { "scalar", "avx2", "avx512-vnni" };
+  return names[isa()];
 }
 
-void kernels_force_scalar(int on){
-  atomic_store_explicit(&scalar_forced, on != 0, memory_order_relaxed);
+kernel_isa kernels_limit(kernel_isa most){
+  atomic_store_explicit(&isa_limit, most, memory_order_relaxed);
+  return isa();
 }
 
 /* ---- conversions --------------------------------------------------------- */
@@ -179,6 +194,19 @@ void kernel_dequantize(tensor_dtype dtype, const void *row, float *out, size_t n
   }
 }
 
+void kernel_dequantize_tile_row(tensor_dtype dtype, const void *tile, size_t cols, size_t r,
+                                float *out){
+  if( dtype != TENSOR_Q8_0 ){
+    kernel_dequantize(dtype, (const uint8_t *)tile + r * tensor_row_bytes(dtype, cols), out, cols);
+    return;
+  }
+  for(size_t b = 0; b < cols / TENSOR_Q8_0_BLOCK; b++){
+    uint8_t block[TENSOR_Q8_0_BYTES];
+    tensor_tile_q8_0_block(tile, cols, r, b, block);
+    kernel_dequantize(TENSOR_Q8_0, block, out + b * TENSOR_Q8_0_BLOCK, TENSOR_Q8_0_BLOCK);
+  }
+}
+
 /* ---- matmul ------------------------------------------------------------ */
 
 static float dot_f32(const float *w, const float *x, size_t n){
@@ -199,26 +227,10 @@ static float dot_bf16(const uint16_t *w, const float *x, size_t n){
   return sum;
 }
 
-/* sum_b d_b * (sum_j q_bj x_bj): the scale is applied once per block. */
-static float dot_q8_0(const uint8_t *w, const float *x, size_t n){
-  float sum = 0.0f;
-  for(size_t c = 0; c < n; c += TENSOR_Q8_0_BLOCK, w += TENSOR_Q8_0_BYTES){
-    const int8_t *q = q8_0_values(w);
-    float block_sum = 0.0f;
-    for(int j = 0; j < TENSOR_Q8_0_BLOCK; j++) block_sum += q[j] * x[c + j];
-    sum += kernel_f16_to_f32(q8_0_scale_bits(w)) * block_sum;
-  }
-  return sum;
-}
-
 static float dot_row(tensor_dtype dtype, const void *row, const float *x, size_t n){
-  switch( dtype ){
-    case TENSOR_F32:  return dot_f32(row, x, n);
-    case TENSOR_F16:  return dot_f16(row, x, n);
-    case TENSOR_BF16: return dot_bf16(row, x, n);
-    case TENSOR_Q8_0: return dot_q8_0(row, x, n);
-  }
-  return 0.0f;
+  if( dtype == TENSOR_F16 ) return dot_f16(row, x, n);
+  if( dtype == TENSOR_BF16 ) return dot_bf16(row, x, n);
+  return dot_f32(row, x, n);
 }
 
 void kernel_matmul(tensor_dtype dtype, const void *w, size_t rows, size_t cols,
@@ -241,48 +253,65 @@ void kernel_matmul(tensor_dtype dtype, const void *w, size_t rows, size_t cols,
   }
 }
 
-/* sum_b (d_wb * d_xb) * (sum_j qw_bj qx_bj), the inner sum exact in int32. */
-static float dot_q8_0_q8_0(const uint8_t *w, const uint8_t *xq, size_t blocks){
-  float sum = 0.0f;
-  for(size_t b = 0; b < blocks; b++, w += TENSOR_Q8_0_BYTES, xq += TENSOR_Q8_0_BYTES){
-    const int8_t *qw = q8_0_values(w), *qx = q8_0_values(xq);
-    int32_t block_sum = 0;
-    for(int j = 0; j < TENSOR_Q8_0_BLOCK; j++) block_sum += qw[j] * qx[j];
-    const float scale = kernel_f16_to_f32(q8_0_scale_bits(w))
-                      * kernel_f16_to_f32(q8_0_scale_bits(xq));
-    sum += scale * (float)block_sum;
+/* ---- Q8_0 matmul -------------------------------------------------------- */
+
+/* Row k of a group's block (tensor.h) against an activation block's
+** values: the exact integer dot. */
+static int32_t q8_0_block_dot(const uint8_t *group_block, size_t k, const int8_t *x){
+  const int8_t *w = (const int8_t *)group_block + 2 * TENSOR_Q8_0_GROUP + 4 * k;
+  int32_t sum = 0;
+  for(size_t c = 0; c < TENSOR_Q8_0_BLOCK; c++){
+    sum += w[(c / 4) * 4 * TENSOR_Q8_0_GROUP + c % 4] * x[c];
   }
   return sum;
 }
 
-void kernel_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
-                             const void *xq, size_t xq_stride, size_t n,
-                             float *y, size_t y_stride, int accumulate){
-  if( use_avx2() ){
-    kernels_avx2_matmul_q8_0_q8_0(w, rows, cols, xq, xq_stride, n, y, y_stride, accumulate);
-    return;
+static float q8_0_row_dot(const kernel_input *in, const uint8_t *group, size_t k, size_t i){
+  const size_t blocks = in->cols / TENSOR_Q8_0_BLOCK;
+  const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride;
+  float acc = 0.0f;
+  for(size_t b = 0; b < blocks; b++){
+    const uint8_t *group_block = group + b * TENSOR_Q8_0_GROUP_BYTES;
+    const float dw = kernel_f16_to_f32(q8_0_scale_bits(group_block + 2 * k));
+    const int32_t dot = q8_0_block_dot(group_block, k, q8_0_values(x + b * TENSOR_Q8_0_BYTES));
+    acc = fmaf(dw * in->xd[i * blocks + b], (float)dot, acc);
   }
-  const size_t blocks = cols / TENSOR_Q8_0_BLOCK;
-  const size_t row_bytes = blocks * TENSOR_Q8_0_BYTES;
+  return acc;
+}
+
+static void matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
+                        float *y, size_t y_stride){
+  if( isa() == KERNELS_AVX512 ){ kernels_avx512_matmul_q8_0(in, w, rows, y, y_stride); return; }
+  if( isa() == KERNELS_AVX2 ){ kernels_avx2_matmul_q8_0(in, w, rows, y, y_stride); return; }
+  const size_t group_bytes = in->cols / TENSOR_Q8_0_BLOCK * TENSOR_Q8_0_GROUP_BYTES;
   for(size_t r = 0; r < rows; r++){
-    const uint8_t *row = (const uint8_t *)w + r * row_bytes;
-    for(size_t i = 0; i < n; i++){
-      float sum = dot_q8_0_q8_0(row, (const uint8_t *)xq + i * xq_stride, blocks);
-      float *out = y + i * y_stride + r;
-      *out = accumulate ? *out + sum : sum;
+    const uint8_t *group = (const uint8_t *)w + r / TENSOR_Q8_0_GROUP * group_bytes;
+    for(size_t i = 0; i < in->n; i++){
+      y[i * y_stride + r] = q8_0_row_dot(in, group, r % TENSOR_Q8_0_GROUP, i);
     }
   }
 }
 
 int kernel_input_prepare(kernel_input *in, tensor_dtype weight_dtype,
                          const float *x, size_t n, size_t cols){
-  *in = (kernel_input){ weight_dtype, n, cols, x, 0, 0 };
+  *in = (kernel_input){ .weight_dtype = weight_dtype, .n = n, .cols = cols, .x = x };
   if( weight_dtype != TENSOR_Q8_0 ) return 0;
+  const size_t blocks = cols / TENSOR_Q8_0_BLOCK;
   in->xq_stride = tensor_row_bytes(TENSOR_Q8_0, cols);
-  in->xq = malloc(n * in->xq_stride);
+  in->xq = malloc(n * (in->xq_stride + blocks * (sizeof *in->xd + sizeof *in->xsum)));
   if( in->xq == 0 ) return -1;
+  in->xd = (float *)((char *)in->xq + n * in->xq_stride);
+  in->xsum = (int32_t *)(in->xd + n * blocks);
   for(size_t r = 0; r < n; r++){
-    kernel_quantize_q8_0(x + r * cols, (char *)in->xq + r * in->xq_stride, cols);
+    const uint8_t *row = (const uint8_t *)in->xq + r * in->xq_stride;
+    kernel_quantize_q8_0(x + r * cols, (void *)row, cols);
+    for(size_t b = 0; b < blocks; b++){
+      const uint8_t *block = row + b * TENSOR_Q8_0_BYTES;
+      int32_t sum = 0;
+      for(size_t c = 0; c < TENSOR_Q8_0_BLOCK; c++) sum += q8_0_values(block)[c];
+      in->xd[r * blocks + b] = kernel_f16_to_f32(q8_0_scale_bits(block));
+      in->xsum[r * blocks + b] = sum;
+    }
   }
   return 0;
 }
@@ -294,11 +323,8 @@ void kernel_input_free(kernel_input *in){
 
 void kernel_matmul_input(const kernel_input *in, const void *w, size_t rows,
                          float *y, size_t y_stride){
-  if( in->xq ){
-    kernel_matmul_q8_0_q8_0(w, rows, in->cols, in->xq, in->xq_stride, in->n, y, y_stride, 0);
-  }else{
-    kernel_matmul(in->weight_dtype, w, rows, in->cols, in->x, in->cols, in->n, y, y_stride, 0);
-  }
+  if( in->xq ) matmul_q8_0(in, w, rows, y, y_stride);
+  else kernel_matmul(in->weight_dtype, w, rows, in->cols, in->x, in->cols, in->n, y, y_stride, 0);
 }
 
 /* ---- the O(d) kernels ------------------------------------------------ */

@@ -3,11 +3,12 @@
 ** quantized rows.  The SQL functions in vtab/ call these; nothing here knows
 ** about SQLite, tiles or the schedule.
 **
-** Matrices are row-major.  A weight W has `rows` rows of `cols` elements in
-** its dtype's encoding (see tensor.h); an activation X has n rows of floats
-** with a row stride.  kernels_init() picks AVX2/FMA code paths when the CPU
-** has them, and the portable scalar code otherwise; both give results that
-** agree to float rounding.
+** A weight W is a tile of `rows` rows of `cols` elements in its dtype's
+** layout (tensor.h); an activation X has n rows of floats with a row
+** stride.  kernels_init() picks AVX-512 VNNI or AVX2/FMA code paths when
+** the CPU has them, and the portable scalar code otherwise; all give
+** results that agree to float rounding, and the Q8_0 matmul gives the same
+** bits on every path.
 */
 #ifndef TENSQL_KERNELS_H
 #define TENSQL_KERNELS_H
@@ -19,10 +20,13 @@
 
 /* Detect CPU features once; safe to call many times. */
 void kernels_init(void);
-/* "avx2" or "scalar": the path in use. */
+/* The code paths, each using the ones before it for what it lacks. */
+typedef enum kernel_isa { KERNELS_SCALAR, KERNELS_AVX2, KERNELS_AVX512 } kernel_isa;
+/* "avx512-vnni", "avx2" or "scalar": the path in use. */
 const char *kernels_isa(void);
-/* Force the scalar path (tests compare both); 1 = scalar, 0 = best. */
-void kernels_force_scalar(int on);
+/* Use no path past `most` (tests run each path); returns the path now in
+** use, which is lower where the CPU lacks `most`. */
+kernel_isa kernels_limit(kernel_isa most);
 
 /* Conversions.  f32 -> f16 and f32 -> bf16 round to nearest even, with
 ** subnormals; f16 overflows to inf from 65520 up.  A NaN stays a NaN and
@@ -41,52 +45,52 @@ void kernel_quantize_q8_0(const float *x, void *blocks, size_t n);
 /* Decode n elements of a row in dtype to floats. */
 void kernel_dequantize(tensor_dtype dtype, const void *row, float *out, size_t n);
 
-/* Y[i][r] (+)= sum_c W[r][c] * X[i][c] for i < n, r < rows.
+/* Decode row r of a tile (tensor.h's layout) of `cols` columns. */
+void kernel_dequantize_tile_row(tensor_dtype dtype, const void *tile, size_t cols, size_t r,
+                                float *out);
+
+/* Y[i][r] (+)= sum_c W[r][c] * X[i][c] for i < n, r < rows, for f32, f16
+** and bf16 weights (Q8_0 weights multiply through kernel_input, below).
 ** accumulate = 0 overwrites Y, 1 adds to it.  Strides count floats: X[i]
-** starts at x + i*x_stride, Y[i] at y + i*y_stride.  W is rows x cols in
-** dtype, rows packed back to back (row r at r * tensor_row_bytes(cols)).
-** n = 1 is a matrix-vector product, streaming W once; for n > 1 every block
-** of W rows is read from memory once and applied to all n rows of X.  The
+** starts at x + i*x_stride, Y[i] at y + i*y_stride.  W's rows are packed
+** back to back (row r at r * tensor_row_bytes(cols)).  n = 1 is a
+** matrix-vector product, streaming W once; for n > 1 every block of W rows
+** is read from memory once and applied to all n rows of X.  The
 ** activations stay f32, so the only rounding is the f32 sums'.  Y must not
-** overlap W or X.
-** Speed: the AVX2 code walks W in groups of 4 rows and prefetches the next
-** group as one linear stream, so W streams fastest when it holds whole
-** rows back to back, 4k of them (a tile of full rows, not a column slice). */
+** overlap W or X. */
 void kernel_matmul(tensor_dtype dtype, const void *w, size_t rows, size_t cols,
                    const float *x, size_t x_stride, size_t n,
                    float *y, size_t y_stride, int accumulate);
 
-/* The same product with the activations quantized to Q8_0 too, as
-** llama.cpp does: W is Q8_0, XQ holds n rows of cols/32 Q8_0 blocks made by
-** kernel_quantize_q8_0, row i at (char *)xq + i*xq_stride bytes.  Each
-** block pair is an exact integer dot product scaled by d_w*d_x: about 1.4x
-** less work per weight byte than kernel_matmul on Q8_0, which pays where
-** arithmetic rather than memory is the limit (prefill, cached weights).
-** But each x moves by up to amax/254 of its block, so results differ
-** slightly from kernel_matmul.  cols is a multiple of 32; Y and accumulate
-** as above. */
-void kernel_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
-                             const void *xq, size_t xq_stride, size_t n,
-                             float *y, size_t y_stride, int accumulate);
-
 /* An activation matrix X (n rows of cols floats) made ready for products
-** with weights of one dtype, the way the forward pass multiplies: for Q8_0
-** weights X is quantized to Q8_0 once and every product is the integer
-** kernel_matmul_q8_0_q8_0; for other dtypes X is used as it is (it must
-** then outlive the input). */
+** with weights of one dtype, the way the forward pass multiplies.  For
+** Q8_0 weights X is quantized to Q8_0 once, as llama.cpp does
+** (kernel_quantize_q8_0), and each block pair is an exact integer dot
+** product scaled by d_w * d_x: far less work per weight byte than f32,
+** which pays where arithmetic rather than memory is the limit (prefill,
+** cached weights).  Each x moves by up to amax/254 of its block.  For
+** other dtypes X is used as it is (it must then outlive the input). */
 typedef struct kernel_input {
   tensor_dtype weight_dtype;
   size_t n, cols;
   const float *x;
-  void *xq;                  /* owned; NULL unless weight_dtype is Q8_0 */
+  /* Q8_0 weights only (NULL otherwise), all in one allocation: */
+  void *xq;                  /* n rows of cols/32 Q8_0 blocks, row i at xq + i*xq_stride */
   size_t xq_stride;
+  float *xd;                 /* each block's scale as f32, [n][cols/32] */
+  int32_t *xsum;             /* each block's sum of its 32 values, [n][cols/32] */
 } kernel_input;
 
 /* Returns 0, or -1 when out of memory. */
 int kernel_input_prepare(kernel_input *in, tensor_dtype weight_dtype,
                          const float *x, size_t n, size_t cols);
 void kernel_input_free(kernel_input *in);
-/* Y[i][r] = W[r] . X[i] for the rows of W (weight_dtype, in->cols). */
+/* Y[i][r] = W[r] . X[i] for the `rows` rows of a tile W of weight_dtype
+** and in->cols columns.  For Q8_0 the sum over blocks goes
+** acc = fma(d_w * d_x, (float)dot, acc), block after block, on every code
+** path, so a row's result never depends on the path, on the tile's other
+** rows or on the other activation rows: decode and prefill agree to the
+** bit. */
 void kernel_matmul_input(const kernel_input *in, const void *w, size_t rows,
                          float *y, size_t y_stride);
 

@@ -1,30 +1,27 @@
 /*
 ** kernels_avx2.c: AVX2/FMA/F16C versions of the heavy kernels: matmul for
-** every dtype, the Q8_0 x Q8_0 integer matmul, Q8_0 quantization, and the
-** exponentials of softmax, SiLU and attention.
+** f32, f16 and bf16 weights, the Q8_0 integer matmul, Q8_0 quantization,
+** and the exponentials of softmax, SiLU and attention.
 **
 ** Only this file is compiled with -mavx2 -mfma -mf16c (Makefile.am,
 ** libkernels_avx2.la), and kernels.c calls it only after kernels_init()
 ** found those instructions; the contracts are in kernels.h.
 **
-** How the matmuls go.  All of them walk W in groups of 4 rows; a group
+** How the dense matmuls go.  They walk W in groups of 4 rows; a group
 ** kernel computes the 4 rows' dot products with one or two activation
-** rows, decoding weights to f32 (or int8 pairs) in registers, never to
-** memory.  Each activation load serves 4 rows, and the 4-8 accumulator
-** chains hide the FMA latency.  For n > 1 a group (at most ~20 KB for
-** Q8_0, so it stays in L1/L2) meets every activation row, two at a time,
-** before the next group is loaded: W is read from memory once per call.
-** Rows past the end of W or X are handled by repeating the last one and
-** dropping its sums, so no kernel has a row tail.
+** rows, decoding weights to f32 in registers, never to memory.  Each
+** activation load serves 4 rows, and the 4-8 accumulator chains hide the
+** FMA latency.  For n > 1 a group meets every activation row, two at a
+** time, before the next group is loaded: W is read from memory once per
+** call.  Rows past the end of W or X are handled by repeating the last one
+** and dropping its sums, so no kernel has a row tail.
 **
 ** Decode is memory-bound, and the access pattern matters more than the
-** arithmetic.  Four rows read side by side are four short streams (952
-** bytes each for 896 Q8_0 columns), too short for the hardware prefetcher:
-** measured at 4-6 GB/s on one core.  But the next group is the contiguous
-** block that follows this one, so while the first pass works on this group
-** it prefetches the next one linearly, 4 bytes ahead for every byte
-** consumed per row; that brings row-major GGUF blocks to the speed of a
-** plain read (11-14 GB/s on the same machine and run).
+** arithmetic.  Four rows read side by side are four short streams, too
+** short for the hardware prefetcher, so while the first pass works on
+** this group it prefetches the next one linearly, 4 bytes ahead for every
+** byte consumed per row.  Q8_0 tiles need none of that: their rows are
+** interleaved at import (tensor.h), one stream.
 */
 #include "kernels_internal.h"
 
@@ -43,10 +40,6 @@ ALWAYS_INLINE __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d){
   __m256 cd = _mm256_hadd_ps(c, d);
   __m256 abcd = _mm256_hadd_ps(ab, cd);
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-ALWAYS_INLINE float q8_0_scale(const uint8_t *block){
-  return _cvtsh_ss(q8_0_scale_bits(block));
 }
 
 /* Prefetches [p, p + bytes).  Called on consecutive spans, so one
@@ -109,9 +102,9 @@ void kernels_avx2_quantize_q8_0(const float *x, void *blocks, size_t n){
 /* ---- the matmul driver -------------------------------------------------------- */
 
 /* A group kernel: sums[a][k] = W[k] . X[a] for the 4 rows w[k] of a group
-** and nx (1 or 2) activation rows x[a] (f32 or Q8_0, as the kernel reads
-** them).  When next is not NULL it prefetches the next group, which starts
-** there, GROUP_ROWS bytes ahead for each byte it consumes in a row. */
+** and nx (1 or 2) activation rows x[a] of floats.  When next is not NULL
+** it prefetches the next group, which starts there, GROUP_ROWS bytes ahead
+** for each byte it consumes in a row. */
 typedef void group_kernel(const uint8_t *const w[GROUP_ROWS], const void *const x[2],
                           size_t nx, size_t cols, const char *next,
                           float sums[2][GROUP_ROWS]);
@@ -216,220 +209,102 @@ static void bf16_group(const uint8_t *const w[GROUP_ROWS], const void *const x[2
   else          dense_group(TENSOR_BF16, w, x, 1, cols, next, sums);
 }
 
-/* ---- Q8_0 x f32 ------------------------------------------------------------- */
-
-/* Eight int8 values as floats. */
-ALWAYS_INLINE __m256 int8x8_to_f32(const int8_t *q){
-  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
-}
-
-/* The group kernel for Q8_0 rows and f32 activations: each block's 32
-** values are decoded in registers and dotted with X; the block's scale
-** multiplies that dot once, so each accumulator chain sees one FMA per
-** block. */
-ALWAYS_INLINE void q8_0_group_n(const uint8_t *const w[GROUP_ROWS], const void *const x[2],
-                                size_t nx, size_t cols, const char *next,
-                                float sums[2][GROUP_ROWS]){
-  const float *xf[2] = { x[0], x[1] };
-  __m256 acc[2][GROUP_ROWS];
-  for(size_t a = 0; a < nx; a++){
-    for(int k = 0; k < GROUP_ROWS; k++) acc[a][k] = _mm256_setzero_ps();
-  }
-  for(size_t b = 0; b < cols / TENSOR_Q8_0_BLOCK; b++){
-    const size_t offset = b * TENSOR_Q8_0_BYTES;
-    if( next ) prefetch_span(next + GROUP_ROWS * offset, GROUP_ROWS * TENSOR_Q8_0_BYTES);
-#pragma GCC unroll 4
-    for(int k = 0; k < GROUP_ROWS; k++){
-      const int8_t *q = q8_0_values(w[k] + offset);
-      __m256 wv[4];
-#pragma GCC unroll 4
-      for(int j = 0; j < 4; j++) wv[j] = int8x8_to_f32(q + 8 * j);
-      const __m256 d = _mm256_set1_ps(q8_0_scale(w[k] + offset));
-#pragma GCC unroll 2
-      for(size_t a = 0; a < nx; a++){
-        const float *xb = xf[a] + b * TENSOR_Q8_0_BLOCK;
-        __m256 dot = _mm256_mul_ps(wv[0], _mm256_loadu_ps(xb));
-#pragma GCC unroll 3
-        for(int j = 1; j < 4; j++) dot = _mm256_fmadd_ps(wv[j], _mm256_loadu_ps(xb + 8 * j), dot);
-        acc[a][k] = _mm256_fmadd_ps(d, dot, acc[a][k]);
-      }
-    }
-  }
-  for(size_t a = 0; a < nx; a++){
-    _mm_storeu_ps(sums[a], hsum4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
-  }
-}
-
-static void q8_0_group(const uint8_t *const w[GROUP_ROWS], const void *const x[2], size_t nx,
-                       size_t cols, const char *next, float sums[2][GROUP_ROWS]){
-  if( nx == 2 ) q8_0_group_n(w, x, 2, cols, next, sums);
-  else          q8_0_group_n(w, x, 1, cols, next, sums);
-}
-
 void kernels_avx2_matmul(tensor_dtype dtype, const void *w, size_t rows,
                          size_t cols, const float *x, size_t x_stride,
                          size_t n, float *y, size_t y_stride, int accumulate){
-  group_kernel *kernel = 0;
-  switch( dtype ){
-    case TENSOR_F32:  kernel = f32_group;  break;
-    case TENSOR_F16:  kernel = f16_group;  break;
-    case TENSOR_BF16: kernel = bf16_group; break;
-    case TENSOR_Q8_0: kernel = q8_0_group; break;
-  }
+  group_kernel *kernel = dtype == TENSOR_F16 ? f16_group
+                       : dtype == TENSOR_BF16 ? bf16_group : f32_group;
   matmul_by_groups(kernel, w, tensor_row_bytes(dtype, cols), rows, cols,
                    x, x_stride * sizeof(float), n, y, y_stride, accumulate);
 }
 
-/* ---- Q8_0 x Q8_0 -------------------------------------------------------------- */
+/* ---- Q8_0 ------------------------------------------------------------------- */
 
-/* How a block goes.  The 32 products qw_j * qx_j of one weight row are
-** summed exactly, as integers: maddubs multiplies unsigned by signed bytes
-** and sums pairs (the sign of qw moves onto qx first; |qw| <= 128 and
-** |qx| <= 127, our quantizer's range, keep a pair inside int16), madd sums
-** those to 8 int32 lanes, and two levels of hadd fold 4 rows' lanes into
-** one vector, row k in lanes k and k + 4.  So one convert, one scale and
-** one FMA serve 4 rows: before, each row spent as many instructions on
-** them as on its integer dot, and prefill, which is compute-bound, ran
-** 1.3x slower.  Decode and prefill share this step, so a token's logits
-** are the same bits whichever way it was computed. */
+/* A Q8_0 tile interleaves 16 rows (tensor.h), so a 32-byte load holds 4
+** values of each of 8 rows: half h of a group's block is rows 8h .. 8h+7.
+** Against the activation's 4 values broadcast to every lane, maddubs and
+** madd give row k's 4 products summed in lane k, exactly, with no
+** horizontal sums.  maddubs multiplies unsigned by signed bytes, so |w|
+** meets x with w's sign (|w| <= 128 and |x| <= 127, our quantizer's range,
+** keep a pair inside int16).  One convert, one scale and one FMA then serve
+** 8 rows.  Each output is fma(d_w * d_x, (float)dot, acc), block after
+** block, as in the scalar code and kernels_avx512.c: the same bits. */
 
-/* acc + (dw_k dx) (W[k] . X) for the block at offset of the 4 rows in w,
-** whose magnitudes |qw| are in aw, against the activation block x.
-** scale_w holds dw_0..dw_3 twice. */
-ALWAYS_INLINE __m256 q8_0_block4(const uint8_t *const w[GROUP_ROWS], const __m256i aw[GROUP_ROWS],
-                                 size_t offset, const uint8_t *x, __m256 scale_w, float dx,
-                                 __m256 acc){
-  const __m256i qx = _mm256_loadu_si256((const __m256i *)q8_0_values(x + offset));
-  __m256i dot[GROUP_ROWS];
-#pragma GCC unroll 4
-  for(int k = 0; k < GROUP_ROWS; k++){
-    /* qw is loaded again rather than kept: registers are short */
-    const __m256i qw = _mm256_loadu_si256((const __m256i *)q8_0_values(w[k] + offset));
-    dot[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[k], _mm256_sign_epi8(qx, qw)),
-                               _mm256_set1_epi16(1));
-  }
-  __m256i rows4 = _mm256_hadd_epi32(_mm256_hadd_epi32(dot[0], dot[1]),
-                                    _mm256_hadd_epi32(dot[2], dot[3]));
-  return _mm256_fmadd_ps(_mm256_mul_ps(scale_w, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(rows4), acc);
-}
-
-/* |qw| of the 4 rows' blocks at offset. */
-ALWAYS_INLINE void q8_0_magnitudes4(const uint8_t *const w[GROUP_ROWS], size_t offset,
-                                    __m256i aw[GROUP_ROWS]){
-#pragma GCC unroll 4
-  for(int k = 0; k < GROUP_ROWS; k++){
-    const __m256i qw = _mm256_loadu_si256((const __m256i *)q8_0_values(w[k] + offset));
-    aw[k] = _mm256_sign_epi8(qw, qw);
-  }
-}
-
-/* Row k's sum from lanes k and k + 4. */
-ALWAYS_INLINE void q8_0_sums4(__m256 acc, float sums[GROUP_ROWS]){
-  _mm_storeu_ps(sums, _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)));
-}
-
-/* The group kernel of decode (nx is 1).  The scales come straight from
-** the blocks; the next group is prefetched as for the other dtypes. */
-static void q8_0_q8_0_group(const uint8_t *const w[GROUP_ROWS], const void *const x[2], size_t nx,
-                            size_t cols, const char *next, float sums[2][GROUP_ROWS]){
-  __m256 acc = _mm256_setzero_ps();
-  for(size_t b = 0; b < cols / TENSOR_Q8_0_BLOCK; b++){
-    const size_t offset = b * TENSOR_Q8_0_BYTES;
-    if( next ) prefetch_span(next + GROUP_ROWS * offset, GROUP_ROWS * TENSOR_Q8_0_BYTES);
-    __m256i aw[GROUP_ROWS];
-    q8_0_magnitudes4(w, offset, aw);
-    const __m128i bits = _mm_setr_epi16((short)q8_0_scale_bits(w[0] + offset),
-                                        (short)q8_0_scale_bits(w[1] + offset),
-                                        (short)q8_0_scale_bits(w[2] + offset),
-                                        (short)q8_0_scale_bits(w[3] + offset), 0, 0, 0, 0);
-    const __m128 dw = _mm_cvtph_ps(bits);
-    acc = q8_0_block4(w, aw, offset, x[0], _mm256_set_m128(dw, dw), q8_0_scale((const uint8_t *)x[0] + offset), acc);
-  }
-  q8_0_sums4(acc, sums[0]);
-}
-
-/* Prefill: several activation rows, so the weights' magnitudes and scales
-** serve two of them per pass, and the scales come from f32 tables made
-** once per group and per batch of activations, not from f16 in the loop. */
-#define BATCH_ACTS 32    /* activation rows per pass over the weights: L1/L2 */
-#define BATCH_BLOCKS 256 /* Q8_0 blocks (8192 columns) per pass: the tables fit the stack */
-
-/* The 4 rows against activations x[0] and x[1]; dw8[8b + k] and
-** dw8[8b + k + 4] hold row k's scale of block b, dx[a][b] x[a]'s. */
-static void q8_0_q8_0_4x2(const uint8_t *const w[GROUP_ROWS], const uint8_t *const x[2],
-                          const float *dw8, const float *const dx[2], size_t blocks,
-                          float sums[2][GROUP_ROWS]){
-  __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
-  for(size_t b = 0; b < blocks; b++){
-    const size_t offset = b * TENSOR_Q8_0_BYTES;
-    __m256i aw[GROUP_ROWS];
-    q8_0_magnitudes4(w, offset, aw);
-    const __m256 scale_w = _mm256_loadu_ps(dw8 + 8 * b);
+/* Row 8h + k's exact dot with activation block x in lane k, for nx (1 or
+** 2) activations x[a], halves h of the group's block. */
+ALWAYS_INLINE void q8_0_group_block_dots(const uint8_t *group_block, const uint8_t *const x[2],
+                                         size_t nx, __m256i dot[2][2]){
+  const __m256i ones = _mm256_set1_epi16(1);
+  for(size_t a = 0; a < nx; a++) dot[a][0] = dot[a][1] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+  for(int j = 0; j < 8; j++){
+    __m256i xv[2];
+    for(size_t a = 0; a < nx; a++){
+      int32_t v;
+      memcpy(&v, q8_0_values(x[a]) + 4 * j, 4);
+      xv[a] = _mm256_set1_epi32(v);
+    }
 #pragma GCC unroll 2
-    for(int a = 0; a < 2; a++) acc[a] = q8_0_block4(w, aw, offset, x[a], scale_w, dx[a][b], acc[a]);
-  }
-  for(int a = 0; a < 2; a++) q8_0_sums4(acc[a], sums[a]);
-}
-
-/* The f16 scales of `count` Q8_0 rows as f32, scales[r * blocks + b]. */
-static void q8_0_scales(const uint8_t *rows, size_t stride, size_t count, size_t blocks,
-                        float *scales){
-  for(size_t r = 0; r < count; r++){
-    for(size_t b = 0; b < blocks; b++) scales[r * blocks + b] = q8_0_scale(rows + r * stride + b * TENSOR_Q8_0_BYTES);
-  }
-}
-
-/* count <= BATCH_ACTS activation rows against blocks <= BATCH_BLOCKS
-** blocks of every row of W.  An odd last activation is paired with
-** itself, and rows past the end of W repeat the last one; their sums are
-** dropped. */
-static void q8_0_q8_0_batch(const uint8_t *w, size_t row_bytes, size_t rows, size_t blocks,
-                            const uint8_t *xq, size_t xq_stride, size_t count,
-                            float *y, size_t y_stride, int accumulate){
-  float dx[BATCH_ACTS * BATCH_BLOCKS], dw8[8 * BATCH_BLOCKS];
-  q8_0_scales(xq, xq_stride, count, blocks, dx);
-  for(size_t r0 = 0; r0 < rows; r0 += GROUP_ROWS){
-    const size_t live = rows - r0 < GROUP_ROWS ? rows - r0 : GROUP_ROWS;
-    const uint8_t *group[GROUP_ROWS];
-    for(size_t k = 0; k < GROUP_ROWS; k++){
-      group[k] = w + (r0 + (k < live ? k : live - 1)) * row_bytes;
-      for(size_t b = 0; b < blocks; b++){
-        dw8[8 * b + k] = dw8[8 * b + k + 4] = q8_0_scale(group[k] + b * TENSOR_Q8_0_BYTES);
-      }
-    }
-    for(size_t i = 0; i < count; i += 2){
-      const size_t pair = count - i < 2 ? 1 : 2;
-      const uint8_t *xs[2] = { xq + i * xq_stride, xq + (i + pair - 1) * xq_stride };
-      const float *ds[2] = { dx + i * blocks, dx + (i + pair - 1) * blocks };
-      float sums[2][GROUP_ROWS];
-      q8_0_q8_0_4x2(group, xs, dw8, ds, blocks, sums);
-      for(size_t a = 0; a < pair; a++){
-        float *y_row = y + (i + a) * y_stride + r0;
-        for(size_t k = 0; k < live; k++) y_row[k] = accumulate ? y_row[k] + sums[a][k] : sums[a][k];
+    for(int h = 0; h < 2; h++){
+      const __m256i w = _mm256_loadu_si256((const __m256i *)(group_block + 2 * TENSOR_Q8_0_GROUP
+                                                              + 64 * j + 32 * h));
+      const __m256i aw = _mm256_sign_epi8(w, w);
+      for(size_t a = 0; a < nx; a++){
+        __m256i pairs = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv[a], w));
+        dot[a][h] = _mm256_add_epi32(dot[a][h], _mm256_madd_epi16(pairs, ones));
       }
     }
   }
 }
 
-/* Columns go in chunks of BATCH_BLOCKS blocks, each added into y after the
-** one before, in decode as in prefill, so that both sum a row alike. */
-void kernels_avx2_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
-                                   const void *xq, size_t xq_stride, size_t n,
-                                   float *y, size_t y_stride, int accumulate){
-  const size_t row_bytes = tensor_row_bytes(TENSOR_Q8_0, cols), blocks = cols / TENSOR_Q8_0_BLOCK;
-  for(size_t b = 0; b < blocks; b += BATCH_BLOCKS){
-    const uint8_t *w_part = (const uint8_t *)w + b * TENSOR_Q8_0_BYTES;
-    const uint8_t *x_part = (const uint8_t *)xq + b * TENSOR_Q8_0_BYTES;
-    const size_t part = blocks - b < BATCH_BLOCKS ? blocks - b : BATCH_BLOCKS;
-    const int add = accumulate || b > 0;
-    if( n == 1 ){
-      matmul_by_groups(q8_0_q8_0_group, w_part, row_bytes, rows, part * TENSOR_Q8_0_BLOCK,
-                       x_part, xq_stride, 1, y, y_stride, add);
-      continue;
+/* How far ahead of its reads the first pass over a group prefetches, as in
+** kernels_avx512.c. */
+#define Q8_0_PREFETCH_AHEAD 8192
+
+/* The live rows of a group against activations i and i + nx - 1; the
+** first pass (i = 0) prefetches. */
+ALWAYS_INLINE void q8_0_group_n(const kernel_input *in, const uint8_t *group, size_t live,
+                                size_t i, size_t nx, float *y, size_t y_stride){
+  const size_t blocks = in->cols / TENSOR_Q8_0_BLOCK;
+  __m256 acc[2][2];
+  for(size_t a = 0; a < nx; a++) acc[a][0] = acc[a][1] = _mm256_setzero_ps();
+  for(size_t b = 0; b < blocks; b++){
+    const uint8_t *group_block = group + b * TENSOR_Q8_0_GROUP_BYTES;
+    if( i == 0 ) prefetch_span((const char *)group_block + Q8_0_PREFETCH_AHEAD, TENSOR_Q8_0_GROUP_BYTES);
+    const uint8_t *x[2];
+    for(size_t a = 0; a < nx; a++){
+      x[a] = (const uint8_t *)in->xq + (i + a) * in->xq_stride + b * TENSOR_Q8_0_BYTES;
     }
-    for(size_t i = 0; i < n; i += BATCH_ACTS){
-      q8_0_q8_0_batch(w_part, row_bytes, rows, part, x_part + i * xq_stride, xq_stride,
-                      n - i < BATCH_ACTS ? n - i : BATCH_ACTS, y + i * y_stride, y_stride, add);
+    __m256i dot[2][2];
+    q8_0_group_block_dots(group_block, x, nx, dot);
+#pragma GCC unroll 2
+    for(int h = 0; h < 2; h++){
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(group_block + 16 * h)));
+      for(size_t a = 0; a < nx; a++){
+        const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(in->xd[(i + a) * blocks + b]));
+        acc[a][h] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot[a][h]), acc[a][h]);
+      }
+    }
+  }
+  for(size_t a = 0; a < nx; a++){
+    float lanes[TENSOR_Q8_0_GROUP];
+    _mm256_storeu_ps(lanes, acc[a][0]);
+    _mm256_storeu_ps(lanes + 8, acc[a][1]);
+    memcpy(y + (i + a) * y_stride, lanes, live * sizeof(float));
+  }
+}
+
+void kernels_avx2_matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
+                              float *y, size_t y_stride){
+  const size_t group_bytes = in->cols / TENSOR_Q8_0_BLOCK * TENSOR_Q8_0_GROUP_BYTES;
+  for(size_t r0 = 0; r0 < rows; r0 += TENSOR_Q8_0_GROUP){
+    const uint8_t *group = (const uint8_t *)w + r0 / TENSOR_Q8_0_GROUP * group_bytes;
+    const size_t live = rows - r0 < TENSOR_Q8_0_GROUP ? rows - r0 : TENSOR_Q8_0_GROUP;
+    /* Two activations a pass share |w|; the group stays in L1/L2 for the
+    ** next pair. */
+    for(size_t i = 0; i < in->n; i += 2){
+      if( in->n - i >= 2 ) q8_0_group_n(in, group, live, i, 2, y + r0, y_stride);
+      else                 q8_0_group_n(in, group, live, i, 1, y + r0, y_stride);
     }
   }
 }

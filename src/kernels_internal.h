@@ -2,10 +2,11 @@
 ** kernels_internal.h: what kernels.c and kernels_avx2.c share.
 **
 ** kernels.c owns the public API (kernels.h) and the choice of code path.
-** kernels_avx2.c is the only file compiled with -mavx2 -mfma -mf16c; its
-** functions may be called only after kernels_init() has seen that the CPU
-** runs those instructions, otherwise they raise SIGILL.  Each one has the
-** same contract as the public function of the same name in kernels.h.
+** kernels_avx2.c is the only file compiled with -mavx2 -mfma -mf16c, and
+** kernels_avx512.c the only one compiled for AVX-512 VNNI; their functions
+** may be called only after kernels_init() has seen that the CPU runs those
+** instructions, otherwise they raise SIGILL.  Each one has the same
+** contract as the public function of the same name in kernels.h.
 */
 #ifndef TENSQL_KERNELS_INTERNAL_H
 #define TENSQL_KERNELS_INTERNAL_H
@@ -39,8 +40,12 @@ void kernels_avx2_silu_mul(float *out, const float *gate, const float *up, size_
 void kernels_avx2_attend(float *out, const float *q, const float *k, const float *v,
                          size_t kv_stride, size_t n_ctx, size_t head_dim, float *scores);
 
-void kernels_avx2_matmul_q8_0_q8_0(const void *w, size_t rows, size_t cols,
-                                   const void *xq, size_t xq_stride, size_t n,
-                                   float *y, size_t y_stride, int accumulate);
+/* Y[i][r] = W[r] . X[i] for a Q8_0 tile W (tensor.h's layout) of `rows`
+** rows and the Q8_0 activations of in; what kernel_matmul_input does for
+** Q8_0 weights. */
+void kernels_avx2_matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
+                              float *y, size_t y_stride);
+void kernels_avx512_matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
+                                float *y, size_t y_stride);
 
 #endif

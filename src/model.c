@@ -97,6 +97,45 @@ static int params_read(sqlite3 *db, model_params *p, char *err, size_t err_len){
   return 0;
 }
 
+int64_t model_tile_rows(const model_tensor *t, int64_t tile_row){
+  int64_t rows = t->rows - tile_row * t->tile_rows;
+  return rows < t->tile_rows ? rows : t->tile_rows;
+}
+
+size_t model_tile_bytes(const model_tensor *t, int64_t tile_row){
+  return tensor_tile_bytes(t->dtype, (uint64_t)model_tile_rows(t, tile_row), (uint64_t)t->cols);
+}
+
+/* Kernels read a tile's whole layout without looking at its length, so
+** every tile must be there and exactly that long: a database of another
+** layout or a damaged one is refused here, not read out of bounds. */
+static int tiles_check(sqlite3 *db, const model_tensor *t, char *err, size_t err_len){
+  sqlite3_stmt *st = 0;
+  sqlite3_prepare_v2(db, "SELECT id - ?1, length(data) FROM tile WHERE id BETWEEN ?1 AND ?2"
+                     " ORDER BY id", -1, &st, 0);
+  sqlite3_bind_int64(st, 1, t->first_tile);
+  sqlite3_bind_int64(st, 2, t->first_tile + t->n_tiles - 1);
+  int64_t seen = 0;
+  int rc = 0;
+  while( rc == 0 && sqlite3_step(st) == SQLITE_ROW ){
+    int64_t tile_row = sqlite3_column_int64(st, 0), bytes = sqlite3_column_int64(st, 1);
+    size_t want = model_tile_bytes(t, tile_row);
+    if( tile_row != seen++ || want == 0 || (size_t)bytes != want ){
+      snprintf(err, err_len, "tensor %s: tile %lld holds %lld bytes where its rows take %zu"
+               " (a damaged file, or one written by another tensql: re-import it)",
+               t->name, (long long)tile_row, (long long)bytes, want);
+      rc = -1;
+    }
+  }
+  sqlite3_finalize(st);
+  if( rc == 0 && seen != t->n_tiles ){
+    snprintf(err, err_len, "tensor %s: %lld of its %lld tiles are missing", t->name,
+             (long long)(t->n_tiles - seen), (long long)t->n_tiles);
+    rc = -1;
+  }
+  return rc;
+}
+
 static int tensors_read(sqlite3 *db, model *m, char *err, size_t err_len){
   sqlite3_stmt *st = 0;
   sqlite3_prepare_v2(db, "SELECT count(*) FROM tensor", -1, &st, 0);
@@ -126,6 +165,7 @@ static int tensors_read(sqlite3 *db, model *m, char *err, size_t err_len){
       rc = -1;
     }
     t->dtype = (tensor_dtype)dtype;
+    if( rc == 0 ) rc = tiles_check(db, t, err, err_len);
   }
   sqlite3_finalize(st);
   return rc;
@@ -178,7 +218,8 @@ static int format_check(sqlite3 *db, const char *path, char *err, size_t err_len
     return -1;
   }
   if( version != MODEL_DB_FORMAT_VERSION ){
-    snprintf(err, err_len, "%s: model format version %lld, this tensql reads %d",
+    snprintf(err, err_len, "%s: model format version %lld, this tensql reads %d"
+             " (re-import the model with this tensql)",
              path, (long long)version, MODEL_DB_FORMAT_VERSION);
     return -1;
   }

@@ -57,6 +57,11 @@ void model_release(model *m);
 
 const model_tensor *model_find_tensor(const model *m, const char *name);
 
+/* Rows of tile tile_row of t (the last tile may be short), and its bytes
+** in t's tile layout: model_open checks every tile against these. */
+int64_t model_tile_rows(const model_tensor *t, int64_t tile_row);
+size_t model_tile_bytes(const model_tensor *t, int64_t tile_row);
+
 /* The value of meta(key) as text; NULL if absent.  Caller frees. */
 char *model_meta_text(const model *m, const char *key);
 

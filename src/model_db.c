@@ -4,8 +4,8 @@
 ** temporary file and renames it into place on commit, so a reader never
 ** sees half a model.
 **
-** Tiles hold whole rows: a tile is tile_rows x cols, with tile_rows chosen
-** so a tile is about tile_bytes (256 KiB by default; large tiles keep the
+** Tiles hold whole rows, in their dtype's tile layout (tensor.h): a tile
+** is tile_rows x cols, with tile_rows chosen so a tile is about tile_bytes (256 KiB by default; large tiles keep the
 ** SQL layer's per-tile cost small, see DESIGN.md "Cost of the SQL layer").
 */
 #include "model_db.h"
@@ -239,39 +239,50 @@ static int tile_insert(model_writer *w, uint64_t tile_row, const void *data,
   return 0;
 }
 
-/* Rows per tile: whole rows filling about tile_bytes, a multiple of 8 when
-** there are enough rows, so that kernels may interleave rows in groups. */
+/* Rows per tile: whole rows filling about tile_bytes, a whole number of
+** Q8_0 groups when there are enough rows, so that only a tensor's last
+** tile has a padded group. */
 static uint64_t tile_rows_for(const model_writer *w, uint64_t rows, size_t row_bytes){
   uint64_t t = w->tile_bytes / row_bytes;
-  if( t >= 8 ) t &= ~(uint64_t)7;
+  if( t >= TENSOR_Q8_0_GROUP ) t -= t % TENSOR_Q8_0_GROUP;
   if( t == 0 ) t = 1;
   return t < rows ? t : rows;
 }
 
+/* Rows are converted into `rows_buf` when the dtype changes, then laid out
+** as a tile into `tile_buf` when the layout is not plain rows (Q8_0). */
 static int tensor_tiles(model_writer *w, uint64_t rows, uint64_t cols,
                         uint64_t tile_rows, tensor_dtype src_dtype,
                         const uint8_t *src, tensor_dtype dst_dtype){
   size_t src_row = tensor_row_bytes(src_dtype, cols);
   size_t dst_row = tensor_row_bytes(dst_dtype, cols);
-  int same = src_dtype == dst_dtype;
-  uint8_t *buf = same ? 0 : malloc(tile_rows * dst_row);
-  float *scratch = same ? 0 : malloc(cols * sizeof(float));
+  int convert = src_dtype != dst_dtype, pack = dst_dtype == TENSOR_Q8_0;
+  uint8_t *rows_buf = convert ? malloc(tile_rows * dst_row) : 0;
+  uint8_t *tile_buf = pack ? malloc(tensor_tile_bytes(dst_dtype, tile_rows, cols)) : 0;
+  float *scratch = convert ? malloc(cols * sizeof(float)) : 0;
   int rc = 0;
-  if( !same && (buf == 0 || scratch == 0) ) rc = writer_fail(w, "out of memory");
+  if( (convert && (rows_buf == 0 || scratch == 0)) || (pack && tile_buf == 0) ){
+    rc = writer_fail(w, "out of memory");
+  }
   for(uint64_t r0 = 0; rc == 0 && r0 < rows; r0 += tile_rows){
     uint64_t n = rows - r0 < tile_rows ? rows - r0 : tile_rows;
-    const uint8_t *rows_src = src + r0 * src_row;
-    if( !same ){
+    const uint8_t *tile = src + r0 * src_row;
+    if( convert ){
       for(uint64_t i = 0; i < n; i++){
-        convert_row(src_dtype, rows_src + i * src_row, dst_dtype,
-                    buf + i * dst_row, cols, scratch);
+        convert_row(src_dtype, tile + i * src_row, dst_dtype, rows_buf + i * dst_row, cols, scratch);
       }
+      tile = rows_buf;
     }
-    rc = tile_insert(w, r0 / tile_rows, same ? rows_src : buf, n * dst_row);
+    if( pack ){
+      tensor_tile_pack(dst_dtype, tile, n, cols, tile_buf);
+      tile = tile_buf;
+    }
+    rc = tile_insert(w, r0 / tile_rows, tile, tensor_tile_bytes(dst_dtype, n, cols));
     w->bytes_done += n * src_row;
     if( w->progress ) w->progress(w->progress_ctx, w->bytes_done, w->bytes_total);
   }
-  free(buf);
+  free(rows_buf);
+  free(tile_buf);
   free(scratch);
   return rc;
 }

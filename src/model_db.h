@@ -19,8 +19,8 @@ struct tokenizer;
 typedef struct model_writer model_writer;
 
 /* The format version written to meta('format_version'); readers refuse
-** others. */
-#define MODEL_DB_FORMAT_VERSION 1
+** others.  2: Q8_0 tiles interleave 16 rows (tensor.h). */
+#define MODEL_DB_FORMAT_VERSION 2
 
 /* Called as tensors are written, with bytes done so far and the total given
 ** to model_writer_expect (0 if unknown). */

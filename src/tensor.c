@@ -1,9 +1,11 @@
 /*
-** tensor.c: the dtype table.  Every other module asks here how large a row
-** of a given dtype is, so adding a dtype starts with one line below.
+** tensor.c: the dtype table and the tile layouts.  Every other module asks
+** here how large a row or a tile of a given dtype is and where a row of a
+** tile lies, so adding a dtype starts with one line below.
 */
 #include "tensor.h"
 
+#include <string.h>
 #include <strings.h>
 
 static const struct dtype_info {
@@ -52,4 +54,56 @@ size_t tensor_row_bytes(tensor_dtype dtype, uint64_t cols){
   uint64_t blocks = cols / (uint64_t)d->block;
   if( blocks > SIZE_MAX / (uint64_t)d->block_bytes ) return 0;
   return (size_t)(blocks * (uint64_t)d->block_bytes);
+}
+
+size_t tensor_tile_bytes(tensor_dtype dtype, uint64_t rows, uint64_t cols){
+  size_t row_bytes = tensor_row_bytes(dtype, cols);
+  if( dtype == TENSOR_Q8_0 ){
+    rows = (rows + TENSOR_Q8_0_GROUP - 1) / TENSOR_Q8_0_GROUP * TENSOR_Q8_0_GROUP;
+  }
+  if( row_bytes == 0 || rows > SIZE_MAX / row_bytes ) return 0;
+  return (size_t)rows * row_bytes;
+}
+
+/* Where value c of row k of a group's block lies, from the block's start:
+** 4 values of a row side by side, then the next row's 4. */
+static size_t q8_0_value_offset(size_t k, size_t c){
+  return 2 * TENSOR_Q8_0_GROUP + (c / 4) * 4 * TENSOR_Q8_0_GROUP + 4 * k + c % 4;
+}
+
+/* Block b of row k of a group, from GGUF's 34 bytes to its place in the
+** group, and back. */
+static void q8_0_block_pack(const uint8_t *block, uint8_t *group_block, size_t k){
+  memcpy(group_block + 2 * k, block, 2);
+  for(size_t c = 0; c < TENSOR_Q8_0_BLOCK; c++) group_block[q8_0_value_offset(k, c)] = block[2 + c];
+}
+
+static void q8_0_block_unpack(const uint8_t *group_block, size_t k, uint8_t *block){
+  memcpy(block, group_block + 2 * k, 2);
+  for(size_t c = 0; c < TENSOR_Q8_0_BLOCK; c++) block[2 + c] = group_block[q8_0_value_offset(k, c)];
+}
+
+void tensor_tile_pack(tensor_dtype dtype, const void *src, size_t rows, size_t cols,
+                      void *dst){
+  const size_t row_bytes = tensor_row_bytes(dtype, cols);
+  if( dtype != TENSOR_Q8_0 ){
+    memcpy(dst, src, rows * row_bytes);
+    return;
+  }
+  const size_t blocks = cols / TENSOR_Q8_0_BLOCK;
+  memset(dst, 0, tensor_tile_bytes(dtype, rows, cols));
+  for(size_t r = 0; r < rows; r++){
+    uint8_t *group = (uint8_t *)dst + r / TENSOR_Q8_0_GROUP * blocks * TENSOR_Q8_0_GROUP_BYTES;
+    const uint8_t *row = (const uint8_t *)src + r * row_bytes;
+    for(size_t b = 0; b < blocks; b++){
+      q8_0_block_pack(row + b * TENSOR_Q8_0_BYTES, group + b * TENSOR_Q8_0_GROUP_BYTES,
+                      r % TENSOR_Q8_0_GROUP);
+    }
+  }
+}
+
+void tensor_tile_q8_0_block(const void *tile, size_t cols, size_t r, size_t b, void *block){
+  const size_t blocks = cols / TENSOR_Q8_0_BLOCK;
+  const uint8_t *group = (const uint8_t *)tile + r / TENSOR_Q8_0_GROUP * blocks * TENSOR_Q8_0_GROUP_BYTES;
+  q8_0_block_unpack(group + b * TENSOR_Q8_0_GROUP_BYTES, r % TENSOR_Q8_0_GROUP, block);
 }

@@ -184,7 +184,8 @@ START_TEST(test_q8_0_conversion){
     float amax = 0;
     for(int i = 0; i < 32; i++) if( fabsf(x[32*b+i]) > amax ) amax = fabsf(x[32*b+i]);
     float d = amax / 127;
-    const unsigned char *block = q + 34 * b;
+    unsigned char block[34];     /* tiles interleave rows (tensor.h) */
+    tensor_tile_q8_0_block(q, 64, 0, (size_t)b, block);
     for(int i = 0; i < 32; i++){
       int expect = (int)roundf(x[32*b+i] / d);
       ck_assert_int_eq((signed char)block[2 + i], expect);
@@ -321,6 +322,38 @@ START_TEST(test_not_a_model){
 }
 END_TEST
 
+/* A copy of stories260K's database with `sql` applied to it: model_open
+** must refuse it with a message holding `want`. */
+static void expect_open_error(const char *sql, const char *want){
+  char err[512];
+  const char *path = test_tmp_path("damaged.db");
+  import_options opt = { .dtype = TENSOR_Q8_0 };
+  ck_assert_msg(import_model(STORIES_GGUF, path, &opt, err, sizeof err) == 0, "%s", err);
+  sqlite3 *db;
+  sqlite3_open(path, &db);
+  ck_assert_int_eq(sqlite3_exec(db, sql, 0, 0, 0), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_changes(db), 1);
+  sqlite3_close(db);
+  ck_assert_ptr_null(model_open(path, err, sizeof err));
+  ck_assert_msg(strstr(err, want) != 0, "%s", err);
+}
+
+/* Kernels read a whole tile without looking at its length: a tile that
+** is short (its checksum made to match) or missing is refused at open, as
+** is a database of the row-major Q8_0 layout of format version 1. */
+START_TEST(test_damaged_tiles){
+  expect_open_error("UPDATE tile SET data = substr(data, 1, 1000),"
+                    " checksum = 0 WHERE id = (SELECT first_tile FROM tensor"
+                    " WHERE name = 'blk.0.attn_q.weight')",
+                    "tensor blk.0.attn_q.weight: tile 0 holds 1000 bytes where its rows take 4352");
+  expect_open_error("DELETE FROM tile WHERE id = (SELECT first_tile FROM tensor"
+                    " WHERE name = 'blk.4.ffn_down.weight')",
+                    "tensor blk.4.ffn_down.weight: 1 of its 1 tiles are missing");
+  expect_open_error("UPDATE meta SET value = 1 WHERE key = 'format_version'",
+                    "model format version 1, this tensql reads 2 (re-import");
+}
+END_TEST
+
 static Suite *import_suite(void){
   Suite *s = suite_create("import");
   TCase *tc = tcase_create("stories260K");
@@ -337,6 +370,7 @@ static Suite *import_suite(void){
   tcase_add_test(bad, test_tensor_out_of_bounds);
   tcase_add_test(bad, test_bad_llama2c);
   tcase_add_test(bad, test_not_a_model);
+  tcase_add_test(bad, test_damaged_tiles);
   suite_add_tcase(s, bad);
   return s;
 }

@@ -3,9 +3,9 @@
 ** independently: bit patterns worked out by hand, and naive double-precision
 ** loops.  No kernel is ever compared with itself or with another kernel.
 **
-** Every test is a loop test run twice: _i = 0 forces the scalar path, _i = 1
-** lets kernels_init() pick AVX2 where the CPU has it, so both paths meet the
-** same references.
+** Every test is a loop test run three times: _i = 0 forces the scalar
+** path, _i = 1 allows AVX2 and _i = 2 AVX-512 VNNI where the CPU has them,
+** so every path meets the same references.
 */
 #include "testutil.h"
 #include "kernels.h"
@@ -17,7 +17,7 @@
 
 static void choose_path(int i){
   kernels_init();
-  kernels_force_scalar(i == 0);
+  kernels_limit((kernel_isa)i);
 }
 
 /* splitmix64: the same numbers on every run. */
@@ -116,7 +116,10 @@ START_TEST(test_dispatch){
   __builtin_cpu_init();
   int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
           && __builtin_cpu_supports("f16c");
-  ck_assert_str_eq(kernels_isa(), _i && avx2 ? "avx2" : "scalar");
+  int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  const char *want = _i == 2 && avx512 ? "avx512-vnni" : _i >= 1 && avx2 ? "avx2" : "scalar";
+  ck_assert_str_eq(kernels_isa(), want);
 }
 END_TEST
 
@@ -287,18 +290,15 @@ END_TEST
 
 /* ---- matmul ------------------------------------------------------------- */
 
-/* One matmul case: Y (+)= W X with padded strides, against a double loop.
-** Tolerance: 1e-5 of sum |w x| (float sums of a few hundred terms), and the
-** stride padding of Y must be left alone. */
-static void check_matmul(tensor_dtype dtype, size_t rows, size_t cols, size_t n,
-                         int accumulate, int q8_activations){
+/* One dense matmul case: Y (+)= W X with padded strides, against a double
+** loop.  Tolerance: 1e-5 of sum |w x| (float sums of a few hundred
+** terms), and the stride padding of Y must be left alone. */
+static void check_matmul(tensor_dtype dtype, size_t rows, size_t cols, size_t n, int accumulate){
   const size_t row_bytes = tensor_row_bytes(dtype, cols);
   const size_t x_stride = cols + 3, y_stride = rows + 5;
-  const size_t xq_stride = cols / 32 * 34 + 6;
   float *wv = malloc(cols * sizeof(float));
   uint8_t *w = malloc(rows * row_bytes);
   float *x = malloc(n * x_stride * sizeof(float));
-  uint8_t *xq = malloc(n * xq_stride);
   float *y = malloc(n * y_stride * sizeof(float));
   float *y0 = malloc(n * y_stride * sizeof(float));
 
@@ -306,17 +306,10 @@ static void check_matmul(tensor_dtype dtype, size_t rows, size_t cols, size_t n,
     for(size_t c = 0; c < cols; c++) wv[c] = rng_uniform() * (1.0f + (float)(c % 7));
     make_row(dtype, wv, cols, w + r * row_bytes);
   }
-  if( dtype == TENSOR_Q8_0 && rows > 2 ){
-    /* -128 is outside ggml's quantizer range but legal in a file. */
-    w[row_bytes + 2] = 0x80;
-    w[2 * row_bytes + 2 + 31] = 0x80;
-  }
   for(size_t i = 0; i < n * x_stride; i++) x[i] = rng_uniform();
-  for(size_t i = 0; i < n; i++) ref_quantize_q8_0(x + i * x_stride, xq + i * xq_stride, cols);
   for(size_t i = 0; i < n * y_stride; i++) y0[i] = y[i] = rng_uniform();
 
-  if( q8_activations ) kernel_matmul_q8_0_q8_0(w, rows, cols, xq, xq_stride, n, y, y_stride, accumulate);
-  else kernel_matmul(dtype, w, rows, cols, x, x_stride, n, y, y_stride, accumulate);
+  kernel_matmul(dtype, w, rows, cols, x, x_stride, n, y, y_stride, accumulate);
 
   for(size_t i = 0; i < n; i++){
     for(size_t r = 0; r < y_stride; r++){
@@ -327,8 +320,7 @@ static void check_matmul(tensor_dtype dtype, size_t rows, size_t cols, size_t n,
       }
       double sum = 0, magnitude = 0;
       for(size_t c = 0; c < cols; c++){
-        double xc = q8_activations ? ref_element(TENSOR_Q8_0, xq + i * xq_stride, c) : x[i * x_stride + c];
-        double term = ref_element(dtype, w + r * row_bytes, c) * xc;
+        double term = ref_element(dtype, w + r * row_bytes, c) * x[i * x_stride + c];
         sum += term;
         magnitude += fabs(term);
       }
@@ -341,71 +333,172 @@ static void check_matmul(tensor_dtype dtype, size_t rows, size_t cols, size_t n,
                     dtype, rows, cols, n, accumulate, i, r, got, sum);
     }
   }
-  free(wv); free(w); free(x); free(xq); free(y); free(y0);
+  free(wv); free(w); free(x); free(y); free(y0);
 }
 
 static const size_t matmul_n[] = { 1, 3, 17 };
 static const size_t matmul_rows[] = { 1, 7, 33 };
 
-static void check_matmul_dtype(tensor_dtype dtype, const size_t *cols, size_t n_cols, int q8_activations){
+static void check_matmul_dtype(tensor_dtype dtype){
+  static const size_t cols[] = { 1, 13, 64, 259 };
   for(size_t a = 0; a < 3; a++)
     for(size_t b = 0; b < 3; b++)
-      for(size_t c = 0; c < n_cols; c++)
+      for(size_t c = 0; c < 4; c++)
         for(int accumulate = 0; accumulate < 2; accumulate++)
-          check_matmul(dtype, matmul_rows[b], cols[c], matmul_n[a], accumulate, q8_activations);
+          check_matmul(dtype, matmul_rows[b], cols[c], matmul_n[a], accumulate);
 }
 
-static const size_t dense_cols[] = { 1, 13, 64, 259 };
-static const size_t block_cols[] = { 32, 96, 896 };
+START_TEST(test_matmul_f32){ choose_path(_i); rng_state = 10; check_matmul_dtype(TENSOR_F32); }
+END_TEST
+START_TEST(test_matmul_f16){ choose_path(_i); rng_state = 11; check_matmul_dtype(TENSOR_F16); }
+END_TEST
+START_TEST(test_matmul_bf16){ choose_path(_i); rng_state = 12; check_matmul_dtype(TENSOR_BF16); }
+END_TEST
 
-START_TEST(test_matmul_f32){ choose_path(_i); rng_state = 10; check_matmul_dtype(TENSOR_F32, dense_cols, 4, 0); }
-END_TEST
-START_TEST(test_matmul_f16){ choose_path(_i); rng_state = 11; check_matmul_dtype(TENSOR_F16, dense_cols, 4, 0); }
-END_TEST
-START_TEST(test_matmul_bf16){ choose_path(_i); rng_state = 12; check_matmul_dtype(TENSOR_BF16, dense_cols, 4, 0); }
-END_TEST
-START_TEST(test_matmul_q8_0){ choose_path(_i); rng_state = 13; check_matmul_dtype(TENSOR_Q8_0, block_cols, 3, 0); }
-END_TEST
-START_TEST(test_matmul_q8_0_q8_0){
+/* A Q8_0 tile of `rows` random rows (row-major blocks in rows_out, the
+** tile laid out by tensor_tile_pack, which test_tensor checks) and n
+** activation rows of cols floats. */
+typedef struct q8_0_case {
+  size_t rows, cols, n;
+  uint8_t *w_rows, *tile;
+  float *x;
+} q8_0_case;
+
+static q8_0_case q8_0_case_make(size_t rows, size_t cols, size_t n){
+  q8_0_case k = { rows, cols, n, 0, 0, 0 };
+  const size_t row_bytes = tensor_row_bytes(TENSOR_Q8_0, cols);
+  float *v = malloc(cols * sizeof(float));
+  k.w_rows = malloc(rows * row_bytes);
+  k.tile = malloc(tensor_tile_bytes(TENSOR_Q8_0, rows, cols));
+  k.x = malloc(n * cols * sizeof(float));
+  for(size_t r = 0; r < rows; r++){
+    for(size_t c = 0; c < cols; c++) v[c] = rng_uniform() * (1.0f + (float)(c % 7));
+    make_row(TENSOR_Q8_0, v, cols, k.w_rows + r * row_bytes);
+  }
+  if( rows > 2 ){
+    /* -128 is outside ggml's quantizer range but legal in a file. */
+    k.w_rows[row_bytes + 2] = 0x80;
+    k.w_rows[2 * row_bytes + 2 + 31] = 0x80;
+  }
+  tensor_tile_pack(TENSOR_Q8_0, k.w_rows, rows, cols, k.tile);
+  for(size_t i = 0; i < n * cols; i++) k.x[i] = rng_uniform();
+  free(v);
+  return k;
+}
+
+static void q8_0_case_free(q8_0_case *k){
+  free(k->w_rows); free(k->tile); free(k->x);
+}
+
+/* Y = W X through kernel_input, against a double loop over W's rows and X
+** quantized by the test's own ggml quantizer: the integer dots are exact,
+** so only the float sums differ.  Y's stride padding must be left alone. */
+static void check_matmul_q8_0(size_t rows, size_t cols, size_t n){
+  q8_0_case k = q8_0_case_make(rows, cols, n);
+  const size_t row_bytes = tensor_row_bytes(TENSOR_Q8_0, cols), y_stride = rows + 5;
+  uint8_t *xq = malloc(n * row_bytes);
+  float *y = malloc(n * y_stride * sizeof(float)), *y0 = malloc(n * y_stride * sizeof(float));
+  for(size_t i = 0; i < n; i++) ref_quantize_q8_0(k.x + i * cols, xq + i * row_bytes, cols);
+  for(size_t i = 0; i < n * y_stride; i++) y0[i] = y[i] = rng_uniform();
+
+  kernel_input in;
+  ck_assert_int_eq(kernel_input_prepare(&in, TENSOR_Q8_0, k.x, n, cols), 0);
+  kernel_matmul_input(&in, k.tile, rows, y, y_stride);
+  kernel_input_free(&in);
+
+  for(size_t i = 0; i < n; i++){
+    for(size_t r = 0; r < y_stride; r++){
+      float got = y[i * y_stride + r];
+      if( r >= rows ){
+        ck_assert_msg(got == y0[i * y_stride + r], "stride padding written at %zu,%zu", i, r);
+        continue;
+      }
+      double sum = 0, magnitude = 0;
+      for(size_t c = 0; c < cols; c++){
+        double term = ref_element(TENSOR_Q8_0, k.w_rows + r * row_bytes, c)
+                    * ref_element(TENSOR_Q8_0, xq + i * row_bytes, c);
+        sum += term;
+        magnitude += fabs(term);
+      }
+      ck_assert_msg(fabs(got - sum) <= 1e-5 * magnitude + 1e-30,
+                    "rows %zu cols %zu n %zu: y[%zu][%zu] = %.9g, want %.9g",
+                    rows, cols, n, i, r, got, sum);
+    }
+  }
+  free(xq); free(y); free(y0);
+  q8_0_case_free(&k);
+}
+
+START_TEST(test_matmul_q8_0){
+  static const size_t cols[] = { 32, 96, 896 };
   choose_path(_i);
   rng_state = 14;
-  check_matmul_dtype(TENSOR_Q8_0, block_cols, 3, 1);
-  /* past a batch of activation rows (32), and of blocks (256) */
-  check_matmul(TENSOR_Q8_0, 9, 96, 70, 1, 1);
-  check_matmul(TENSOR_Q8_0, 5, 32 * 257, 3, 0, 1);
+  for(size_t a = 0; a < 3; a++)
+    for(size_t b = 0; b < 3; b++)
+      for(size_t c = 0; c < 3; c++) check_matmul_q8_0(matmul_rows[b], cols[c], matmul_n[a]);
+  /* several groups and a short last one; more activation rows than a
+  ** kernel's batch */
+  check_matmul_q8_0(53, 96, 70);
+  check_matmul_q8_0(16, 32 * 257, 3);
 }
 END_TEST
 
-/* A token's product is the same bits whether it is one activation row
-** (decode) or one of many (prefill), also past 256 blocks (8192 columns),
-** where the columns go in parts. */
-static void check_decode_is_prefill(size_t rows, size_t cols, size_t n){
-  const size_t row_bytes = tensor_row_bytes(TENSOR_Q8_0, cols);
-  uint8_t *w = malloc(rows * row_bytes), *xq = malloc(n * row_bytes);
-  float *v = malloc(cols * sizeof(float)), *all = malloc(n * rows * sizeof(float));
-  float *one = malloc(rows * sizeof(float));
-  for(size_t r = 0; r < rows; r++){
-    for(size_t c = 0; c < cols; c++) v[c] = rng_uniform();
-    make_row(TENSOR_Q8_0, v, cols, w + r * row_bytes);
-  }
-  for(size_t i = 0; i < n; i++){
-    for(size_t c = 0; c < cols; c++) v[c] = rng_uniform();
-    ref_quantize_q8_0(v, xq + i * row_bytes, cols);
-  }
-  kernel_matmul_q8_0_q8_0(w, rows, cols, xq, row_bytes, n, all, rows, 0);
-  for(size_t i = 0; i < n; i++){
-    kernel_matmul_q8_0_q8_0(w, rows, cols, xq + i * row_bytes, row_bytes, 1, one, rows, 0);
-    ck_assert_msg(memcmp(one, all + i * rows, rows * sizeof(float)) == 0,
-                  "cols %zu: activation row %zu differs", cols, i);
-  }
-  free(w); free(xq); free(v); free(all); free(one);
+/* W X for every activation row at once, as one Q8_0 product. */
+static float *q8_0_product(const q8_0_case *k, const float *x, size_t n){
+  float *y = malloc(n * k->rows * sizeof(float));
+  kernel_input in;
+  ck_assert_int_eq(kernel_input_prepare(&in, TENSOR_Q8_0, x, n, k->cols), 0);
+  kernel_matmul_input(&in, k->tile, k->rows, y, k->rows);
+  kernel_input_free(&in);
+  return y;
 }
 
-START_TEST(test_matmul_q8_0_q8_0_decode_is_prefill){
+/* A token's product is the same bits whether it is one activation row
+** (decode) or one of many (prefill), and whichever rows of the tile a task
+** computes. */
+static void check_decode_is_prefill(size_t rows, size_t cols, size_t n){
+  q8_0_case k = q8_0_case_make(rows, cols, n);
+  float *all = q8_0_product(&k, k.x, n);
+  for(size_t i = 0; i < n; i++){
+    float *one = q8_0_product(&k, k.x + i * cols, 1);
+    ck_assert_msg(memcmp(one, all + i * rows, rows * sizeof(float)) == 0,
+                  "cols %zu: activation row %zu differs", cols, i);
+    free(one);
+  }
+  q8_0_case head = k;
+  head.rows = 16;
+  float *part = q8_0_product(&head, k.x, n);
+  for(size_t i = 0; i < n; i++){
+    ck_assert_msg(memcmp(part + i * 16, all + i * rows, 16 * sizeof(float)) == 0,
+                  "cols %zu: the first group alone differs at row %zu", cols, i);
+  }
+  free(part);
+  free(all);
+  q8_0_case_free(&k);
+}
+
+START_TEST(test_matmul_q8_0_decode_is_prefill){
   choose_path(_i);
   rng_state = 15;
-  check_decode_is_prefill(11, 896, 35);
-  check_decode_is_prefill(6, 32 * 257, 5);
+  check_decode_is_prefill(43, 896, 35);
+  check_decode_is_prefill(20, 32 * 257, 5);
+}
+END_TEST
+
+/* Every path gives the same bits (kernels.h), so greedy output does not
+** depend on the machine's instruction set: the products of this path and
+** of the scalar code, compared. */
+START_TEST(test_matmul_q8_0_paths_agree){
+  rng_state = 16;
+  q8_0_case k = q8_0_case_make(37, 32 * 29, 11);
+  choose_path(0);
+  float *scalar = q8_0_product(&k, k.x, k.n);
+  choose_path(_i);
+  float *path = q8_0_product(&k, k.x, k.n);
+  ck_assert_msg(memcmp(scalar, path, k.n * k.rows * sizeof(float)) == 0, "%s differs from scalar",
+                kernels_isa());
+  free(scalar); free(path);
+  q8_0_case_free(&k);
 }
 END_TEST
 
@@ -549,25 +642,25 @@ static Suite *kernels_suite(void){
   Suite *s = suite_create("kernels");
   TCase *tc = tcase_create("kernels");
   /* Each loop test runs with _i = 0 (scalar) and _i = 1 (best path). */
-  tcase_add_loop_test(tc, test_dispatch, 0, 2);
-  tcase_add_loop_test(tc, test_f16_known, 0, 2);
-  tcase_add_loop_test(tc, test_f16_all_values, 0, 2);
-  tcase_add_loop_test(tc, test_f16_rounding, 0, 2);
-  tcase_add_loop_test(tc, test_bf16, 0, 2);
-  tcase_add_loop_test(tc, test_q8_0_known, 0, 2);
-  tcase_add_loop_test(tc, test_q8_0_random, 0, 2);
-  tcase_add_loop_test(tc, test_dequantize, 0, 2);
-  tcase_add_loop_test(tc, test_matmul_f32, 0, 2);
-  tcase_add_loop_test(tc, test_matmul_f16, 0, 2);
-  tcase_add_loop_test(tc, test_matmul_bf16, 0, 2);
-  tcase_add_loop_test(tc, test_matmul_q8_0, 0, 2);
-  tcase_add_loop_test(tc, test_matmul_q8_0_q8_0, 0, 2);
-  tcase_add_loop_test(tc, test_matmul_q8_0_q8_0_decode_is_prefill, 0, 2);
-  tcase_add_loop_test(tc, test_rmsnorm, 0, 2);
-  tcase_add_loop_test(tc, test_rope, 0, 2);
-  tcase_add_loop_test(tc, test_softmax, 0, 2);
-  tcase_add_loop_test(tc, test_silu_mul, 0, 2);
-  tcase_add_loop_test(tc, test_attend, 0, 2);
+  tcase_add_loop_test(tc, test_dispatch, 0, 3);
+  tcase_add_loop_test(tc, test_f16_known, 0, 3);
+  tcase_add_loop_test(tc, test_f16_all_values, 0, 3);
+  tcase_add_loop_test(tc, test_f16_rounding, 0, 3);
+  tcase_add_loop_test(tc, test_bf16, 0, 3);
+  tcase_add_loop_test(tc, test_q8_0_known, 0, 3);
+  tcase_add_loop_test(tc, test_q8_0_random, 0, 3);
+  tcase_add_loop_test(tc, test_dequantize, 0, 3);
+  tcase_add_loop_test(tc, test_matmul_f32, 0, 3);
+  tcase_add_loop_test(tc, test_matmul_f16, 0, 3);
+  tcase_add_loop_test(tc, test_matmul_bf16, 0, 3);
+  tcase_add_loop_test(tc, test_matmul_q8_0, 0, 3);
+  tcase_add_loop_test(tc, test_matmul_q8_0_decode_is_prefill, 0, 3);
+  tcase_add_loop_test(tc, test_matmul_q8_0_paths_agree, 0, 3);
+  tcase_add_loop_test(tc, test_rmsnorm, 0, 3);
+  tcase_add_loop_test(tc, test_rope, 0, 3);
+  tcase_add_loop_test(tc, test_softmax, 0, 3);
+  tcase_add_loop_test(tc, test_silu_mul, 0, 3);
+  tcase_add_loop_test(tc, test_attend, 0, 3);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -301,7 +301,7 @@ static int final_norm_weight(sqlite3_context *ctx, model *m, float *w){
     sql_error(ctx, "logit_lens: %s", err);
     return -1;
   }
-  kernel_dequantize(t->dtype, tile->data, w, (size_t)dim);
+  kernel_dequantize_tile_row(t->dtype, tile->data, (size_t)dim, 0, w);
   tile_manager_unpin(m->tiles, tile);
   return 0;
 }
@@ -325,9 +325,8 @@ static int output_matvec(sqlite3_context *ctx, model *m, const model_tensor *w,
       rc = -1;
       break;
     }
-    int64_t first = tile_row * w->tile_rows;
-    int64_t rows = w->rows - first < w->tile_rows ? w->rows - first : w->tile_rows;
-    kernel_matmul_input(&x, tile->data, (size_t)rows, logits + first, (size_t)rows);
+    int64_t rows = model_tile_rows(w, tile_row);
+    kernel_matmul_input(&x, tile->data, (size_t)rows, logits + tile_row * w->tile_rows, (size_t)rows);
     tile_manager_unpin(m->tiles, tile);
   }
   kernel_input_free(&x);

@@ -67,11 +67,6 @@ static void result_matrix(sqlite3_context *ctx, float *data, int64_t floats){
   sqlite3_result_blob64(ctx, data, (uint64_t)floats * sizeof(float), sqlite3_free);
 }
 
-static const float *tile_row_pointer(const tile_ref *t, int64_t local_row){
-  size_t row_bytes = tensor_row_bytes(t->tensor->dtype, (uint64_t)t->tensor->cols);
-  return (const float*)((const char*)t->tile->data + (size_t)local_row * row_bytes);
-}
-
 /* ---- matmul ------------------------------------------------------------- */
 
 /* matmul(w.data, x) over a run of consecutive tiles of W (a whole tensor,
@@ -155,13 +150,13 @@ static int matmul_begin(matmul_acc *acc, const tile_ref *w, const float *x, int6
   return 0;
 }
 
-/* Hand tile w to the pool in acc->parts tasks of whole 4-row groups (the
-** kernels' unit). */
+/* Hand tile w to the pool in acc->parts tasks of whole 16-row groups (a
+** Q8_0 tile's unit, tensor.h; any dtype's rows may start there). */
 static void matmul_submit(matmul_acc *acc, tile_manager *tiles, const tile_ref *w){
   size_t row_bytes = tensor_row_bytes(w->tensor->dtype, (uint64_t)w->tensor->cols);
-  int64_t groups = (w->rows + 3) / 4;
+  const int64_t group = TENSOR_Q8_0_GROUP, groups = (w->rows + group - 1) / group;
   for(int64_t p = 0; p < acc->parts; p++){
-    int64_t r0 = groups * p / acc->parts * 4, r1 = groups * (p + 1) / acc->parts * 4;
+    int64_t r0 = groups * p / acc->parts * group, r1 = groups * (p + 1) / acc->parts * group;
     if( r1 > w->rows ) r1 = w->rows;
     if( r0 >= r1 ) continue;
     matmul_task *k = &acc->tasks[acc->n_tasks++];
@@ -233,8 +228,8 @@ static void embed_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
              (long long)token, (long long)i);
     return;
   }
-  kernel_dequantize(w->tensor->dtype, tile_row_pointer(w, local), acc->out + i * acc->dim,
-                    (size_t)acc->dim);
+  kernel_dequantize_tile_row(w->tensor->dtype, w->tile->data, (size_t)acc->dim, (size_t)local,
+                             acc->out + i * acc->dim);
 }
 
 static void embed_final(sqlite3_context *ctx){
@@ -254,7 +249,7 @@ static float *tile_vector(sqlite3_context *ctx, const tile_ref *w, int64_t d, co
   }
   float *v = sqlite3_malloc64((uint64_t)d * sizeof(float));
   if( v == 0 ){ sqlite3_result_error_nomem(ctx); return 0; }
-  kernel_dequantize(w->tensor->dtype, w->tile->data, v, (size_t)d);
+  kernel_dequantize_tile_row(w->tensor->dtype, w->tile->data, (size_t)d, 0, v);
   return v;
 }
 

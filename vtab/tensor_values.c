@@ -129,10 +129,8 @@ static int values_fail(values_cursor *c, char *msg){
 
 static void row_decode(values_cursor *c){
   const model_tensor *t = c->tensor;
-  size_t row_bytes = tensor_row_bytes(t->dtype, (uint64_t)t->cols);
-  const uint8_t *base = c->tile->data;
   int64_t local = c->row - c->tile_row * t->tile_rows;
-  kernel_dequantize(t->dtype, base + (size_t)local * row_bytes, c->values, (size_t)t->cols);
+  kernel_dequantize_tile_row(t->dtype, c->tile->data, (size_t)t->cols, (size_t)local, c->values);
   c->col = 0;
 }
 

@@ -222,8 +222,7 @@ static int cursor_pin(tensor_cursor *c){
   tensor_vtab *v = (tensor_vtab*)c->base.pVtab;
   const model_tensor *t = c->ref.tensor;
   c->ref.tile_row = c->tile_row;
-  c->ref.rows = t->rows - c->tile_row * t->tile_rows;
-  if( c->ref.rows > t->tile_rows ) c->ref.rows = t->tile_rows;
+  c->ref.rows = model_tile_rows(t, c->tile_row);
   c->ref.tile = tile_manager_pin(v->session->model->tiles, t->first_tile + c->tile_row,
                                  c->err, sizeof c->err);
   if( c->ref.tile == 0 ){
@@ -369,7 +368,8 @@ static int directory_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int 
     case DIR_TILE_COLS: sqlite3_result_int64(ctx, t->tile_cols); break;
     case DIR_N_TILES: sqlite3_result_int64(ctx, t->n_tiles); break;
     case DIR_BYTES:
-      sqlite3_result_int64(ctx, t->rows * (int64_t)tensor_row_bytes(t->dtype, (uint64_t)t->cols));
+      sqlite3_result_int64(ctx, (int64_t)((size_t)(t->n_tiles - 1) * model_tile_bytes(t, 0)
+                                          + model_tile_bytes(t, t->n_tiles - 1)));
       break;
   }
   return SQLITE_OK;
