@@ -298,9 +298,11 @@ int kernel_input_prepare(kernel_input *in, tensor_dtype weight_dtype,
   if( weight_dtype != TENSOR_Q8_0 ) return 0;
   const size_t blocks = cols / TENSOR_Q8_0_BLOCK;
   in->xq_stride = tensor_row_bytes(TENSOR_Q8_0, cols);
-  in->xq = malloc(n * (in->xq_stride + blocks * (sizeof *in->xd + sizeof *in->xsum)));
+  /* the tables after the blocks start on a 64-byte boundary */
+  const size_t blocks_bytes = (n * in->xq_stride + 63) & ~(size_t)63;
+  in->xq = malloc(blocks_bytes + n * blocks * (sizeof *in->xd + sizeof *in->xsum));
   if( in->xq == 0 ) return -1;
-  in->xd = (float *)((char *)in->xq + n * in->xq_stride);
+  in->xd = (float *)((char *)in->xq + blocks_bytes);
   in->xsum = (int32_t *)(in->xd + n * blocks);
   for(size_t r = 0; r < n; r++){
     const uint8_t *row = (const uint8_t *)in->xq + r * in->xq_stride;

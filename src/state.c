@@ -41,6 +41,7 @@ void state_free(state *s){
   free(s->kv);
   free(s->history);
   free(s->tokens);
+  free(s->scratch);
   free(s);
 }
 
@@ -223,9 +224,42 @@ int state_kv_write(state *s, int layer, char which, const float *data,
   return 0;
 }
 
+void state_scratch_open(state *s){
+  s->scratch_open = 1;
+  s->scratch_used = s->scratch_need = 0;
+}
+
+/* Kernels store floats with vector loads and stores: 64-byte lines. */
+#define SCRATCH_ALIGN 64
+
+float *state_scratch(state *s, int64_t floats){
+  size_t bytes = ((size_t)floats * sizeof(float) + SCRATCH_ALIGN - 1) & ~(size_t)(SCRATCH_ALIGN - 1);
+  if( !s->scratch_open || floats <= 0 ) return 0;
+  s->scratch_need += bytes;
+  if( s->scratch_used + bytes > s->scratch_size ) return 0;
+  float *p = (float *)(s->scratch + s->scratch_used);
+  s->scratch_used += bytes;
+  return p;
+}
+
+int state_scratch_holds(const state *s, const void *p){
+  const char *c = p;
+  return s->scratch && c >= s->scratch && c < s->scratch + s->scratch_size;
+}
+
+void state_scratch_close(state *s){
+  s->scratch_open = 0;
+  if( s->scratch_need <= s->scratch_size ) return;
+  /* free, then allocate: what the old buffer held is not needed */
+  free(s->scratch);
+  s->scratch = aligned_alloc(SCRATCH_ALIGN, s->scratch_need);
+  s->scratch_size = s->scratch ? s->scratch_need : 0;
+  state_account(s);
+}
+
 size_t state_bytes(const state *s){
   size_t bytes = (size_t)(2 * s->n_layers * s->kv_capacity * s->kv_dim) * sizeof(float)
-               + (size_t)s->kv_capacity * sizeof(int);
+               + (size_t)s->kv_capacity * sizeof(int) + s->scratch_size;
   for(int i = 0; i < s->n_acts; i++) bytes += (size_t)s->acts[i].capacity * sizeof(float);
   return bytes;
 }

@@ -46,6 +46,10 @@ typedef struct state {
   int *history;            /* [kv_capacity]: the token at each cached position */
   int64_t cached;          /* positions whose KV entries every layer holds */
   int64_t charged;         /* bytes charged to the memory budget */
+  /* Scratch for the results of the statement being run (state_scratch). */
+  char *scratch;
+  size_t scratch_size, scratch_used, scratch_need;
+  int scratch_open;
 } state;
 
 state *state_new(int n_layers, int64_t kv_dim, int64_t max_positions);
@@ -80,8 +84,23 @@ int state_act_write(state *s, const char *name, int64_t rows, int64_t tile,
 int state_kv_write(state *s, int layer, char which, const float *data,
                    size_t bytes, char *err, size_t err_len);
 
-/* Bytes held by activations and the KV cache (all charged to the
-** process's memory budget, budget.h). */
+/* Scratch for the matrices the kernels return while one statement of the
+** program runs.  A statement's result blob is copied twice on its way to
+** act (a scalar subquery's register, then the VALUES row), unless it is
+** SQLITE_STATIC; and fresh megabytes from malloc cost a page fault per 4
+** KiB.  So between state_scratch_open and state_scratch_close (around one
+** statement, while nothing but SQLite refers to what it returned) results
+** come from one buffer, handed out front to back and taken back whole at
+** close.  state_scratch returns NULL when the scratch is closed or full;
+** the buffer then grows at close to what the statement asked for, so the
+** next step finds room. */
+void state_scratch_open(state *s);
+float *state_scratch(state *s, int64_t floats);
+int state_scratch_holds(const state *s, const void *p);
+void state_scratch_close(state *s);
+
+/* Bytes held by activations, the KV cache and the scratch (all charged to
+** the process's memory budget, budget.h). */
 size_t state_bytes(const state *s);
 
 #endif

@@ -2,7 +2,8 @@
 ** test_state.c: activations and the KV cache (src/state.c): tiled writes
 ** assemble a matrix and zero what no tile wrote, a new version starts
 ** over, wrong shapes are refused, the KV cache keeps positions and is
-** reused by prefix, and every byte is counted.
+** reused by prefix, every byte is counted, and the statement scratch
+** hands out room and grows to what a statement asked for.
 */
 #include "testutil.h"
 
@@ -138,6 +139,37 @@ START_TEST(test_bytes_counted){
 }
 END_TEST
 
+/* The scratch hands out nothing while closed; a statement that asked for
+** more than it held is served from elsewhere (NULL), and the scratch then
+** grows so the same requests fit next time, distinct and aligned, and
+** counted among the state's bytes. */
+START_TEST(test_scratch){
+  state *s = step_of(1);
+  ck_assert_ptr_null(state_scratch(s, 10));
+  state_scratch_open(s);
+  ck_assert_ptr_null(state_scratch(s, 100));
+  ck_assert_ptr_null(state_scratch(s, 3));
+  state_scratch_close(s);
+  size_t bytes = state_bytes(s);
+  state_scratch_open(s);
+  float *a = state_scratch(s, 100), *b = state_scratch(s, 3);
+  ck_assert_ptr_nonnull(a);
+  ck_assert_ptr_nonnull(b);
+  ck_assert(b >= a + 100);
+  ck_assert_uint_eq((uintptr_t)a % 64, 0);
+  ck_assert_uint_eq((uintptr_t)b % 64, 0);
+  ck_assert(state_scratch_holds(s, a) && state_scratch_holds(s, b + 2));
+  int outside = 0;
+  ck_assert(!state_scratch_holds(s, &outside));
+  memset(a, 1, 100 * sizeof(float));
+  memset(b, 2, 3 * sizeof(float));
+  state_scratch_close(s);
+  ck_assert_uint_eq(state_bytes(s), bytes);
+  ck_assert_uint_ge(bytes, 103 * sizeof(float));
+  state_free(s);
+}
+END_TEST
+
 static Suite *state_suite(void){
   Suite *s = suite_create("state");
   TCase *tc = tcase_create("state");
@@ -147,6 +179,7 @@ static Suite *state_suite(void){
   tcase_add_test(tc, test_wrong_shapes);
   tcase_add_test(tc, test_kv_cache);
   tcase_add_test(tc, test_bytes_counted);
+  tcase_add_test(tc, test_scratch);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -57,14 +57,25 @@ static int64_t arg_matrix(sqlite3_context *ctx, sqlite3_value *v, int64_t cols,
   return bytes / (cols * (int64_t)sizeof(float));
 }
 
+/* Room for a result: the running statement's scratch (state.h), or the
+** heap when no program statement is running or the scratch is full. */
+static float *output_alloc(sqlite3_context *ctx, int64_t floats){
+  float *out = state_scratch(fn_session(ctx)->state, floats);
+  return out ? out : sqlite3_malloc64((uint64_t)floats * sizeof(float));
+}
+
 static float *result_buffer(sqlite3_context *ctx, int64_t floats){
-  float *out = sqlite3_malloc64((uint64_t)floats * sizeof(float));
+  float *out = output_alloc(ctx, floats);
   if( out == 0 ) sqlite3_result_error_nomem(ctx);
   return out;
 }
 
+/* Scratch lives until the statement ends, so SQLite may keep pointing at
+** it (SQLITE_STATIC) and copies nothing. */
 static void result_matrix(sqlite3_context *ctx, float *data, int64_t floats){
-  sqlite3_result_blob64(ctx, data, (uint64_t)floats * sizeof(float), sqlite3_free);
+  int scratch = state_scratch_holds(fn_session(ctx)->state, data);
+  sqlite3_result_blob64(ctx, data, (uint64_t)floats * sizeof(float),
+                        scratch ? SQLITE_STATIC : sqlite3_free);
 }
 
 /* ---- matmul ------------------------------------------------------------- */
@@ -130,7 +141,8 @@ static void matmul_task_run(void *arg){
 
 /* Size everything at the first tile, so that nothing a task touches moves:
 ** the output reaches at most to the tensor's last row. */
-static int matmul_begin(matmul_acc *acc, const tile_ref *w, const float *x, int64_t n){
+static int matmul_begin(sqlite3_context *ctx, matmul_acc *acc, const tile_ref *w,
+                        const float *x, int64_t n){
   const model_tensor *t = w->tensor;
   size_t x_bytes = (size_t)(n * t->cols) * sizeof(float);
   int64_t tiles = t->n_tiles - w->tile_row;
@@ -138,7 +150,7 @@ static int matmul_begin(matmul_acc *acc, const tile_ref *w, const float *x, int6
   acc->next_tile = w->tile_row;
   acc->cap = t->rows - w->tile_row * t->tile_rows;
   acc->parts = matmul_parts(t, tiles);
-  acc->out = sqlite3_malloc64((uint64_t)(n * acc->cap) * sizeof(float));
+  acc->out = output_alloc(ctx, n * acc->cap);
   acc->tasks = sqlite3_malloc64((uint64_t)(tiles * acc->parts) * sizeof *acc->tasks);
   if( acc->out == 0 || acc->tasks == 0 ) return -1;
   if( kernel_input_prepare(&acc->x, t->dtype, x, (size_t)n, (size_t)t->cols) ) return -1;
@@ -176,7 +188,7 @@ static void matmul_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const float *x;
   int64_t n = arg_matrix(ctx, argv[1], w->tensor->cols, &x, "matmul");
   if( n < 0 ) return;
-  if( acc->out == 0 && matmul_begin(acc, w, x, n) ){
+  if( acc->out == 0 && matmul_begin(ctx, acc, w, x, n) ){
     sqlite3_result_error_nomem(ctx);
     return;
   }
@@ -390,7 +402,7 @@ static void attention_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   }
   if( acc->out == 0 ){
     acc->n = n;
-    acc->out = sqlite3_malloc64((uint64_t)(n * q_width) * sizeof(float));
+    acc->out = output_alloc(ctx, n * q_width);
     acc->scores = sqlite3_malloc64((uint64_t)t * sizeof(float));
     if( acc->out == 0 || acc->scores == 0 ){ sqlite3_result_error_nomem(ctx); return; }
     memset(acc->out, 0, (size_t)(n * q_width) * sizeof(float));

@@ -205,8 +205,10 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
     sqlite3_stmt *st = r->statements[i];
     double start = clock_seconds();
     int rc;
+    state_scratch_open(s->state);
     while( (rc = sqlite3_step(st)) == SQLITE_ROW ){}
     sqlite3_reset(st);
+    state_scratch_close(s->state);
     p->times[i].calls[n > 1]++;
     p->times[i].seconds[n > 1] += clock_seconds() - start;
     if( rc != SQLITE_DONE ){
