@@ -23,6 +23,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@
 typedef struct tile_slot {
   tile t;                 /* t.data is NULL when not resident */
   uint64_t checksum;      /* expected XXH3-64 of the payload */
-  int pins;
+  atomic_int pins;        /* a first pin is taken under lock; see tile_manager_hold */
   int loading;            /* the prefetcher is reading it */
   int prefetched;         /* brought in ahead of use, not yet used */
   int64_t resident_at;    /* index in resident[], or -1 */
@@ -492,16 +493,17 @@ const tile *tile_manager_pin(tile_manager *tm, int64_t id, char *err, size_t err
   return t;
 }
 
+/* Holds and unpins need no lock: a hold is taken on a pinned tile, so it
+** never makes an unpinned tile pinned behind the back of an eviction
+** (which reads pins under lock), and a tile whose last pin goes may be
+** evicted from then on.  Kernel threads unpin thousands of tiles a step,
+** and the lock is the thread running SQL's. */
 void tile_manager_hold(tile_manager *tm, const tile *t){
-  pthread_mutex_lock(&tm->lock);
-  tm->slots[t->id].pins++;
-  pthread_mutex_unlock(&tm->lock);
+  atomic_fetch_add_explicit(&tm->slots[t->id].pins, 1, memory_order_relaxed);
 }
 
 void tile_manager_unpin(tile_manager *tm, const tile *t){
-  pthread_mutex_lock(&tm->lock);
-  tm->slots[t->id].pins--;
-  pthread_mutex_unlock(&tm->lock);
+  atomic_fetch_sub_explicit(&tm->slots[t->id].pins, 1, memory_order_release);
 }
 
 void tile_manager_begin_step(tile_manager *tm, int prefill){
