@@ -33,7 +33,7 @@ void model_db_temp_path(const char *path, char *out, size_t out_len);
 model_writer *model_writer_open(const char *path, char *err, size_t err_len);
 void model_writer_progress(model_writer *w, model_progress_fn fn, void *ctx,
                            uint64_t total_bytes);
-/* Target tile size in bytes (default 256 KiB); tiles hold whole rows. */
+/* Target tile size in bytes (default 1 MiB); tiles hold whole rows. */
 void model_writer_tile_bytes(model_writer *w, size_t bytes);
 
 int model_writer_meta_text(model_writer *w, const char *key, const char *value);

@@ -33,6 +33,7 @@ static void setup_models(void){
   snprintf(tiny_db, sizeof tiny_db, "%s", test_tmp_path("analysis_tiny.db"));
   synth_options so = { .preset = "tiny", .out = gguf, .dtype = TENSOR_Q8_0, .seed = 11 };
   ck_assert_msg(synth_write(&so, err, sizeof err) == 0, "%s", err);
+  opt.tile_bytes = 256 << 10;     /* the tied output in many tiles */
   ck_assert_msg(import_model(gguf, tiny_db, &opt, err, sizeof err) == 0, "%s", err);
 }
 
