@@ -283,9 +283,8 @@ static void matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
                         float *y, size_t y_stride){
   if( isa() == KERNELS_AVX512 ){ kernels_avx512_matmul_q8_0(in, w, rows, y, y_stride); return; }
   if( isa() == KERNELS_AVX2 ){ kernels_avx2_matmul_q8_0(in, w, rows, y, y_stride); return; }
-  const size_t group_bytes = in->cols / TENSOR_Q8_0_BLOCK * TENSOR_Q8_0_GROUP_BYTES;
   for(size_t r = 0; r < rows; r++){
-    const uint8_t *group = (const uint8_t *)w + r / TENSOR_Q8_0_GROUP * group_bytes;
+    const uint8_t *group = tensor_q8_0_group(w, in->cols, r);
     for(size_t i = 0; i < in->n; i++){
       y[i * y_stride + r] = q8_0_row_dot(in, group, r % TENSOR_Q8_0_GROUP, i);
     }
@@ -305,8 +304,8 @@ int kernel_input_prepare(kernel_input *in, tensor_dtype weight_dtype,
   in->xd = (float *)((char *)in->xq + blocks_bytes);
   in->xsum = (int32_t *)(in->xd + n * blocks);
   for(size_t r = 0; r < n; r++){
-    const uint8_t *row = (const uint8_t *)in->xq + r * in->xq_stride;
-    kernel_quantize_q8_0(x + r * cols, (void *)row, cols);
+    uint8_t *row = (uint8_t *)in->xq + r * in->xq_stride;
+    kernel_quantize_q8_0(x + r * cols, row, cols);
     for(size_t b = 0; b < blocks; b++){
       const uint8_t *block = row + b * TENSOR_Q8_0_BYTES;
       int32_t sum = 0;

@@ -113,9 +113,8 @@ static void group_one(const kernel_input *in, const uint8_t *group, size_t live,
 
 void kernels_avx512_matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
                                 float *y, size_t y_stride){
-  const size_t group_bytes = in->cols / TENSOR_Q8_0_BLOCK * TENSOR_Q8_0_GROUP_BYTES;
   for(size_t r0 = 0; r0 < rows; r0 += TENSOR_Q8_0_GROUP){
-    const uint8_t *group = (const uint8_t *)w + r0 / TENSOR_Q8_0_GROUP * group_bytes;
+    const uint8_t *group = tensor_q8_0_group(w, in->cols, r0);
     const size_t live = rows - r0 < TENSOR_Q8_0_GROUP ? rows - r0 : TENSOR_Q8_0_GROUP;
     if( in->n == 1 ){
       group_one(in, group, live, y + r0);

@@ -93,7 +93,7 @@ void tensor_tile_pack(tensor_dtype dtype, const void *src, size_t rows, size_t c
   const size_t blocks = cols / TENSOR_Q8_0_BLOCK;
   memset(dst, 0, tensor_tile_bytes(dtype, rows, cols));
   for(size_t r = 0; r < rows; r++){
-    uint8_t *group = (uint8_t *)dst + r / TENSOR_Q8_0_GROUP * blocks * TENSOR_Q8_0_GROUP_BYTES;
+    uint8_t *group = (uint8_t *)tensor_q8_0_group(dst, cols, r);
     const uint8_t *row = (const uint8_t *)src + r * row_bytes;
     for(size_t b = 0; b < blocks; b++){
       q8_0_block_pack(row + b * TENSOR_Q8_0_BYTES, group + b * TENSOR_Q8_0_GROUP_BYTES,
@@ -103,7 +103,6 @@ void tensor_tile_pack(tensor_dtype dtype, const void *src, size_t rows, size_t c
 }
 
 void tensor_tile_q8_0_block(const void *tile, size_t cols, size_t r, size_t b, void *block){
-  const size_t blocks = cols / TENSOR_Q8_0_BLOCK;
-  const uint8_t *group = (const uint8_t *)tile + r / TENSOR_Q8_0_GROUP * blocks * TENSOR_Q8_0_GROUP_BYTES;
-  q8_0_block_unpack(group + b * TENSOR_Q8_0_GROUP_BYTES, r % TENSOR_Q8_0_GROUP, block);
+  q8_0_block_unpack(tensor_q8_0_group(tile, cols, r) + b * TENSOR_Q8_0_GROUP_BYTES,
+                    r % TENSOR_Q8_0_GROUP, block);
 }

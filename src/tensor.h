@@ -65,6 +65,11 @@ size_t tensor_tile_bytes(tensor_dtype dtype, uint64_t rows, uint64_t cols);
 void tensor_tile_pack(tensor_dtype dtype, const void *src, size_t rows, size_t cols,
                       void *dst);
 
+/* The group of a Q8_0 tile of `cols` columns that holds row r. */
+static inline const uint8_t *tensor_q8_0_group(const void *tile, size_t cols, size_t r){
+  return (const uint8_t *)tile + r / TENSOR_Q8_0_GROUP * (cols / TENSOR_Q8_0_BLOCK) * TENSOR_Q8_0_GROUP_BYTES;
+}
+
 /* Block b of row r of a Q8_0 tile of `cols` columns, gathered into GGUF's
 ** 34 bytes at block. */
 void tensor_tile_q8_0_block(const void *tile, size_t cols, size_t r, size_t b, void *block);

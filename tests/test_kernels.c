@@ -290,9 +290,48 @@ END_TEST
 
 /* ---- matmul ------------------------------------------------------------- */
 
-/* One dense matmul case: Y (+)= W X with padded strides, against a double
-** loop.  Tolerance: 1e-5 of sum |w x| (float sums of a few hundred
-** terms), and the stride padding of Y must be left alone. */
+/* What the references read: W's rows and X's rows, each row-major in a
+** dtype (X as f32 rows, or as the Q8_0 rows a kernel multiplies). */
+typedef struct product_ref {
+  tensor_dtype w_dtype;
+  const uint8_t *w;
+  size_t w_row_bytes;
+  tensor_dtype x_dtype;
+  const uint8_t *x;
+  size_t x_row_bytes;
+} product_ref;
+
+/* Y (n rows, y_stride apart), written over y0, against a double loop:
+** within 1e-5 of sum |w x| (float sums of a few hundred terms), y0 added
+** when accumulating, and the stride padding of Y left alone. */
+static void check_product(const product_ref *ref, size_t rows, size_t cols, size_t n,
+                          const float *y, const float *y0, size_t y_stride, int accumulate){
+  for(size_t i = 0; i < n; i++){
+    for(size_t r = 0; r < y_stride; r++){
+      float got = y[i * y_stride + r];
+      if( r >= rows ){
+        ck_assert_msg(got == y0[i * y_stride + r], "stride padding written at %zu,%zu", i, r);
+        continue;
+      }
+      double sum = 0, magnitude = 0;
+      for(size_t c = 0; c < cols; c++){
+        double term = ref_element(ref->w_dtype, ref->w + r * ref->w_row_bytes, c)
+                    * ref_element(ref->x_dtype, ref->x + i * ref->x_row_bytes, c);
+        sum += term;
+        magnitude += fabs(term);
+      }
+      if( accumulate ){
+        sum += y0[i * y_stride + r];
+        magnitude += fabs(y0[i * y_stride + r]);
+      }
+      ck_assert_msg(fabs(got - sum) <= 1e-5 * magnitude + 1e-30,
+                    "w dtype %d rows %zu cols %zu n %zu acc %d: y[%zu][%zu] = %.9g, want %.9g",
+                    ref->w_dtype, rows, cols, n, accumulate, i, r, got, sum);
+    }
+  }
+}
+
+/* One dense matmul case: Y (+)= W X with padded strides. */
 static void check_matmul(tensor_dtype dtype, size_t rows, size_t cols, size_t n, int accumulate){
   const size_t row_bytes = tensor_row_bytes(dtype, cols);
   const size_t x_stride = cols + 3, y_stride = rows + 5;
@@ -311,28 +350,8 @@ static void check_matmul(tensor_dtype dtype, size_t rows, size_t cols, size_t n,
 
   kernel_matmul(dtype, w, rows, cols, x, x_stride, n, y, y_stride, accumulate);
 
-  for(size_t i = 0; i < n; i++){
-    for(size_t r = 0; r < y_stride; r++){
-      float got = y[i * y_stride + r];
-      if( r >= rows ){
-        ck_assert_msg(got == y0[i * y_stride + r], "stride padding written at %zu,%zu", i, r);
-        continue;
-      }
-      double sum = 0, magnitude = 0;
-      for(size_t c = 0; c < cols; c++){
-        double term = ref_element(dtype, w + r * row_bytes, c) * x[i * x_stride + c];
-        sum += term;
-        magnitude += fabs(term);
-      }
-      if( accumulate ){
-        sum += y0[i * y_stride + r];
-        magnitude += fabs(y0[i * y_stride + r]);
-      }
-      ck_assert_msg(fabs(got - sum) <= 1e-5 * magnitude + 1e-30,
-                    "dtype %d rows %zu cols %zu n %zu acc %d: y[%zu][%zu] = %.9g, want %.9g",
-                    dtype, rows, cols, n, accumulate, i, r, got, sum);
-    }
-  }
+  product_ref ref = { dtype, w, row_bytes, TENSOR_F32, (const uint8_t *)x, x_stride * sizeof(float) };
+  check_product(&ref, rows, cols, n, y, y0, y_stride, accumulate);
   free(wv); free(w); free(x); free(y); free(y0);
 }
 
@@ -390,9 +409,9 @@ static void q8_0_case_free(q8_0_case *k){
   free(k->w_rows); free(k->tile); free(k->x);
 }
 
-/* Y = W X through kernel_input, against a double loop over W's rows and X
-** quantized by the test's own ggml quantizer: the integer dots are exact,
-** so only the float sums differ.  Y's stride padding must be left alone. */
+/* Y = W X through kernel_input, against W's rows and X quantized by the
+** test's own ggml quantizer: the integer dots are exact, so only the float
+** sums differ. */
 static void check_matmul_q8_0(size_t rows, size_t cols, size_t n){
   q8_0_case k = q8_0_case_make(rows, cols, n);
   const size_t row_bytes = tensor_row_bytes(TENSOR_Q8_0, cols), y_stride = rows + 5;
@@ -406,25 +425,8 @@ static void check_matmul_q8_0(size_t rows, size_t cols, size_t n){
   kernel_matmul_input(&in, k.tile, rows, y, y_stride);
   kernel_input_free(&in);
 
-  for(size_t i = 0; i < n; i++){
-    for(size_t r = 0; r < y_stride; r++){
-      float got = y[i * y_stride + r];
-      if( r >= rows ){
-        ck_assert_msg(got == y0[i * y_stride + r], "stride padding written at %zu,%zu", i, r);
-        continue;
-      }
-      double sum = 0, magnitude = 0;
-      for(size_t c = 0; c < cols; c++){
-        double term = ref_element(TENSOR_Q8_0, k.w_rows + r * row_bytes, c)
-                    * ref_element(TENSOR_Q8_0, xq + i * row_bytes, c);
-        sum += term;
-        magnitude += fabs(term);
-      }
-      ck_assert_msg(fabs(got - sum) <= 1e-5 * magnitude + 1e-30,
-                    "rows %zu cols %zu n %zu: y[%zu][%zu] = %.9g, want %.9g",
-                    rows, cols, n, i, r, got, sum);
-    }
-  }
+  product_ref ref = { TENSOR_Q8_0, k.w_rows, row_bytes, TENSOR_Q8_0, xq, row_bytes };
+  check_product(&ref, rows, cols, n, y, y0, y_stride, 0);
   free(xq); free(y); free(y0);
   q8_0_case_free(&k);
 }
