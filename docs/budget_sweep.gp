@@ -1,36 +1,36 @@
 # budget_sweep.gp: written by tensql bench --sweep; run `gnuplot budget_sweep.gp` here to redraw budget_sweep.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 1.151 1.066 1.398 360.45
-250 1.705 1.562 2.17 260.12
-350 2.268 2.249 2.281 160.12
-600 22.51 20.88 22.87 0.00
+150 0.6508 0.6273 0.6808 362.27
+250 0.8682 0.8018 0.9688 262.24
+350 1.509 1.385 1.598 162.08
+600 39.41 38.23 42.07 0.00
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.7409 0.7343 0.8591 359.61
-250 1.068 1.001 1.291 259.69
-350 1.578 1.553 1.593 159.66
-600 21 19.83 21.45 0.00
+150 0.6239 0.6138 0.6604 362.25
+250 0.8442 0.8068 0.9463 262.23
+350 1.245 1.23 1.435 162.22
+600 35.41 33.83 41.53 0.00
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.5375 0.4805 0.6526 500.79
-250 0.579 0.5614 0.6748 500.79
-350 0.5792 0.5071 0.6046 500.79
-600 19.53 19.31 21.7 0.00
+150 0.4236 0.3728 0.4432 500.79
+250 0.3985 0.3889 0.432 500.79
+350 0.4116 0.397 0.4618 500.79
+600 35.63 32.12 36.07 0.00
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.5291 0.5135 0.6008 500.79
-250 0.5723 0.5651 0.8206 500.79
-350 0.6465 0.5992 0.6592 500.79
-600 19.94 18.37 22.4 0.00
+150 0.4276 0.387 0.4321 500.79
+250 0.4042 0.3978 0.4497 500.79
+350 0.4184 0.3928 0.4578 500.79
+600 35.18 33.6 37.86 0.00
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'budget_sweep.png'
 set termoption noenhanced
-set multiplot layout 1,2 title "/tmp/q05n.db: 64-token prompt, 16 generated, 3 repeats, 1 thread"
+set multiplot layout 1,2 title "/tmp/q05.db: 64-token prompt, 16 generated, 3 repeats, 1 thread"
 set grid
 set key top left
 set xlabel 'budget (MiB)'

@@ -1,32 +1,32 @@
 # cgroup_limit.gp: written by tensql bench --sweep; run `gnuplot cgroup_limit.gp` here to redraw cgroup_limit.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 1.136 1.095 1.147 360.28
-200 1.39 1.234 1.509 310.30
-280 1.702 1.693 1.891 230.32
+150 0.6063 0.5926 0.6946 362.45
+200 0.7803 0.727 0.8079 312.54
+280 0.9391 0.9218 0.9685 232.36
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.7357 0.7317 0.7524 359.61
-200 0.9048 0.8526 0.9505 309.63
-280 1.166 1.133 1.202 229.70
+150 0.6226 0.5927 0.7058 362.25
+200 0.6722 0.6489 0.7139 312.21
+280 0.9743 0.8502 0.9975 232.27
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.5444 0.5246 0.5538 500.79
-200 0.5366 0.5138 0.5643 500.79
-280 0.5838 0.5491 0.6477 500.79
+150 0.4357 0.4193 0.4428 500.79
+200 0.3954 0.3574 0.4141 500.79
+280 0.387 0.3865 0.4305 500.79
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.5899 0.5298 0.6048 500.79
-200 0.5789 0.5309 0.677 500.79
-280 0.6522 0.5528 0.6907 500.79
+150 0.4033 0.3827 0.4336 500.79
+200 0.4281 0.3995 0.4887 500.79
+280 0.431 0.4163 0.444 500.79
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'cgroup_limit.png'
 set termoption noenhanced
-set multiplot layout 1,2 title "/tmp/q05n.db: 64-token prompt, 16 generated, 3 repeats, 1 thread, cgroup limit"
+set multiplot layout 1,2 title "/tmp/q05.db: 64-token prompt, 16 generated, 3 repeats, 1 thread, cgroup limit"
 set grid
 set key top left
 set xlabel 'budget (MiB)'
