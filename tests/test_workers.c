@@ -1,7 +1,8 @@
 /*
 ** test_workers.c: the kernel thread pool: every task runs exactly once,
 ** workers_wait returns only after its own batch is done, one thread runs
-** tasks inline, and several batches from several threads share the pool.
+** tasks inline, several batches from several threads share the pool, and
+** a worker asleep wakes for new work.
 */
 #include "testutil.h"
 
@@ -129,6 +130,24 @@ START_TEST(test_lowered_count_parks_workers){
 }
 END_TEST
 
+/* A worker that went to sleep, idle past its spin, wakes for the next
+** task: the submitter leaves the task to it and only watches. */
+START_TEST(test_sleeping_worker_wakes){
+  workers_set_threads(2);
+  run_batch(10, 0);
+  struct timespec idle = { 0, 20 * 1000000L }, tick = { 0, 1000000L };
+  nanosleep(&idle, 0);
+  counted task = { 0 };
+  workers_batch batch = { 0 };
+  workers_submit(&batch, count_task, &task);
+  for(int ms = 0; ms < 5000 && atomic_load(&task.runs) == 0; ms++) nanosleep(&tick, 0);
+  workers_wait(&batch);
+  ck_assert_int_eq(atomic_load(&task.runs), 1);
+  ck_assert(!pthread_equal(task.ran_on, pthread_self()));
+  workers_set_threads(1);
+}
+END_TEST
+
 static Suite *workers_suite(void){
   Suite *s = suite_create("workers");
   TCase *tc = tcase_create("pool");
@@ -139,6 +158,7 @@ static Suite *workers_suite(void){
   tcase_add_test(tc, test_wait_waits);
   tcase_add_test(tc, test_batches_from_several_threads);
   tcase_add_test(tc, test_lowered_count_parks_workers);
+  tcase_add_test(tc, test_sleeping_worker_wakes);
   suite_add_tcase(s, tc);
   return s;
 }
