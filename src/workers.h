@@ -11,9 +11,9 @@
 ** submits takes a share of the tasks itself, and helps while it waits.
 **
 ** A task always runs whole on one thread, so results do not depend on the
-** thread count.  Idle workers spin briefly (the next task usually follows
-** within microseconds), then sleep on a condition variable, so an idle
-** process burns no CPU.
+** thread count.  Idle workers spin for up to 0.3 ms (longer than the gaps
+** between the products of a decode step), then sleep on a condition
+** variable, so an idle process burns no CPU.
 */
 #ifndef TENSQL_WORKERS_H
 #define TENSQL_WORKERS_H
