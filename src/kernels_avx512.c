@@ -28,14 +28,14 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define ACTS 8   /* activation rows per pass over a group's blocks in prefill */
-/* Decode prefetches this far ahead of the block it reads, as
-** non-temporal (NTA) prefetches: the weights are read once a step, and
-** prefetching them into every cache level evicted what the step reuses.
-** Measured inside the engine on Qwen2.5-0.5B (paired runs, one process
-** each): the hardware prefetcher alone gave 8.2 ms a token for the 145 MB
-** output matrix; T0 prefetches 8 KiB ahead 5.5 ms; NTA 16 KiB ahead made
-** the whole decode step 1.39x faster than T0 8 KiB on 1 thread and 1.14x
-** on 2.  NTA 12-20 KiB did alike, 8 and 32 KiB about 0.8x of that. */
+/* When in->prefetch is set, decode prefetches this far ahead of the block
+** it reads, as non-temporal (NTA) prefetches: the weights are read once a
+** step, and prefetching them into every cache level evicted what the step
+** reuses.  Measured inside the engine on Qwen2.5-0.5B, 2 threads (paired
+** runs, one process each): NTA 16 KiB ahead made the decode step 1.14x
+** faster than T0 8 KiB; NTA 12-20 KiB did alike, 8 and 32 KiB about 0.8x
+** of that.  On 1 thread the hardware prefetcher alone does better
+** (kernels.h, kernel_input). */
 #define PREFETCH_AHEAD 16384
 
 /* The 4 values of an activation block from column 4j, in every lane. */
@@ -100,9 +100,11 @@ static void group_one(const kernel_input *in, const uint8_t *group, size_t live,
   __m512 acc = _mm512_setzero_ps();
   for(size_t b = 0; b < blocks; b++){
     const uint8_t *group_block = group + b * TENSOR_Q8_0_GROUP_BYTES;
+    if( in->prefetch ){
 #pragma GCC unroll 9
-    for(int line = 0; line < TENSOR_Q8_0_GROUP_BYTES; line += 64){
-      _mm_prefetch((const char *)group_block + PREFETCH_AHEAD + line, _MM_HINT_NTA);
+      for(int line = 0; line < TENSOR_Q8_0_GROUP_BYTES; line += 64){
+        _mm_prefetch((const char *)group_block + PREFETCH_AHEAD + line, _MM_HINT_NTA);
+      }
     }
     __m512i w[8];
     group_block_load(group_block, w);
