@@ -420,11 +420,31 @@ static void axpy_avx2(float *y, float a, const float *x, size_t n){
   for(; i < n; i++) y[i] += a * x[i];
 }
 
+/* out[0..64) = sum_t scores[t] v_t[0..64), the sums held in registers
+** across t.  Added in memory (axpy_avx2), each position's sum waited on
+** the store of the one before: 14 heads over 62 positions took 13.3 us in
+** a microbenchmark, 7.0 us this way (19 and 11 with the cache cold). */
+static void weighted_sum64(float *out, const float *scores, const float *v,
+                           size_t kv_stride, size_t n_ctx){
+  __m256 acc[8];
+  for(int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+  for(size_t t = 0; t < n_ctx; t++){
+    const __m256 s = _mm256_set1_ps(scores[t]);
+    const float *v_t = v + t * kv_stride;
+#pragma GCC unroll 8
+    for(int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(s, _mm256_loadu_ps(v_t + 8 * j), acc[j]);
+  }
+  for(int j = 0; j < 8; j++) _mm256_storeu_ps(out + 8 * j, acc[j]);
+}
+
 void kernels_avx2_attend(float *out, const float *q, const float *k, const float *v,
                          size_t kv_stride, size_t n_ctx, size_t head_dim, float *scores){
   const float scale = 1.0f / sqrtf((float)head_dim);
   for(size_t t = 0; t < n_ctx; t++) scores[t] = dot_avx2(q, k + t * kv_stride, head_dim) * scale;
   kernels_avx2_softmax(scores, n_ctx);
-  memset(out, 0, head_dim * sizeof(float));
-  for(size_t t = 0; t < n_ctx; t++) axpy_avx2(out, scores[t], v + t * kv_stride, head_dim);
+  size_t c = 0;
+  for(; c + 64 <= head_dim; c += 64) weighted_sum64(out + c, scores, v + c, kv_stride, n_ctx);
+  if( c == head_dim ) return;
+  memset(out + c, 0, (head_dim - c) * sizeof(float));
+  for(size_t t = 0; t < n_ctx; t++) axpy_avx2(out + c, scores[t], v + t * kv_stride + c, head_dim - c);
 }

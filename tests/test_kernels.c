@@ -610,27 +610,29 @@ START_TEST(test_silu_mul){
 }
 END_TEST
 
+/* Head sizes of 8 (stories260K), 64 (Qwen2.5) and 136 (64-float blocks
+** and a tail). */
 START_TEST(test_attend){
   choose_path(_i);
-  enum { HEAD_DIM = 64, STRIDE = 2 * 64 + 3, MAX_CTX = 37 };
-  static float q[HEAD_DIM], k[MAX_CTX * STRIDE], v[MAX_CTX * STRIDE];
-  float out[HEAD_DIM], scores[MAX_CTX];
+  enum { MAX_DIM = 136, STRIDE = 2 * MAX_DIM + 3, MAX_CTX = 37 };
+  static float q[MAX_DIM], k[MAX_CTX * STRIDE], v[MAX_CTX * STRIDE];
+  float out[MAX_DIM], scores[MAX_CTX];
   rng_state = 24;
-  for(int i = 0; i < HEAD_DIM; i++) q[i] = 2.0f * rng_uniform();
+  for(int i = 0; i < MAX_DIM; i++) q[i] = 2.0f * rng_uniform();
   for(int i = 0; i < MAX_CTX * STRIDE; i++){ k[i] = rng_uniform(); v[i] = rng_uniform(); }
-  static const size_t contexts[] = { 1, 5, MAX_CTX };
-  for(int c = 0; c < 3; c++){
-    size_t n_ctx = contexts[c];
+  static const size_t contexts[] = { 1, 5, MAX_CTX }, dims[] = { 8, 64, MAX_DIM };
+  for(int c = 0; c < 9; c++){
+    size_t n_ctx = contexts[c % 3], head_dim = dims[c / 3];
     double weight[MAX_CTX], max = -INFINITY, sum = 0;
     for(size_t t = 0; t < n_ctx; t++){
       double dot = 0;
-      for(int j = 0; j < HEAD_DIM; j++) dot += (double)q[j] * k[t * STRIDE + j];
-      weight[t] = dot / sqrt(HEAD_DIM);
+      for(size_t j = 0; j < head_dim; j++) dot += (double)q[j] * k[t * STRIDE + j];
+      weight[t] = dot / sqrt((double)head_dim);
       max = fmax(max, weight[t]);
     }
     for(size_t t = 0; t < n_ctx; t++){ weight[t] = exp(weight[t] - max); sum += weight[t]; }
-    kernel_attend(out, q, k, v, STRIDE, n_ctx, HEAD_DIM, scores);
-    for(int j = 0; j < HEAD_DIM; j++){
+    kernel_attend(out, q, k, v, STRIDE, n_ctx, head_dim, scores);
+    for(size_t j = 0; j < head_dim; j++){
       double want = 0;
       for(size_t t = 0; t < n_ctx; t++) want += weight[t] / sum * v[t * STRIDE + j];
       ck_assert_close(out[j], want, 1e-6);
