@@ -423,7 +423,7 @@ static void axpy_avx2(float *y, float a, const float *x, size_t n){
 /* out[0..64) = sum_t scores[t] v_t[0..64), the sums held in registers
 ** across t.  Added in memory (axpy_avx2), each position's sum waited on
 ** the store of the one before: 14 heads over 62 positions took 13.3 us in
-** a microbenchmark, 7.0 us this way (19 and 11 with the cache cold). */
+** a microbenchmark, 7.3 us this way (18 and 11 with the cache cold). */
 static void weighted_sum64(float *out, const float *scores, const float *v,
                            size_t kv_stride, size_t n_ctx){
   __m256 acc[8];
