@@ -79,38 +79,46 @@ static ptrdiff_t slot_lag(slot *s, size_t pos){
   return (ptrdiff_t)(atomic_load_explicit(&s->turn, memory_order_acquire) + index - pos);
 }
 
-/* Append t; 0 when the queue is full. */
-static int queue_push(task t){
-  size_t pos = atomic_load_explicit(&push_pos, memory_order_relaxed);
+/* Make it position pos's turn at slot s, publishing what s holds. */
+static void slot_pass(slot *s, size_t pos){
+  atomic_store_explicit(&s->turn, pos - (size_t)(s - queue), memory_order_release);
+}
+
+/* Claim the next position of *next whose slot has reached turn position
+** + ahead (0 to push, 1 to take); NULL if that slot is still behind (the
+** queue is full, or empty).  *pos gets the position claimed. */
+static slot *queue_claim(atomic_size_t *next, size_t ahead, size_t *pos){
+  *pos = atomic_load_explicit(next, memory_order_relaxed);
   for(;;){
-    slot *s = &queue[pos % QUEUE_SIZE];
-    ptrdiff_t lag = slot_lag(s, pos);
-    if( lag < 0 ) return 0;                /* still holds a task a lap behind */
+    slot *s = &queue[*pos % QUEUE_SIZE];
+    ptrdiff_t lag = slot_lag(s, *pos + ahead);
+    if( lag < 0 ) return 0;
     if( lag > 0 ){
-      pos = atomic_load_explicit(&push_pos, memory_order_relaxed);
-    }else if( atomic_compare_exchange_weak(&push_pos, &pos, pos + 1) ){
-      s->t = t;
-      atomic_store_explicit(&s->turn, pos + 1 - (size_t)(s - queue), memory_order_release);
-      return 1;
+      *pos = atomic_load_explicit(next, memory_order_relaxed);
+    }else if( atomic_compare_exchange_weak(next, pos, *pos + 1) ){
+      return s;
     }
   }
 }
 
+/* Append t; 0 when the queue is full. */
+static int queue_push(task t){
+  size_t pos;
+  slot *s = queue_claim(&push_pos, 0, &pos);
+  if( s == 0 ) return 0;
+  s->t = t;
+  slot_pass(s, pos + 1);
+  return 1;
+}
+
 /* Take the oldest task into *t; 0 when the queue is empty. */
 static int queue_take(task *t){
-  size_t pos = atomic_load_explicit(&take_pos, memory_order_relaxed);
-  for(;;){
-    slot *s = &queue[pos % QUEUE_SIZE];
-    ptrdiff_t lag = slot_lag(s, pos + 1);
-    if( lag < 0 ) return 0;                /* not pushed yet */
-    if( lag > 0 ){
-      pos = atomic_load_explicit(&take_pos, memory_order_relaxed);
-    }else if( atomic_compare_exchange_weak(&take_pos, &pos, pos + 1) ){
-      *t = s->t;
-      atomic_store_explicit(&s->turn, pos + QUEUE_SIZE - (size_t)(s - queue), memory_order_release);
-      return 1;
-    }
-  }
+  size_t pos;
+  slot *s = queue_claim(&take_pos, 1, &pos);
+  if( s == 0 ) return 0;
+  *t = s->t;
+  slot_pass(s, pos + QUEUE_SIZE);
+  return 1;
 }
 
 /* Tasks pushed and not yet taken (a moment's view). */
