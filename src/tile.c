@@ -79,7 +79,8 @@ struct tile_manager {
   int prefetcher_running, stopping;
   int prefetcher_idle;    /* waiting for the cursor to move */
   int pins_unseen;        /* pins since the prefetcher was last woken */
-  uint64_t clean_at;      /* evictions when the prefetcher last found all resident */
+  uint64_t clean_at;      /* evictions when the prefetcher last found all resident, */
+  int64_t clean_cursor;   /* and the cursor then */
   int64_t asked_bytes;    /* of extents asked of the kernel and not loaded yet */
   uint8_t *map, *homes;   /* the reserved mapping; homes = its first huge page */
   size_t map_bytes, homes_bytes;
@@ -443,6 +444,18 @@ static int make_room(tile_manager *tm, size_t need, char *err, size_t err_len){
 
 /* ---- pinning ---------------------------------------------------------------- */
 
+/* Whether the prefetcher's last scan, which found the window after the
+** cursor all resident, still holds: nothing was evicted since, and the
+** cursor has not moved half a window on, bringing unscanned tiles near.
+** (Evictions alone were not enough: under a budget that keeps all but a
+** few tiles, the cursor walked up to the missing ones with the prefetcher
+** asleep, and the pins read them themselves.) */
+static int window_known_resident(const tile_manager *tm){
+  const schedule *s = active_schedule(tm);
+  int64_t moved = s->len ? (tm->cursor - tm->clean_cursor + s->len) % s->len : 0;
+  return tm->clean_at == tm->stats.evictions + 1 && moved < TILE_PREFETCH_WINDOW / 2;
+}
+
 static void schedule_note(tile_manager *tm, int64_t id){
   schedule *s = &tm->schedules[tm->active];
   if( tm->recording ) schedule_record(s, id);
@@ -450,7 +463,7 @@ static void schedule_note(tile_manager *tm, int64_t id){
   tm->slots[id].last_use = ++tm->clock;
   /* Wake the prefetcher only if it may have work, and not on every pin:
   ** a wake costs a context switch, and a step pins thousands of tiles. */
-  if( tm->prefetcher_idle && tm->clean_at != tm->stats.evictions + 1
+  if( tm->prefetcher_idle && !window_known_resident(tm)
    && ++tm->pins_unseen >= PREFETCH_WAKE_PINS ){
     tm->pins_unseen = 0;
     pthread_cond_broadcast(&tm->changed);
@@ -630,12 +643,13 @@ static int prefetch_one(tile_manager *tm){
   ** (it evicted tiles needed next and doubled the reads). */
   if( !budget_get_prefetch() || budget_get_policy() == POLICY_LRU ) return -1;
   if( tm->recording || !s->ready || s->len == 0 ) return -1;
-  /* Nothing can have left since a scan found everything resident. */
-  if( tm->clean_at == tm->stats.evictions + 1 ) return -1;
+  /* The last scan found nothing to read, and still holds. */
+  if( window_known_resident(tm) ) return -1;
   int64_t distance;
   int64_t id = prefetch_target(tm, &distance);
   if( id < 0 ){
     tm->clean_at = tm->stats.evictions + 1;
+    tm->clean_cursor = tm->cursor;
     return -1;
   }
   tile_slot *slot = &tm->slots[id];
