@@ -195,6 +195,30 @@ START_TEST(test_prefetch_reads_what_opt_reads){
 }
 END_TEST
 
+/* With every tile resident there is nothing to read ahead: pins must not
+** wake the prefetch thread to find that out (each wake is a futex call and
+** a context switch on the cores the kernels use). */
+START_TEST(test_prefetcher_sleeps_when_all_resident){
+  enum { M = 100 };
+  tile_manager *tm = open_manager(M, TILE_BYTES);
+  int64_t step[M];
+  for(int i = 0; i < M; i++) step[i] = i + 1;
+  budget_set(0);
+  budget_set_prefetch(1);
+  pin_step(tm, step, M);        /* records the schedule, loads every tile */
+  tile_stats before, after;
+  tile_manager_stats(tm, &before);
+  for(int c = 0; c < 5; c++) pin_step(tm, step, M);
+  tile_manager_stats(tm, &after);
+  budget_set_prefetch(0);
+  ck_assert_uint_eq(after.misses, before.misses);
+  ck_assert_msg(after.prefetch_wakes == before.prefetch_wakes,
+                "%llu wakes over 5 steps of resident tiles",
+                (unsigned long long)(after.prefetch_wakes - before.prefetch_wakes));
+  tile_manager_close(tm);
+}
+END_TEST
+
 /* read_bytes of /proc/self/io: what this process read from the disk. */
 static int64_t disk_read_bytes(void){
   return test_proc_number("/proc/self/io", "read_bytes:");
@@ -375,6 +399,7 @@ static Suite *tile_suite(void){
   tcase_add_test(tc, test_random_traces_match_belady);
   tcase_add_test(tc, test_cyclic_opt_and_lru);
   tcase_add_test(tc, test_prefetch_reads_what_opt_reads);
+  tcase_add_test(tc, test_prefetcher_sleeps_when_all_resident);
   tcase_add_test(tc, test_loads_read_only_their_tiles);
   tcase_add_test(tc, test_pins_are_never_evicted);
   tcase_add_test(tc, test_budget_returns_huge_pages);

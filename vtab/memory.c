@@ -11,7 +11,7 @@
 **   SELECT tensql_reset();          -- forget the KV cache (a new conversation)
 **   SELECT * FROM tile_stats;       -- one row of counters for this model
 **
-** tile_stats: hits, misses, prefetch_hits, bytes_read, evictions,
+** tile_stats: hits, misses, prefetch_hits, prefetch_wakes, bytes_read, evictions,
 ** resident_bytes, peak_resident_bytes, peak_total_bytes (tiles plus KV
 ** cache and activations), other_bytes (KV cache and activations now),
 ** schedule_length (tiles a decode step pins), budget, policy, prefetch.
@@ -86,8 +86,8 @@ static void prefetch_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 /* ---- tile_stats ---------------------------------------------------------- */
 
 static const char *const stat_columns[] = {
-  "hits", "misses", "prefetch_hits", "bytes_read", "evictions", "resident_bytes",
-  "peak_resident_bytes", "peak_total_bytes", "other_bytes", "schedule_length",
+  "hits", "misses", "prefetch_hits", "prefetch_wakes", "bytes_read", "evictions",
+  "resident_bytes", "peak_resident_bytes", "peak_total_bytes", "other_bytes", "schedule_length",
   "budget", "policy", "prefetch"
 };
 #define N_STAT_COLUMNS (int)(sizeof stat_columns / sizeof stat_columns[0])
@@ -179,7 +179,8 @@ static int stats_eof(sqlite3_vtab_cursor *cur){
 static int stats_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col){
   const tile_stats *t = &((stats_cursor*)cur)->stats;
   const uint64_t values[] = {
-    t->hits, t->misses, t->prefetch_hits, t->bytes_read, t->evictions, t->resident_bytes,
+    t->hits, t->misses, t->prefetch_hits, t->prefetch_wakes, t->bytes_read, t->evictions,
+    t->resident_bytes,
     t->peak_resident_bytes, t->peak_total_bytes, budget_other(), t->schedule_length,
     budget_get()
   };
