@@ -456,16 +456,26 @@ static int window_known_resident(const tile_manager *tm){
   return tm->clean_at == tm->stats.evictions + 1 && moved < TILE_PREFETCH_WINDOW / 2;
 }
 
-/* Whether a scan of the window could find a tile to read ahead.  With
-** every tile resident (no budget, or one the model fits in) it cannot,
-** until an eviction; waking the prefetcher to find that out cost 4% of a
-** 2-thread decode step in futex calls. */
-static int prefetch_may_find_work(const tile_manager *tm){
+/* Whether the prefetcher can have work at all.  With every tile resident
+** (no budget, or one the model fits in) it has none until an eviction;
+** waking it to find that out cost 4% of a 2-thread decode step in futex
+** calls and context switches. */
+static int prefetch_wanted(const tile_manager *tm){
   /* Reading ahead needs to know which tiles are needed later than the
   ** one it brings in: under LRU there is no such knowledge, so no prefetch
   ** (it evicted tiles needed next and doubled the reads). */
   if( !budget_get_prefetch() || budget_get_policy() == POLICY_LRU ) return 0;
-  return tm->n_resident < tm->n_tiles && !window_known_resident(tm);
+  return tm->n_resident < tm->n_tiles;
+}
+
+/* Whether a scan of the window could find a tile to read ahead. */
+static int prefetch_may_find_work(const tile_manager *tm){
+  return prefetch_wanted(tm) && !window_known_resident(tm);
+}
+
+static void prefetcher_wake(tile_manager *tm){
+  tm->stats.prefetch_wakes++;
+  pthread_cond_broadcast(&tm->changed);
 }
 
 static void schedule_note(tile_manager *tm, int64_t id){
@@ -478,8 +488,7 @@ static void schedule_note(tile_manager *tm, int64_t id){
   if( tm->prefetcher_idle && prefetch_may_find_work(tm)
    && ++tm->pins_unseen >= PREFETCH_WAKE_PINS ){
     tm->pins_unseen = 0;
-    tm->stats.prefetch_wakes++;
-    pthread_cond_broadcast(&tm->changed);
+    prefetcher_wake(tm);
   }
 }
 
@@ -549,7 +558,8 @@ void tile_manager_begin_step(tile_manager *tm, int prefill){
   tm->recording = !s->ready;
   if( tm->recording ) schedule_clear(s);
   tm->cursor = -1;
-  pthread_cond_broadcast(&tm->changed);
+  tm->clean_at = 0;       /* a new step: its window is not scanned yet */
+  if( prefetch_wanted(tm) ) prefetcher_wake(tm);
   pthread_mutex_unlock(&tm->lock);
 }
 

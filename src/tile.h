@@ -75,7 +75,7 @@ void tile_manager_drop_all(tile_manager *tm);
 
 typedef struct tile_stats {
   uint64_t hits, misses, prefetch_hits, bytes_read, evictions;
-  uint64_t prefetch_wakes;   /* times a pin woke the prefetch thread */
+  uint64_t prefetch_wakes;   /* times the prefetch thread was woken */
   uint64_t resident_bytes, peak_resident_bytes, peak_total_bytes;
   uint64_t schedule_length;
 } tile_stats;
