@@ -3,7 +3,8 @@
 -- statements before `@layer` run once at the start of a step, the block
 -- from `@layer` to `@final` runs once per layer with {L} set to the layer,
 -- and the rest runs once at the end.  A statement after `@if-tensor NAME`
--- is kept only if the model has tensor NAME (qwen2's q/k/v biases).
+-- is kept only if the model has tensor NAME (qwen2's q/k/v biases), one
+-- after `@unless-tensor NAME` only if it has not.
 -- {output} is the output matrix: output.weight, or token_embd.weight when
 -- the embeddings are tied.
 --
@@ -36,34 +37,35 @@ INSERT INTO act(name, data) VALUES ('h',
   (SELECT rmsnorm(x.data, w.data)
      FROM act x, "blk.{L}.attn_norm.weight" w WHERE x.name = 'x'));
 
--- q, k, v = h Wq, h Wk, h Wv
+-- q, k, v = h Wq + bq, h Wk + bk, h Wv + bv, and q rotated (RoPE) at
+-- each row's position.  qwen2 has the biases, llama not; a bias is its one
+-- tile's payload, read once per statement.
+-- @if-tensor blk.{L}.attn_q.bias
 INSERT INTO act(name, data) VALUES ('q',
-  (SELECT matmul(w.data, h.data)
+  (SELECT rope(tensor_add(matmul(w.data, h.data),
+                          (SELECT bytes FROM "blk.{L}.attn_q.bias")),
+               (SELECT pos FROM step WHERE i = 0))
      FROM "blk.{L}.attn_q.weight" w CROSS JOIN act h ON h.name = 'h'));
+-- @unless-tensor blk.{L}.attn_q.bias
+INSERT INTO act(name, data) VALUES ('q',
+  (SELECT rope(matmul(w.data, h.data), (SELECT pos FROM step WHERE i = 0))
+     FROM "blk.{L}.attn_q.weight" w CROSS JOIN act h ON h.name = 'h'));
+-- @if-tensor blk.{L}.attn_k.bias
+INSERT INTO act(name, data) VALUES ('k',
+  (SELECT tensor_add(matmul(w.data, h.data), (SELECT bytes FROM "blk.{L}.attn_k.bias"))
+     FROM "blk.{L}.attn_k.weight" w CROSS JOIN act h ON h.name = 'h'));
+-- @unless-tensor blk.{L}.attn_k.bias
 INSERT INTO act(name, data) VALUES ('k',
   (SELECT matmul(w.data, h.data)
      FROM "blk.{L}.attn_k.weight" w CROSS JOIN act h ON h.name = 'h'));
+-- @if-tensor blk.{L}.attn_v.bias
+INSERT INTO act(name, data) VALUES ('v',
+  (SELECT tensor_add(matmul(w.data, h.data), (SELECT bytes FROM "blk.{L}.attn_v.bias"))
+     FROM "blk.{L}.attn_v.weight" w CROSS JOIN act h ON h.name = 'h'));
+-- @unless-tensor blk.{L}.attn_v.bias
 INSERT INTO act(name, data) VALUES ('v',
   (SELECT matmul(w.data, h.data)
      FROM "blk.{L}.attn_v.weight" w CROSS JOIN act h ON h.name = 'h'));
-
--- @if-tensor blk.{L}.attn_q.bias
-INSERT INTO act(name, data) VALUES ('q',
-  (SELECT tensor_add(q.data, b.data)
-     FROM act q, "blk.{L}.attn_q.bias" b WHERE q.name = 'q'));
--- @if-tensor blk.{L}.attn_k.bias
-INSERT INTO act(name, data) VALUES ('k',
-  (SELECT tensor_add(k.data, b.data)
-     FROM act k, "blk.{L}.attn_k.bias" b WHERE k.name = 'k'));
--- @if-tensor blk.{L}.attn_v.bias
-INSERT INTO act(name, data) VALUES ('v',
-  (SELECT tensor_add(v.data, b.data)
-     FROM act v, "blk.{L}.attn_v.bias" b WHERE v.name = 'v'));
-
--- Rotary position embedding of q and k, at each row's position.
-INSERT INTO act(name, data) VALUES ('q',
-  (SELECT rope(q.data, s.pos)
-     FROM act q, step s WHERE q.name = 'q' AND s.i = 0));
 
 -- The cache keeps this step's k (rotated) and v after the earlier ones.
 INSERT INTO kv(layer, name, data)

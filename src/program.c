@@ -2,8 +2,9 @@
 ** program.c: instantiates the forward-pass template sql/llama.sql (see the
 ** comment at its top for the directives) into a model database's program
 ** table.  Both llama and qwen2 use it: qwen2 differs only by its q/k/v
-** biases, which are statements under `@if-tensor`, and by RoPE style and
-** constants, which the kernels read from the model's metadata.
+** biases, which take the statements under `@if-tensor` instead of those
+** under `@unless-tensor`, and by RoPE style and constants, which the
+** kernels read from the model's metadata.
 */
 #include "program.h"
 
@@ -51,12 +52,15 @@ static int tensor_exists(const program_writer *p, const char *name){
 }
 
 /* Emit one template statement for one layer (or -1 outside the layer
-** block), unless its @if-tensor condition fails. */
+** block), unless its condition fails: cond is a tensor name (@if-tensor),
+** or one after '!' (@unless-tensor). */
 static int statement_emit(program_writer *p, const char *text, const char *cond,
                           int layer){
   if( cond[0] ){
-    char *name = instantiate(p, cond, layer);
-    int keep = name && tensor_exists(p, name);
+    int negated = cond[0] == '!';
+    char *name = instantiate(p, cond + negated, layer);
+    if( name == 0 ) return -1;
+    int keep = tensor_exists(p, name) != negated;
     sqlite3_free(name);
     if( !keep ) return 0;
   }
@@ -95,6 +99,8 @@ static int template_parse(const char *src, template_statement *out, int cap){
     else if( strncmp(src, "-- @final", 9) == 0 ) section = SECTION_FINAL;
     else if( strncmp(src, "-- @if-tensor ", 14) == 0 ){
       snprintf(cond, sizeof cond, "%.*s", (int)(len - 14), src + 14);
+    }else if( strncmp(src, "-- @unless-tensor ", 18) == 0 ){
+      snprintf(cond, sizeof cond, "!%.*s", (int)(len - 18), src + 18);
     }else if( len == 0 ){
       sqlite3_str_reset(cur);
     }else{

@@ -227,6 +227,32 @@ START_TEST(test_bad_arguments){
 }
 END_TEST
 
+/* tensor_add adds matrices of one shape, and a bias row to each row of a
+** step's matrix; anything else is an error, never a silent broadcast. */
+START_TEST(test_tensor_add_shapes){
+  sqlite3 *db = open_model(bin_db);
+  sqlite3_stmt *st;
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT hex(tensor_add(x'0000803f', x'00000040'))",
+                                      -1, &st, 0), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+  ck_assert_str_eq((const char*)sqlite3_column_text(st, 0), "00004040");   /* 1 + 2 = 3 */
+  sqlite3_finalize(st);
+  const char *bad[][2] = {
+    { "SELECT tensor_add(x'0000803f0000803f', x'0000803f')", "b must have a's shape" },
+    { "SELECT tensor_add(x'0000803f', x'0000803f0000803f')", "b must have a's shape" },
+    { "SELECT tensor_add(x'0000803f', NULL)", "b must be a BLOB of float32" },
+    { "SELECT tensor_add(x'0000803f00', x'0000803f00')", "expected a float32 matrix" },
+  };
+  for(size_t i = 0; i < sizeof bad / sizeof bad[0]; i++){
+    char *err = 0;
+    ck_assert_int_ne(sqlite3_exec(db, bad[i][0], 0, 0, &err), SQLITE_OK);
+    ck_assert_msg(err && strstr(err, bad[i][1]), "%s: '%s' lacks '%s'", bad[i][0], err, bad[i][1]);
+    sqlite3_free(err);
+  }
+  sqlite3_close(db);
+}
+END_TEST
+
 /* A program step that would sort tile pointers is refused by name. */
 START_TEST(test_sorting_step_refused){
   char copy[1024];
@@ -355,6 +381,7 @@ static Suite *generate_suite(void){
   tcase_add_test(tc, test_prefill_equals_steps);
   tcase_add_test(tc, test_ablate_head);
   tcase_add_test(tc, test_bad_arguments);
+  tcase_add_test(tc, test_tensor_add_shapes);
   tcase_add_test(tc, test_sorting_step_refused);
   tcase_add_test(tc, test_capture);
   tcase_add_test(tc, test_kv_cache_reuse);

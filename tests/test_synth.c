@@ -281,6 +281,39 @@ START_TEST(test_import_and_generate){
 }
 END_TEST
 
+/* Layer 0's program statements that write act q, and that read a bias. */
+static void layer0_program(const char *db_path, int64_t *q_writes, int64_t *bias_reads){
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, 0), SQLITE_OK);
+  *q_writes = query_int(db, "SELECT count(*) FROM program WHERE layer = 0"
+                            " AND sql LIKE '%INSERT INTO act(name, data) VALUES (''q''%'");
+  *bias_reads = query_int(db, "SELECT count(*) FROM program WHERE layer = 0"
+                              " AND sql LIKE '%.bias\"%'");
+  sqlite3_close(db);
+}
+
+/* The template's @if-tensor and @unless-tensor pick one q, k and v
+** statement each: with the biases for qwen2 (the tiny preset), without
+** for llama (stories260K). */
+START_TEST(test_program_follows_biases){
+  char err[512];
+  const char *gguf_path = test_tmp_path("synth_prog.gguf"), *qwen = test_tmp_path("synth_prog.db");
+  const char *llama = test_tmp_path("synth_prog_llama.db");
+  write_tiny(gguf_path, TENSOR_Q8_0, 3, NULL);
+  import_options opt = { .dtype = -1 };
+  ck_assert_msg(import_model(gguf_path, qwen, &opt, err, sizeof err) == 0, "%s", err);
+  ck_assert_msg(import_model(SHARED("models/stories260K/stories260K.gguf"), llama, &opt,
+                             err, sizeof err) == 0, "%s", err);
+  int64_t q_writes, bias_reads;
+  layer0_program(qwen, &q_writes, &bias_reads);
+  ck_assert_int_eq(q_writes, 1);
+  ck_assert_int_eq(bias_reads, 3);
+  layer0_program(llama, &q_writes, &bias_reads);
+  ck_assert_int_eq(q_writes, 1);
+  ck_assert_int_eq(bias_reads, 0);
+}
+END_TEST
+
 /* The real Qwen2.5 tokenizer written into GGUF as llama.cpp's converter
 ** writes it, read back by tokenizer_load_gguf: the same pieces, merges and
 ** encodings as tokenizer_load_hf gives from the Hugging Face files. */
@@ -489,6 +522,7 @@ static Suite *synth_suite(void){
   tcase_add_test(tc, test_tiny_f32);
   tcase_add_test(tc, test_seed_and_dtypes);
   tcase_add_test(tc, test_import_and_generate);
+  tcase_add_test(tc, test_program_follows_biases);
   tcase_add_test(tc, test_qwen_tokenizer_round_trip);
   tcase_add_test(tc, test_bad_options);
   tcase_add_test(tc, test_cli);

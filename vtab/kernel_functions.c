@@ -7,7 +7,7 @@
 **                               [n][rows of those tiles]
 **   embed(w.data, token, i)     aggregate: row i = embedding of token
 **   rmsnorm(x, w.data)          x / rms(x) * w, row by row
-**   tensor_add(a, b)            a + b; b may be one row (a bias), broadcast
+**   tensor_add(a, b)            a + b; b may be one row (a bias), added to each
 **   rope(x, pos)                rotary embedding, row r at position pos + r
 **   attention(q, k, v, head)    aggregate over heads: causal softmax(q k^T) v
 **   silu_mul(g, u)              silu(g) * u
@@ -286,12 +286,31 @@ static void rmsnorm_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_free(weight);
 }
 
-/* tensor_add(a, b): b is a matrix of a's shape, or a vector tile (a bias) added
-** to each row of a. */
+/* The width of tensor_add's rows: a bias tile's, or b's whole length when
+** b has a's shape (one long row) or is one row of a matrix with the
+** step's rows; 0 when b is neither. */
+static int64_t add_width(sqlite3_context *ctx, sqlite3_value *a, sqlite3_value *b,
+                         const tile_ref *bt){
+  if( bt ) return bt->tensor->cols;
+  int64_t a_bytes = sqlite3_value_bytes(a), b_bytes = sqlite3_value_bytes(b);
+  int64_t rows = fn_session(ctx)->state->n;
+  if( b_bytes == a_bytes || (rows > 1 && b_bytes * rows == a_bytes) ){
+    return b_bytes / (int64_t)sizeof(float);
+  }
+  return 0;
+}
+
+/* tensor_add(a, b): b is a matrix of a's shape, or one row (a bias, as a
+** vector tile or a BLOB) added to each row of a. */
 static void add_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const tile_ref *bt = sqlite3_value_pointer(argv[1], TILE_POINTER);
-  int64_t bytes = sqlite3_value_bytes(argv[0]);
-  int64_t d = bt ? bt->tensor->cols : bytes / (int64_t)sizeof(float);
+  int64_t d = add_width(ctx, argv[0], argv[1], bt);
+  if( d == 0 ){
+    sql_error(ctx, sqlite3_value_type(argv[1]) == SQLITE_BLOB
+                   ? "tensor_add: b must have a's shape, or be one row of it (a bias)"
+                   : "tensor_add: b must be a BLOB of float32 or a tensor's data");
+    return;
+  }
   const float *a, *b;
   float *bias = 0;
   int64_t n = arg_matrix(ctx, argv[0], d, &a, "tensor_add");
@@ -299,7 +318,6 @@ static void add_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( bt ){
     b = bias = tile_vector(ctx, bt, d, "tensor_add");
   }else if( arg_matrix(ctx, argv[1], d, &b, "tensor_add") != 1 ){
-    if( sqlite3_value_type(argv[1]) == SQLITE_BLOB ) sql_error(ctx, "tensor_add: shapes differ");
     return;
   }
   float *out = b ? result_buffer(ctx, n * d) : 0;
