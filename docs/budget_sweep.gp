@@ -1,31 +1,31 @@
 # budget_sweep.gp: written by tensql bench --sweep; run `gnuplot budget_sweep.gp` here to redraw budget_sweep.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.6508 0.6273 0.6808 362.27
-250 0.8682 0.8018 0.9688 262.24
-350 1.509 1.385 1.598 162.08
-600 39.41 38.23 42.07 0.00
+150 0.8016 0.7977 0.8276 362.85
+250 1.028 1.027 1.043 262.58
+350 1.449 1.294 1.712 162.74
+600 37.24 35.97 37.78 0.00
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.6239 0.6138 0.6604 362.25
-250 0.8442 0.8068 0.9463 262.23
-350 1.245 1.23 1.435 162.22
-600 35.41 33.83 41.53 0.00
+150 0.805 0.7286 0.86 362.25
+250 0.9007 0.8313 0.9614 262.23
+350 1.574 1.355 1.622 162.22
+600 37.59 36.47 41.48 0.00
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.4236 0.3728 0.4432 500.79
-250 0.3985 0.3889 0.432 500.79
-350 0.4116 0.397 0.4618 500.79
-600 35.63 32.12 36.07 0.00
+150 0.4987 0.4607 0.5086 500.79
+250 0.4706 0.4232 0.5168 500.79
+350 0.472 0.4484 0.5124 500.79
+600 38.21 35.21 39.11 0.00
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.4276 0.387 0.4321 500.79
-250 0.4042 0.3978 0.4497 500.79
-350 0.4184 0.3928 0.4578 500.79
-600 35.18 33.6 37.86 0.00
+150 0.5282 0.4324 0.5615 500.79
+250 0.4908 0.4216 0.5351 500.79
+350 0.5161 0.479 0.5197 500.79
+600 37.21 36.33 37.32 0.00
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'budget_sweep.png'
@@ -41,6 +41,6 @@ unset logscale y
 set yrange [0:*]
 set ylabel 'MiB read per decode token'
 set key top right
-W = 500.52
+W = 500.63
 plot $v0 using 1:5 with linespoints lw 2 title 'OPT + prefetch', $v1 using 1:5 with linespoints lw 2 title 'OPT', $v2 using 1:5 with linespoints lw 2 title 'LRU + prefetch', $v3 using 1:5 with linespoints lw 2 title 'LRU', (W - x > 0 ? W - x : 0) with lines dt 2 lc 'black' title 'optimum: weights - budget'
 unset multiplot
