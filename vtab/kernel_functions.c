@@ -7,7 +7,7 @@
 **                               [n][rows of those tiles]
 **   embed(w.data, token, i)     aggregate: row i = embedding of token
 **   rmsnorm(x, w.data)          x / rms(x) * w, row by row
-**   tensor_add(a, b)            a + b; b may be one row (a bias), added to each
+**   tensor_add(a, b)            a + b, or a + b on each row when b is one row
 **   rope(x, pos)                rotary embedding, row r at position pos + r
 **   attention(q, k, v, head)    aggregate over heads: causal softmax(q k^T) v
 **   silu_mul(g, u)              silu(g) * u

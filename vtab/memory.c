@@ -87,8 +87,8 @@ static void prefetch_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 
 static const char *const stat_columns[] = {
   "hits", "misses", "prefetch_hits", "prefetch_wakes", "bytes_read", "evictions",
-  "resident_bytes", "peak_resident_bytes", "peak_total_bytes", "other_bytes", "schedule_length",
-  "budget", "policy", "prefetch"
+  "resident_bytes", "peak_resident_bytes", "peak_total_bytes", "other_bytes",
+  "schedule_length", "budget", "policy", "prefetch"
 };
 #define N_STAT_COLUMNS (int)(sizeof stat_columns / sizeof stat_columns[0])
 
@@ -180,9 +180,8 @@ static int stats_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
   const tile_stats *t = &((stats_cursor*)cur)->stats;
   const uint64_t values[] = {
     t->hits, t->misses, t->prefetch_hits, t->prefetch_wakes, t->bytes_read, t->evictions,
-    t->resident_bytes,
-    t->peak_resident_bytes, t->peak_total_bytes, budget_other(), t->schedule_length,
-    budget_get()
+    t->resident_bytes, t->peak_resident_bytes, t->peak_total_bytes, budget_other(),
+    t->schedule_length, budget_get()
   };
   if( col < (int)(sizeof values / sizeof values[0]) ){
     sqlite3_result_int64(ctx, (int64_t)values[col]);
