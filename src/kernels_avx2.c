@@ -410,6 +410,26 @@ static float dot_avx2(const float *a, const float *b, size_t n){
   return sum;
 }
 
+/* The dot products of q with 8 keys, n floats each (n a multiple of 8).
+** Their sums are independent, so the FMAs overlap: one key at a time, each
+** FMA waited on the one before, and a head's scores over 100 positions
+** took longer than its weighted sum. */
+static __m256 dot8_keys(const float *q, const float *k, size_t kv_stride, size_t n){
+  __m256 acc[8];
+  for(int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+  for(size_t i = 0; i < n; i += 8){
+    const __m256 q8 = _mm256_loadu_ps(q + i);
+#pragma GCC unroll 8
+    for(int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(q8, _mm256_loadu_ps(k + j * kv_stride + i), acc[j]);
+  }
+  /* lanes 0-3 of s0123 hold halves of keys 0-3's sums, lanes 4-7 the
+  ** other halves; s4567 likewise for keys 4-7 */
+  __m256 s0123 = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+  __m256 s4567 = _mm256_hadd_ps(_mm256_hadd_ps(acc[4], acc[5]), _mm256_hadd_ps(acc[6], acc[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20),
+                       _mm256_permute2f128_ps(s0123, s4567, 0x31));
+}
+
 /* y += a * x */
 static void axpy_avx2(float *y, float a, const float *x, size_t n){
   const __m256 a8 = _mm256_set1_ps(a);
@@ -440,11 +460,18 @@ static void weighted_sum64(float *out, const float *scores, const float *v,
 void kernels_avx2_attend(float *out, const float *q, const float *k, const float *v,
                          size_t kv_stride, size_t n_ctx, size_t head_dim, float *scores){
   const float scale = 1.0f / sqrtf((float)head_dim);
-  for(size_t t = 0; t < n_ctx; t++) scores[t] = dot_avx2(q, k + t * kv_stride, head_dim) * scale;
+  size_t t = 0;
+  if( head_dim % 8 == 0 ){
+    for(; t + 8 <= n_ctx; t += 8){
+      __m256 dots = dot8_keys(q, k + t * kv_stride, kv_stride, head_dim);
+      _mm256_storeu_ps(scores + t, _mm256_mul_ps(dots, _mm256_set1_ps(scale)));
+    }
+  }
+  for(; t < n_ctx; t++) scores[t] = dot_avx2(q, k + t * kv_stride, head_dim) * scale;
   kernels_avx2_softmax(scores, n_ctx);
   size_t c = 0;
   for(; c + 64 <= head_dim; c += 64) weighted_sum64(out + c, scores, v + c, kv_stride, n_ctx);
   if( c == head_dim ) return;
   memset(out + c, 0, (head_dim - c) * sizeof(float));
-  for(size_t t = 0; t < n_ctx; t++) axpy_avx2(out + c, scores[t], v + t * kv_stride + c, head_dim - c);
+  for(t = 0; t < n_ctx; t++) axpy_avx2(out + c, scores[t], v + t * kv_stride + c, head_dim - c);
 }
