@@ -94,16 +94,14 @@ INSERT INTO act(name, data) VALUES ('h',
   (SELECT rmsnorm(x.data, w.data)
      FROM act x, "blk.{L}.ffn_norm.weight" w WHERE x.name = 'x'));
 
--- g = SiLU(h Wgate) * (h Wup)
-INSERT INTO act(name, data) VALUES ('gate',
-  (SELECT matmul(w.data, h.data)
-     FROM "blk.{L}.ffn_gate.weight" w CROSS JOIN act h ON h.name = 'h'));
-INSERT INTO act(name, data) VALUES ('up',
-  (SELECT matmul(w.data, h.data)
-     FROM "blk.{L}.ffn_up.weight" w CROSS JOIN act h ON h.name = 'h'));
+-- g = SiLU(h Wgate) * (h Wup), both products in one pass over the tiles
+-- of gate and up side by side.  Apart, the same reads:
+--   silu_mul(matmul(gate tiles, h), matmul(up tiles, h))
 INSERT INTO act(name, data) VALUES ('g',
-  (SELECT silu_mul(g.data, u.data)
-     FROM act g, act u WHERE g.name = 'gate' AND u.name = 'up'));
+  (SELECT swiglu(g.data, u.data, h.data)
+     FROM "blk.{L}.ffn_gate.weight" g
+     JOIN "blk.{L}.ffn_up.weight" u ON u.tile_row = g.tile_row
+     CROSS JOIN act h ON h.name = 'h'));
 
 -- x = x + g Wdown
 INSERT INTO act(name, data) VALUES ('f',

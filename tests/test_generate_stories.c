@@ -253,6 +253,68 @@ START_TEST(test_tensor_add_shapes){
 }
 END_TEST
 
+/* The blob of the one row `sql` selects (NULL bound to ?1 and ?2 unless
+** given), copied into out; returns its bytes. */
+static int query_blob(sqlite3 *db, const char *sql, const void *a, const void *b, int bytes,
+                      void *out, int cap){
+  sqlite3_stmt *st;
+  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+  if( a ) sqlite3_bind_blob(st, 1, a, bytes, SQLITE_STATIC);
+  if( b ) sqlite3_bind_blob(st, 2, b, bytes, SQLITE_STATIC);
+  ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
+  int n = sqlite3_column_bytes(st, 0);
+  ck_assert_int_le(n, cap);
+  memcpy(out, sqlite3_column_blob(st, 0), (size_t)n);
+  sqlite3_finalize(st);
+  return n;
+}
+
+/* swiglu gives exactly silu_mul of the two matmuls, on 1 and 2 threads,
+** over tensors of many tiles; tiles that are not twins are refused. */
+START_TEST(test_swiglu){
+  char path[1024], err[512];
+  snprintf(path, sizeof path, "%s", test_tmp_path("swiglu.db"));
+  import_options opt = { .dtype = -1, .tile_bytes = 4096,
+                         .tokenizer_path = SHARED("models/stories260K/tok512.bin") };
+  ck_assert_msg(import_model(SHARED("models/stories260K/stories260K.bin"), path, &opt, err, sizeof err) == 0, "%s", err);
+  sqlite3 *db = open_model(path);
+  int ids[4];
+  ck_assert_int_eq(generate_ids(db, "prompt = 'Once' AND max_tokens = 1", ids, 4), 1);
+  static float fused[2][1024], gate[1024], up[1024], apart[1024];
+  int bytes = 0;
+  for(int threads = 1; threads <= 2; threads++){
+    char set[64];
+    snprintf(set, sizeof set, "SELECT tensql_threads(%d)", threads);
+    exec_ok(db, set);
+    bytes = query_blob(db, "SELECT swiglu(g.data, u.data, h.data)"
+                       " FROM \"blk.0.ffn_gate.weight\" g"
+                       " JOIN \"blk.0.ffn_up.weight\" u ON u.tile_row = g.tile_row"
+                       " CROSS JOIN act h ON h.name = 'h'", 0, 0, 0, fused[threads - 1], sizeof gate);
+  }
+  query_blob(db, "SELECT matmul(w.data, h.data) FROM \"blk.0.ffn_gate.weight\" w"
+             " CROSS JOIN act h ON h.name = 'h'", 0, 0, 0, gate, sizeof gate);
+  query_blob(db, "SELECT matmul(w.data, h.data) FROM \"blk.0.ffn_up.weight\" w"
+             " CROSS JOIN act h ON h.name = 'h'", 0, 0, 0, up, sizeof up);
+  ck_assert_int_eq(query_blob(db, "SELECT silu_mul(?1, ?2)", gate, up, bytes, apart, sizeof apart), bytes);
+  ck_assert_int_eq(bytes, 172 * (int)sizeof(float));
+  ck_assert(memcmp(fused[0], apart, (size_t)bytes) == 0);
+  ck_assert(memcmp(fused[1], apart, (size_t)bytes) == 0);
+  const char *bad[] = {
+    "SELECT swiglu(g.data, u.data, h.data) FROM \"blk.0.ffn_gate.weight\" g"
+    " JOIN \"blk.0.ffn_up.weight\" u ON u.tile_row = g.tile_row + 1 CROSS JOIN act h ON h.name = 'h'",
+    "SELECT swiglu(g.data, u.data, h.data) FROM \"blk.0.ffn_gate.weight\" g"
+    " JOIN \"blk.0.attn_q.weight\" u ON u.tile_row = g.tile_row CROSS JOIN act h ON h.name = 'h'",
+  };
+  for(int i = 0; i < 2; i++){
+    char *msg = 0;
+    ck_assert_int_ne(sqlite3_exec(db, bad[i], 0, 0, &msg), SQLITE_OK);
+    ck_assert_msg(msg && strstr(msg, "gate and up must be tensors of one shape"), "%s", msg);
+    sqlite3_free(msg);
+  }
+  sqlite3_close(db);
+}
+END_TEST
+
 /* A program step that would sort tile pointers is refused by name. */
 START_TEST(test_sorting_step_refused){
   char copy[1024];
@@ -382,6 +444,7 @@ static Suite *generate_suite(void){
   tcase_add_test(tc, test_ablate_head);
   tcase_add_test(tc, test_bad_arguments);
   tcase_add_test(tc, test_tensor_add_shapes);
+  tcase_add_test(tc, test_swiglu);
   tcase_add_test(tc, test_sorting_step_refused);
   tcase_add_test(tc, test_capture);
   tcase_add_test(tc, test_kv_cache_reuse);
