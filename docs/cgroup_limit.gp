@@ -1,32 +1,32 @@
 # cgroup_limit.gp: written by tensql bench --sweep; run `gnuplot cgroup_limit.gp` here to redraw cgroup_limit.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.7126 0.6382 0.8275 363.00
-200 0.8591 0.773 0.8604 312.58
-280 1.13 1.088 1.159 232.57
+150 0.6556 0.6451 0.7169 360.67
+200 0.7359 0.7073 0.767 310.91
+280 1.003 0.9985 1.133 230.70
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.6777 0.6565 0.7004 362.25
-200 0.9246 0.8039 0.9268 312.21
-280 1.082 0.9848 1.148 232.27
+150 0.7113 0.4463 0.7496 360.39
+200 0.8051 0.7174 0.8305 310.42
+280 0.974 0.9402 1.246 230.36
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.4516 0.4393 0.4716 500.79
-200 0.454 0.4483 0.5017 500.79
-280 0.4498 0.4494 0.4897 500.79
+150 0.382 0.3683 0.4457 500.79
+200 0.4105 0.4075 0.4538 500.79
+280 0.466 0.431 0.4905 500.79
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.4406 0.4111 0.4663 500.79
-200 0.4435 0.43 0.508 500.79
-280 0.509 0.4178 0.5156 500.79
+150 0.4176 0.3535 0.4306 500.79
+200 0.4441 0.4279 0.4457 500.79
+280 0.4646 0.4248 0.4949 500.79
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'cgroup_limit.png'
 set termoption noenhanced
-set multiplot layout 1,2 title "/tmp/q05.db: 64-token prompt, 16 generated, 3 repeats, 1 thread, cgroup limit"
+set multiplot layout 1,2 title "/tmp/q05s.db: 64-token prompt, 16 generated, 3 repeats, 1 thread, cgroup limit"
 set grid
 set key top left
 set xlabel 'budget (MiB)'
