@@ -170,9 +170,8 @@ static int matmul_begin(sqlite3_context *ctx, matmul_acc *acc, const tile_ref *w
   acc->parts = matmul_parts(t, tiles, up ? 2 : 1);
   acc->out = output_alloc(ctx, n * acc->cap);
   if( up ) acc->up = sqlite3_malloc64((uint64_t)(n * acc->cap) * sizeof(float));
-  if( up && acc->up == 0 ) return -1;
   acc->tasks = sqlite3_malloc64((uint64_t)(tiles * acc->parts) * sizeof *acc->tasks);
-  if( acc->out == 0 || acc->tasks == 0 ) return -1;
+  if( acc->out == 0 || acc->tasks == 0 || (up && acc->up == 0) ) return -1;
   if( kernel_input_prepare(&acc->x, t->dtype, x, (size_t)n, (size_t)t->cols) ) return -1;
   /* The hardware prefetcher alone keeps up only for one thread, and only
   ** across huge pages: it stops at every 4 KiB page. */
