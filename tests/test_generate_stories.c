@@ -107,19 +107,29 @@ START_TEST(test_seeded_sample){
 }
 END_TEST
 
+/* The blob of the one row `sql` selects (NULL bound to ?1 and ?2 unless
+** given), copied into out; returns its bytes. */
+static int query_blob(sqlite3 *db, const char *sql, const void *a, const void *b, int bytes,
+                      void *out, int cap){
+  sqlite3_stmt *st;
+  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+  if( a ) sqlite3_bind_blob(st, 1, a, bytes, SQLITE_STATIC);
+  if( b ) sqlite3_bind_blob(st, 2, b, bytes, SQLITE_STATIC);
+  ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
+  int n = sqlite3_column_bytes(st, 0);
+  ck_assert_int_le(n, cap);
+  memcpy(out, sqlite3_column_blob(st, 0), (size_t)n);
+  sqlite3_finalize(st);
+  return n;
+}
+
 /* The logits the last step left in act, after a generate of max_tokens k:
 ** those of position k - 1. */
 static int last_logits(sqlite3 *db, const char *where, float *out, int cap){
   int ids[600];
   generate_ids(db, where, ids, 600);
-  sqlite3_stmt *st;
-  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT data FROM act WHERE name = 'logits'", -1, &st, 0), SQLITE_OK);
-  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-  int n = sqlite3_column_bytes(st, 0) / 4;
-  ck_assert_int_le(n, cap);
-  memcpy(out, sqlite3_column_blob(st, 0), (size_t)n * 4);
-  sqlite3_finalize(st);
-  return n;
+  return query_blob(db, "SELECT data FROM act WHERE name = 'logits'", 0, 0, 0,
+                    out, cap * (int)sizeof(float)) / (int)sizeof(float);
 }
 
 START_TEST(test_logits_pos0_3){
@@ -252,22 +262,6 @@ START_TEST(test_tensor_add_shapes){
   sqlite3_close(db);
 }
 END_TEST
-
-/* The blob of the one row `sql` selects (NULL bound to ?1 and ?2 unless
-** given), copied into out; returns its bytes. */
-static int query_blob(sqlite3 *db, const char *sql, const void *a, const void *b, int bytes,
-                      void *out, int cap){
-  sqlite3_stmt *st;
-  ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK, "%s", sqlite3_errmsg(db));
-  if( a ) sqlite3_bind_blob(st, 1, a, bytes, SQLITE_STATIC);
-  if( b ) sqlite3_bind_blob(st, 2, b, bytes, SQLITE_STATIC);
-  ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
-  int n = sqlite3_column_bytes(st, 0);
-  ck_assert_int_le(n, cap);
-  memcpy(out, sqlite3_column_blob(st, 0), (size_t)n);
-  sqlite3_finalize(st);
-  return n;
-}
 
 /* swiglu gives exactly silu_mul of the two matmuls, on 1 and 2 threads,
 ** over tensors of many tiles; tiles that are not twins are refused. */
