@@ -79,12 +79,6 @@ typedef struct kernel_input {
   size_t xq_stride;
   float *xd;                 /* each block's scale as f32, [n][cols/32] */
   int32_t *xsum;             /* each block's sum of its 32 values, [n][cols/32] */
-  /* Whether a product with one activation row prefetches the weights
-  ** ahead of its reads (0 after kernel_input_prepare).  Paired decode runs
-  ** on Qwen2.5-0.5B, weights in huge pages: without it 0.93x the time on 1
-  ** thread, 1.08x on 2, where the hardware prefetcher alone falls behind.
-  ** In 4 KiB pages (under a budget) it pays on 1 thread too. */
-  int prefetch;
 } kernel_input;
 
 /* Returns 0, or -1 when out of memory. */

@@ -257,12 +257,7 @@ ALWAYS_INLINE void q8_0_group_block_dots(const uint8_t *group_block, const uint8
   }
 }
 
-/* How far ahead of its reads the first pass over a group prefetches, and
-** how: as kernels_avx512.c found best (this path was not timed apart). */
-#define Q8_0_PREFETCH_AHEAD 16384
-
-/* The live rows of a group against activations i and i + nx - 1; the
-** first pass (i = 0) prefetches when in->prefetch says so. */
+/* The live rows of a group against activations i and i + nx - 1. */
 ALWAYS_INLINE void q8_0_group_n(const kernel_input *in, const uint8_t *group, size_t live,
                                 size_t i, size_t nx, float *y, size_t y_stride){
   const size_t blocks = in->cols / TENSOR_Q8_0_BLOCK;
@@ -270,11 +265,6 @@ ALWAYS_INLINE void q8_0_group_n(const kernel_input *in, const uint8_t *group, si
   for(size_t a = 0; a < nx; a++) acc[a][0] = acc[a][1] = _mm256_setzero_ps();
   for(size_t b = 0; b < blocks; b++){
     const uint8_t *group_block = group + b * TENSOR_Q8_0_GROUP_BYTES;
-    if( i == 0 && in->prefetch ){
-      for(size_t line = 0; line < TENSOR_Q8_0_GROUP_BYTES; line += CACHE_LINE){
-        _mm_prefetch((const char *)group_block + Q8_0_PREFETCH_AHEAD + line, _MM_HINT_NTA);
-      }
-    }
     const uint8_t *x[2];
     for(size_t a = 0; a < nx; a++){
       x[a] = (const uint8_t *)in->xq + (i + a) * in->xq_stride + b * TENSOR_Q8_0_BYTES;

@@ -16,8 +16,12 @@
 ** weights are flipped to w + 128 (an XOR) and the lane starts at
 ** -128 * sum(x) of the block, which the flip adds back.
 **
-** Decode streams a group's blocks once, in order: one linear read, which
-** the kernel prefetches ahead of itself.  Prefill keeps a block's 8 weight
+** Decode streams a group's blocks once, in order: one linear read, left to
+** the hardware prefetcher.  Software prefetches ahead of the read (NTA or
+** T0, 0.5 to 16 KiB ahead) made decode 2-8% slower on 2 threads, 1 and 2
+** threads alike under a budget (Qwen2.5-0.5B, tokens alternating between
+** the two in one process), though they had looked like a gain in runs of
+** separate processes, whose speeds differ by as much.  Prefill keeps a block's 8 weight
 ** vectors in registers while ACTS activation rows meet them.  Each output is
 ** fma(d_w * d_x, (float)dot, acc) block after block, as in kernels_avx2.c
 ** and the scalar code, so every path gives the same bits.
@@ -28,15 +32,6 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define ACTS 8   /* activation rows per pass over a group's blocks in prefill */
-/* When in->prefetch is set, decode prefetches this far ahead of the block
-** it reads, as non-temporal (NTA) prefetches: the weights are read once a
-** step, and prefetching them into every cache level evicted what the step
-** reuses.  Measured inside the engine on Qwen2.5-0.5B, 2 threads (paired
-** runs, one process each): NTA 16 KiB ahead made the decode step 1.14x
-** faster than T0 8 KiB; NTA 12-20 KiB did alike, 8 and 32 KiB about 0.8x
-** of that.  On 1 thread the hardware prefetcher alone does better
-** (kernels.h, kernel_input). */
-#define PREFETCH_AHEAD 16384
 
 /* The 4 values of an activation block from column 4j, in every lane. */
 ALWAYS_INLINE __m512i x_values4(const uint8_t *x_block, int j){
@@ -100,12 +95,6 @@ static void group_one(const kernel_input *in, const uint8_t *group, size_t live,
   __m512 acc = _mm512_setzero_ps();
   for(size_t b = 0; b < blocks; b++){
     const uint8_t *group_block = group + b * TENSOR_Q8_0_GROUP_BYTES;
-    if( in->prefetch ){
-#pragma GCC unroll 9
-      for(int line = 0; line < TENSOR_Q8_0_GROUP_BYTES; line += 64){
-        _mm_prefetch((const char *)group_block + PREFETCH_AHEAD + line, _MM_HINT_NTA);
-      }
-    }
     __m512i w[8];
     group_block_load(group_block, w);
     acc = block_step(in, 0, b, w, group_block_scales(group_block), acc);

@@ -326,10 +326,6 @@ static void homes_follow_budget(tile_manager *tm){
   madvise(tm->homes, tm->homes_bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 }
 
-int tile_manager_huge_pages(const tile_manager *tm){
-  return tm->homes_huge == 1;
-}
-
 static const schedule *active_schedule(const tile_manager *tm){
   return &tm->schedules[tm->active];
 }

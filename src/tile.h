@@ -62,9 +62,6 @@ void tile_manager_hold(tile_manager *tm, const tile *t);
 ** embedding lookups differ. */
 void tile_manager_begin_step(tile_manager *tm, int prefill);
 void tile_manager_end_step(tile_manager *tm);
-/* Whether the tiles live in transparent huge pages: asked for exactly when
-** there is no budget, as of the last step's beginning or budget change. */
-int tile_manager_huge_pages(const tile_manager *tm);
 /* Forget the recorded schedules (the program changed); the next steps
 ** record them again. */
 void tile_manager_reset_schedules(tile_manager *tm);

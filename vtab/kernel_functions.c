@@ -173,10 +173,6 @@ static int matmul_begin(sqlite3_context *ctx, matmul_acc *acc, const tile_ref *w
   acc->tasks = sqlite3_malloc64((uint64_t)(tiles * acc->parts) * sizeof *acc->tasks);
   if( acc->out == 0 || acc->tasks == 0 || (up && acc->up == 0) ) return -1;
   if( kernel_input_prepare(&acc->x, t->dtype, x, (size_t)n, (size_t)t->cols) ) return -1;
-  /* The hardware prefetcher alone keeps up only for one thread, and only
-  ** across huge pages: it stops at every 4 KiB page. */
-  acc->x.prefetch = workers_threads() > 1
-                 || !tile_manager_huge_pages(fn_session(ctx)->model->tiles);
   if( acc->x.xq ) return 0;
   acc->x_copy = sqlite3_malloc64(x_bytes);
   if( acc->x_copy == 0 ) return -1;
