@@ -484,8 +484,8 @@ START_TEST(test_matmul_q8_0_decode_is_prefill){
   rng_state = 15;
   check_decode_is_prefill(43, 896, 35);
   check_decode_is_prefill(20, 32 * 257, 5);
-  /* rows long enough for AVX-512 decode to take four groups side by side,
-  ** and a group and a short one left over */
+  /* rows long enough for decode to take groups side by side (kernels_avx2.c,
+  ** kernels_avx512.c), and a group and a short one left over */
   check_decode_is_prefill(91, 32 * 65, 3);
 }
 END_TEST
