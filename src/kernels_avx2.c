@@ -288,13 +288,11 @@ ALWAYS_INLINE void q8_0_group_n(const kernel_input *in, const uint8_t *group, si
   }
 }
 
-/* Decode of LOCKSTEP whole groups side by side, as kernels_avx512.c does
-** for rows whose group outgrows the L1 cache (LOCKSTEP_BYTES); each group
-** keeps its sums and their order, so the bits are the same.  Qwen2.5-0.5B
-** decode on this path (forced on an AVX-512 machine, tokens alternating
-** in one process): 2% faster on 1 thread, 0-1% on 2; 4 groups did alike. */
+/* Decode of LOCKSTEP whole groups side by side (kernels_internal.h,
+** q8_0_decode_lockstep).  Qwen2.5-0.5B decode on this path (forced on an
+** AVX-512 machine, tokens alternating in one process): 2% faster on 1
+** thread, 0-1% on 2; 4 groups did alike. */
 #define LOCKSTEP 2
-#define LOCKSTEP_BYTES (32 << 10)
 
 static void q8_0_groups_lockstep(const kernel_input *in, const uint8_t *group, float *y){
   const size_t blocks = in->cols / TENSOR_Q8_0_BLOCK;
@@ -324,13 +322,7 @@ static void q8_0_groups_lockstep(const kernel_input *in, const uint8_t *group, f
 
 void kernels_avx2_matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
                               float *y, size_t y_stride){
-  const size_t lockstep_rows = LOCKSTEP * TENSOR_Q8_0_GROUP;
-  size_t r0 = 0;
-  if( in->n == 1 && in->cols / TENSOR_Q8_0_BLOCK * TENSOR_Q8_0_GROUP_BYTES > LOCKSTEP_BYTES ){
-    for(; r0 + lockstep_rows <= rows; r0 += lockstep_rows){
-      q8_0_groups_lockstep(in, tensor_q8_0_group(w, in->cols, r0), y + r0);
-    }
-  }
+  size_t r0 = q8_0_decode_lockstep(in, w, rows, y, LOCKSTEP, q8_0_groups_lockstep);
   for(; r0 < rows; r0 += TENSOR_Q8_0_GROUP){
     const uint8_t *group = tensor_q8_0_group(w, in->cols, r0);
     const size_t live = rows - r0 < TENSOR_Q8_0_GROUP ? rows - r0 : TENSOR_Q8_0_GROUP;

@@ -104,18 +104,15 @@ static void group_one(const kernel_input *in, const uint8_t *group, size_t live,
   _mm512_mask_storeu_ps(y, (__mmask16)((1u << live) - 1), acc);
 }
 
-/* Decode of LOCKSTEP whole groups side by side: block b of each in turn,
-** each group's sum in its own register, in the order group_one keeps.
-** Where a group is longer than the L1 cache (LOCKSTEP_BYTES), one group
-** at a time ran 15% below the speed of short rows.  Side by side, each
+/* Decode of LOCKSTEP whole groups side by side (kernels_internal.h,
+** q8_0_decode_lockstep).  Qwen2.5-0.5B decode (ffn_down, 4864 columns,
+** 82 KiB a group), tokens alternating in one process: 4.2% faster on 1
+** thread, 3.3% on 2; 2, 3, 6 or 8 groups did alike.  Side by side, each
 ** activation block is read once for four groups and four streams are in
 ** flight; which of the two counts was not told apart (prefetching the
-** activation ahead gained nothing).  Qwen2.5-0.5B decode (ffn_down, 4864
-** columns, 82 KiB a group), tokens alternating in one process: 4.2%
-** faster on 1 thread, 3.3% on 2; 2, 3, 6 or 8 groups did alike.  On its
-** 896-column tensors (15 KiB a group) it was 3.6% slower. */
+** activation ahead gained nothing).  On the 896-column tensors (15 KiB a
+** group) it was 3.6% slower, hence the threshold. */
 #define LOCKSTEP 4
-#define LOCKSTEP_BYTES (32 << 10)
 
 static void groups_lockstep(const kernel_input *in, const uint8_t *group, float *y){
   const size_t blocks = in->cols / TENSOR_Q8_0_BLOCK;
@@ -138,13 +135,7 @@ static void groups_lockstep(const kernel_input *in, const uint8_t *group, float 
 
 void kernels_avx512_matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
                                 float *y, size_t y_stride){
-  const size_t lockstep_rows = LOCKSTEP * TENSOR_Q8_0_GROUP;
-  size_t r0 = 0;
-  if( in->n == 1 && in->cols / TENSOR_Q8_0_BLOCK * TENSOR_Q8_0_GROUP_BYTES > LOCKSTEP_BYTES ){
-    for(; r0 + lockstep_rows <= rows; r0 += lockstep_rows){
-      groups_lockstep(in, tensor_q8_0_group(w, in->cols, r0), y + r0);
-    }
-  }
+  size_t r0 = q8_0_decode_lockstep(in, w, rows, y, LOCKSTEP, groups_lockstep);
   for(; r0 < rows; r0 += TENSOR_Q8_0_GROUP){
     const uint8_t *group = tensor_q8_0_group(w, in->cols, r0);
     const size_t live = rows - r0 < TENSOR_Q8_0_GROUP ? rows - r0 : TENSOR_Q8_0_GROUP;
