@@ -1,27 +1,27 @@
 # cgroup_limit.gp: written by tensql bench --sweep; run `gnuplot cgroup_limit.gp` here to redraw cgroup_limit.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.6556 0.6451 0.7169 360.67
-200 0.7359 0.7073 0.767 310.91
-280 1.003 0.9985 1.133 230.70
+150 0.6473 0.4172 0.672 360.88
+200 0.6876 0.634 0.767 310.70
+280 0.9532 0.8426 1.074 230.72
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.7113 0.4463 0.7496 360.39
-200 0.8051 0.7174 0.8305 310.42
-280 0.974 0.9402 1.246 230.36
+150 0.6709 0.5806 0.6931 360.39
+200 0.7807 0.696 0.7812 310.42
+280 0.9808 0.916 1.052 230.36
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.382 0.3683 0.4457 500.79
-200 0.4105 0.4075 0.4538 500.79
-280 0.466 0.431 0.4905 500.79
+150 0.4271 0.3878 0.4293 500.79
+200 0.4054 0.3424 0.4559 500.79
+280 0.3999 0.3105 0.4345 500.79
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.4176 0.3535 0.4306 500.79
-200 0.4441 0.4279 0.4457 500.79
-280 0.4646 0.4248 0.4949 500.79
+150 0.4233 0.3833 0.4303 500.79
+200 0.4038 0.3616 0.4263 500.79
+280 0.4234 0.4152 0.4392 500.79
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'cgroup_limit.png'
