@@ -17,12 +17,13 @@
 ** -128 * sum(x) of the block, which the flip adds back.
 **
 ** Decode streams a group's blocks once, in order: one linear read (four
-** side by side for long rows), left to the hardware prefetcher.  Software
-** prefetches ahead of the read (NTA or T0, 0.5 to 16 KiB ahead) made
-** decode 2-8% slower on 2 threads, and 5% slower on 1 and 2 threads under
-** a budget that keeps every tile (Qwen2.5-0.5B, tokens alternating between
-** the two in one process).  They had looked like a gain in runs of
-** separate processes, whose speeds differ by as much.  Prefill keeps a
+** side by side for long rows), left to the hardware prefetcher.  No
+** software prefetch ahead of the read (NTA or T0, 0.5 to 16 KiB ahead)
+** made decode faster; NTA 16 KiB, once the choice here, made it 6-8%
+** slower on 2 threads, and 5% slower on 1 and 2 under a budget that keeps
+** every tile (Qwen2.5-0.5B, tokens alternating between the two in one
+** process).  It had looked like a gain in runs of separate processes,
+** whose speeds differ by as much.  Prefill keeps a
 ** block's 8 weight vectors in registers while ACTS activation rows meet
 ** them.  Each output is fma(d_w * d_x, (float)dot, acc) block after block,
 ** as in kernels_avx2.c and the scalar code, so every path gives the same
