@@ -290,6 +290,34 @@ static int huge_pages_allowed(void){
   return line[0] && strstr(line, "[never]") == 0;
 }
 
+/* Whether /proc/self/smaps gives the mapping that holds p the VmFlags
+** flag ("hg": huge pages asked for, "nh": refused). */
+static int mapping_has_flag(const void *p, const char *flag){
+  char line[512], want[8];
+  int in = 0, found = 0;
+  snprintf(want, sizeof want, " %s", flag);
+  FILE *f = fopen("/proc/self/smaps", "r");
+  while( f && fgets(line, sizeof line, f) ){
+    unsigned long lo, hi;
+    if( sscanf(line, "%lx-%lx ", &lo, &hi) == 2 ) in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+    else if( in && strncmp(line, "VmFlags:", 8) == 0 ) found = strstr(line, want) != 0;
+  }
+  if( f ) fclose(f);
+  return found;
+}
+
+/* Where tile id lives while it is resident. */
+static const void *tile_home(tile_manager *tm, int64_t id){
+  char err[256];
+  tile_manager_begin_step(tm, 0);
+  const tile *t = tile_manager_pin(tm, id, err, sizeof err);
+  ck_assert_msg(t != 0, "%s", err);
+  const void *home = t->data;
+  tile_manager_unpin(tm, t);
+  tile_manager_end_step(tm);
+  return home;
+}
+
 /* With no budget the tiles live in huge pages, where the kernel has them
 ** (transparent_hugepage not "never"); setting a budget gives their memory
 ** back at once, huge pages and all, not just the tiles' own 4 KiB pages. */
@@ -303,13 +331,16 @@ START_TEST(test_budget_returns_huge_pages){
   pin_step(tm, step, M);
   int64_t rss1 = test_proc_number("/proc/self/status", "VmRSS:");
   int64_t huge1 = test_proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
+  const void *home = tile_home(tm, 1);
   ck_assert_int_ge(rss1 - rss0, M * (BYTES >> 10));
   if( huge_pages_allowed() ){
     ck_assert_msg(huge1 - huge0 >= M * (BYTES >> 10) / 2, "%lld KiB of huge pages",
                   (long long)(huge1 - huge0));
+    ck_assert(mapping_has_flag(home, "hg"));
   }
   budget_set(2 * BYTES);
   tile_manager_budget_changed(tm);
+  if( huge_pages_allowed() ) ck_assert(mapping_has_flag(home, "nh"));
   int64_t rss2 = test_proc_number("/proc/self/status", "VmRSS:");
   int64_t huge2 = test_proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
   int64_t slack = 256;
