@@ -257,6 +257,18 @@ ALWAYS_INLINE void q8_0_group_block_dots(const uint8_t *group_block, const uint8
   }
 }
 
+/* acc[h] += (d_w * d_x) dot[h] for the rows of half h of a group's
+** block, d_x the activation block's scale. */
+ALWAYS_INLINE void q8_0_block_fma(const uint8_t *group_block, const __m256i dot[2], float d_x,
+                                  __m256 acc[2]){
+#pragma GCC unroll 2
+  for(int h = 0; h < 2; h++){
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(group_block + 16 * h)));
+    acc[h] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(d_x)),
+                             _mm256_cvtepi32_ps(dot[h]), acc[h]);
+  }
+}
+
 /* The live rows of a group against activations i and i + nx - 1. */
 ALWAYS_INLINE void q8_0_group_n(const kernel_input *in, const uint8_t *group, size_t live,
                                 size_t i, size_t nx, float *y, size_t y_stride){
@@ -271,13 +283,8 @@ ALWAYS_INLINE void q8_0_group_n(const kernel_input *in, const uint8_t *group, si
     }
     __m256i dot[2][2];
     q8_0_group_block_dots(group_block, x, nx, dot);
-#pragma GCC unroll 2
-    for(int h = 0; h < 2; h++){
-      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(group_block + 16 * h)));
-      for(size_t a = 0; a < nx; a++){
-        const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(in->xd[(i + a) * blocks + b]));
-        acc[a][h] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot[a][h]), acc[a][h]);
-      }
+    for(size_t a = 0; a < nx; a++){
+      q8_0_block_fma(group_block, dot[a], in->xd[(i + a) * blocks + b], acc[a]);
     }
   }
   for(size_t a = 0; a < nx; a++){
@@ -301,17 +308,12 @@ static void q8_0_groups_lockstep(const kernel_input *in, const uint8_t *group, f
   for(int g = 0; g < LOCKSTEP; g++) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
   for(size_t b = 0; b < blocks; b++){
     const uint8_t *x[2] = { (const uint8_t *)in->xq + b * TENSOR_Q8_0_BYTES, 0 };
-    const __m256 dx = _mm256_set1_ps(in->xd[b]);
 #pragma GCC unroll 4
     for(int g = 0; g < LOCKSTEP; g++){
       const uint8_t *group_block = group + g * group_bytes + b * TENSOR_Q8_0_GROUP_BYTES;
       __m256i dot[2][2];
       q8_0_group_block_dots(group_block, x, 1, dot);
-#pragma GCC unroll 2
-      for(int h = 0; h < 2; h++){
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(group_block + 16 * h)));
-        acc[g][h] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(dot[0][h]), acc[g][h]);
-      }
+      q8_0_block_fma(group_block, dot[0], in->xd[b], acc[g]);
     }
   }
   for(int g = 0; g < LOCKSTEP; g++){

@@ -23,11 +23,10 @@
 ** slower on 2 threads, and 5% slower on 1 and 2 under a budget that keeps
 ** every tile (Qwen2.5-0.5B, tokens alternating between the two in one
 ** process).  It had looked like a gain in runs of separate processes,
-** whose speeds differ by as much.  Prefill keeps a
-** block's 8 weight vectors in registers while ACTS activation rows meet
-** them.  Each output is fma(d_w * d_x, (float)dot, acc) block after block,
-** as in kernels_avx2.c and the scalar code, so every path gives the same
-** bits.
+** whose speeds differ by as much.  Prefill keeps a block's 8 weight
+** vectors in registers while ACTS activation rows meet them.  Each output
+** is fma(d_w * d_x, (float)dot, acc) block after block, as in
+** kernels_avx2.c and the scalar code, so every path gives the same bits.
 */
 #include "kernels_internal.h"
 

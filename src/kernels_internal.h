@@ -42,11 +42,11 @@ typedef void q8_0_lockstep_fn(const kernel_input *in, const uint8_t *group, floa
 
 static inline size_t q8_0_decode_lockstep(const kernel_input *in, const void *w, size_t rows,
                                           float *y, size_t groups, q8_0_lockstep_fn *lockstep){
-  const size_t step = groups * TENSOR_Q8_0_GROUP;
-  size_t r0 = 0;
   if( in->n != 1 || in->cols / TENSOR_Q8_0_BLOCK * TENSOR_Q8_0_GROUP_BYTES <= Q8_0_LOCKSTEP_BYTES ){
     return 0;
   }
+  const size_t step = groups * TENSOR_Q8_0_GROUP;
+  size_t r0 = 0;
   for(; r0 + step <= rows; r0 += step) lockstep(in, tensor_q8_0_group(w, in->cols, r0), y + r0);
   return r0;
 }
