@@ -32,6 +32,8 @@
 **                   each model repeat; efficiency = decode tok/s x weight
 **                   bytes per token / probe bytes/s (1 = decode runs at the
 **                   speed of memory)
+**   cpus            the CPUs a run of fewer threads than CPUs is held to,
+**                   its probe and its decode alike (see run_cpus)
 **
 ** How it works: every configuration runs in a child process of its own, a
 ** fresh state for the process-wide budget, a fresh VmHWM, and a cgroup that
@@ -65,6 +67,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sqlite3.h>
@@ -321,6 +324,7 @@ char *bench_json(const bench_result *r){
   json_number(f, "probe_nt_gb_s", s.probe_nt);
   json_count(f, "probe_nt_threads", r->probe_nt_threads);
   json_count(f, "threads", r->threads);
+  json_string(f, "cpus", r->cpus[0] ? r->cpus : 0);
   json_count(f, "budget_bytes", r->budget_bytes);
   json_string(f, "policy", r->policy_lru ? "lru" : "opt");
   fprintf(f, ",\"prefetch\":%s", r->prefetch ? "true" : "false");
@@ -562,6 +566,39 @@ static void cgroup_remove(const char *dir){
   for(int i = 0; i < 100 && rmdir(dir) && errno == EBUSY; i++) usleep(10000);
 }
 
+/* ---- CPUs ------------------------------------------------------------------------------ */
+
+/* The cores of these virtual machines differ.  Each pinned, one thread
+** decoded at 40 tok/s on CPU 0 and 48 on CPU 1, and probed 26 and 30
+** GB/s; left to the scheduler, the probe (in this process) and the decode
+** (in a child) fell on different cores, and one-thread efficiency swung
+** from 0.62 to 1.03 with the draw.  So a run of fewer threads than this
+** process may use CPUs is held to the first `threads` of them, its probe
+** and its decode alike.  Returns whether the run is held: then *held is
+** its set and *allowed the whole. */
+static int run_cpus(int threads, cpu_set_t *held, cpu_set_t *allowed){
+  if( sched_getaffinity(0, sizeof *allowed, allowed) || threads >= CPU_COUNT(allowed) ) return 0;
+  CPU_ZERO(held);
+  for(int cpu = 0, n = 0; n < threads && cpu < CPU_SETSIZE; cpu++){
+    if( CPU_ISSET(cpu, allowed) ){
+      CPU_SET(cpu, held);
+      n++;
+    }
+  }
+  return 1;
+}
+
+/* The held CPUs as a list ("1", "0,2"), or "" if the run is not held. */
+static void run_cpus_text(int threads, char *out, size_t size){
+  cpu_set_t held, allowed;
+  size_t len = 0;
+  out[0] = 0;
+  if( !run_cpus(threads, &held, &allowed) ) return;
+  for(int cpu = 0; cpu < CPU_SETSIZE && len + 12 < size; cpu++){
+    if( CPU_ISSET(cpu, &held) ) len += (size_t)snprintf(out + len, size - len, "%s%d", len ? "," : "", cpu);
+  }
+}
+
 /* ---- the worker (child) -------------------------------------------------------------- */
 
 /* One configuration to measure. */
@@ -773,6 +810,9 @@ static int worker_setup(const bench_options *o, const bench_config *cfg, worker_
     }
   }
   sqlite3_finalize(st);
+  /* before the kernels' threads start, since they take this thread's CPUs */
+  cpu_set_t held, allowed;
+  if( run_cpus(m->threads, &held, &allowed) ) sched_setaffinity(0, sizeof held, &held);
 
   int target = o->prompt_tokens - bos;
   if( target < 1 ){
@@ -950,6 +990,7 @@ static void worker_start(const bench_options *o, const cgroup_env *cg, worker *w
   }
   w->alive = 1;
   r->threads = m.threads;
+  run_cpus_text(r->threads, r->cpus, sizeof r->cpus);
   r->statements_per_step = m.statements;
   r->model_bytes = m.model_bytes;
   r->weight_bytes_per_token = m.weight_bytes;
@@ -962,21 +1003,27 @@ static void worker_start(const bench_options *o, const cgroup_env *cg, worker *w
   if( m.text[0] ) fprintf(stderr, "tensql bench: %s\n", m.text);
 }
 
-/* The probe before a repeat, at the worker's threads, 1 and all CPUs. */
+/* Bytes/s at `threads` threads, or NAN. */
+static double probe_at(const bench_options *o, int threads){
+  double rate = probe_read_bandwidth((size_t)o->probe_bytes, threads, 3);
+  return rate > 0 ? rate : NAN;
+}
+
+/* The probe before a repeat, at 1 thread, the worker's threads and all
+** CPUs; the first two on the run's CPUs when it is held to some. */
 static void probe_before(const bench_options *o, bench_result *r, int k){
   r->probe[k] = r->probe_1t[k] = r->probe_nt[k] = NAN;
   if( o->probe_bytes <= 0 ) return;
   int all = (int)sysconf(_SC_NPROCESSORS_ONLN);
   if( all < 1 ) all = 1;
-  int threads[3] = { 1, all, r->threads };
-  int n = r->threads == 1 || r->threads == all ? 2 : 3;
-  double rate[3];
-  probe_read_bandwidths((size_t)o->probe_bytes, 3, n, threads, rate);
+  cpu_set_t held, allowed;
+  int hold = run_cpus(r->threads, &held, &allowed)
+          && sched_setaffinity(0, sizeof held, &held) == 0;
+  r->probe_1t[k] = probe_at(o, 1);
+  r->probe[k] = r->threads == 1 ? r->probe_1t[k] : probe_at(o, r->threads);
+  if( hold ) sched_setaffinity(0, sizeof allowed, &allowed);
+  r->probe_nt[k] = r->threads == all ? r->probe[k] : probe_at(o, all);
   r->probe_nt_threads = all;
-  r->probe_1t[k] = rate[0] > 0 ? rate[0] : NAN;
-  r->probe_nt[k] = rate[1] > 0 ? rate[1] : NAN;
-  r->probe[k] = r->threads == 1 ? r->probe_1t[k] : r->threads == all ? r->probe_nt[k]
-              : rate[2] > 0 ? rate[2] : NAN;
 }
 
 /* Reap the worker and collect what its cgroup saw. */
@@ -1096,8 +1143,9 @@ static void report_text(FILE *f, const bench_result *r){
           (long long)r->statements_per_step,
           fmt(a, sizeof a, "%.1f", mib((double)r->weight_bytes_per_token)),
           fmt(b, sizeof b, "%.1f", mib((double)r->model_bytes)));
-  fprintf(f, "  probe    %s GB/s at %d thread%s (1 thread %s, %d threads %s); efficiency %s\n",
+  fprintf(f, "  probe    %s GB/s at %d thread%s%s%s (1 thread %s, %d threads %s); efficiency %s\n",
           fmt(a, sizeof a, "%.1f", s.probe), r->threads, r->threads == 1 ? "" : "s",
+          r->cpus[0] ? (strchr(r->cpus, ',') ? " on CPUs " : " on CPU ") : "", r->cpus,
           fmt(b, sizeof b, "%.1f", s.probe_1t), r->probe_nt_threads, fmt(c, sizeof c, "%.1f", s.probe_nt),
           fmt(d, sizeof d, "%.3f", s.efficiency));
 }

@@ -58,6 +58,7 @@ typedef struct bench_result {
   int64_t budget_bytes;        /* 0 = no budget */
   int policy_lru, prefetch;
   int threads;                 /* threads the kernels ran on */
+  char cpus[64];               /* the CPUs the run was held to ("1", "0,2"); "": all */
   int64_t cgroup_limit;        /* 0 = none */
   int n_repeat;
   double prefill_tok_s[BENCH_MAX_REPEAT], decode_tok_s[BENCH_MAX_REPEAT];

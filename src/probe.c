@@ -128,11 +128,12 @@ static double probe_pass(const uint8_t *buf, size_t bytes, int threads, int avx2
 
 /* ---- the probe ----------------------------------------------------------------- */
 
-int probe_read_bandwidths(size_t bytes, int passes, int n, const int *threads,
-                          double *bytes_per_second){
+double probe_read_bandwidth(size_t bytes, int threads, int passes){
   if( passes < 1 ) passes = 1;
-  for(int k = 0; k < n; k++) bytes_per_second[k] = -1;
-  if( bytes < 128 ) return -1;
+  threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+  /* every thread's slice a multiple of 128 bytes, the AVX2 loop's stride */
+  size_t read = bytes / (size_t)threads / 128 * 128 * (size_t)threads;
+  if( read == 0 ) return -1;
   uint8_t *buf = mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if( buf == MAP_FAILED ) return -1;
 #ifdef MADV_HUGEPAGE
@@ -140,28 +141,17 @@ int probe_read_bandwidths(size_t bytes, int passes, int n, const int *threads,
 #endif
   /* non-zero, so no page can stay the shared zero page */
   memset(buf, 1, bytes);
-  int avx2 = probe_uses_avx2(), rc = 0;
+  int avx2 = probe_uses_avx2();
   volatile uint64_t sink = 0;
-  for(int k = 0; k < n; k++){
-    int t = threads[k] < 1 ? 1 : threads[k] > 64 ? 64 : threads[k];
-    /* every thread's slice a multiple of 128 bytes, the AVX2 loop's stride */
-    size_t read = bytes / (size_t)t / 128 * 128 * (size_t)t;
-    for(int pass = 0; read > 0 && pass < passes; pass++){
-      double seconds = probe_pass(buf, read, t, avx2, &sink);
-      if( seconds <= 0 ){
-        bytes_per_second[k] = -1;
-        rc = -1;
-        break;
-      }
-      if( read / seconds > bytes_per_second[k] ) bytes_per_second[k] = read / seconds;
+  double rate = -1;
+  for(int pass = 0; pass < passes; pass++){
+    double seconds = probe_pass(buf, read, threads, avx2, &sink);
+    if( seconds <= 0 ){
+      rate = -1;
+      break;
     }
+    if( read / seconds > rate ) rate = read / seconds;
   }
   munmap(buf, bytes);
-  return rc;
-}
-
-double probe_read_bandwidth(size_t bytes, int threads, int passes){
-  double rate;
-  probe_read_bandwidths(bytes, passes, 1, &threads, &rate);
   return rate;
 }

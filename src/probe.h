@@ -23,12 +23,6 @@
 ** mapped or a thread cannot be started. */
 double probe_read_bandwidth(size_t bytes, int threads, int passes);
 
-/* The same for several thread counts over one buffer (filled once):
-** bytes_per_second[k] for threads[k], negative where it failed.  Returns 0,
-** or -1 if any count failed. */
-int probe_read_bandwidths(size_t bytes, int passes, int n, const int *threads,
-                          double *bytes_per_second);
-
 /* Whether the probe's loop uses AVX2 on this CPU. */
 int probe_uses_avx2(void);
 

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <math.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <string.h>
@@ -279,6 +280,11 @@ START_TEST(test_json_shape){
   sqlite3_finalize(st);
   ck_assert_str_eq(policy, "lru");
   free(policy);
+  assert_key(db, json, "cpus", "null");           /* not held */
+  free(json);
+  strcpy(r.cpus, "0,2");
+  json = bench_json(&r);
+  ck_assert_ptr_nonnull(strstr(json, "\"cpus\":\"0,2\""));
   free(json);
 
   /* nothing measured: still valid JSON, the figures null */
@@ -304,10 +310,10 @@ END_TEST
 START_TEST(test_probe_positive){
   double one = probe_read_bandwidth(8 << 20, 1, 2);
   ck_assert_msg(one > 0, "probe on 1 thread gave %g", one);
-  int threads[] = { 1, 2, 3 };
-  double rate[3];
-  ck_assert_int_eq(probe_read_bandwidths(4 << 20, 1, 3, threads, rate), 0);
-  for(int k = 0; k < 3; k++) ck_assert_msg(rate[k] > 0, "threads %d: %g", threads[k], rate[k]);
+  for(int threads = 2; threads <= 3; threads++){
+    double rate = probe_read_bandwidth(4 << 20, threads, 1);
+    ck_assert_msg(rate > 0, "threads %d: %g", threads, rate);
+  }
   /* an odd size is trimmed to whole slices, not overrun */
   ck_assert(probe_read_bandwidth((1 << 20) + 77, 3, 1) > 0);
   ck_assert(probe_read_bandwidth(16, 1, 1) < 0);
@@ -401,6 +407,20 @@ START_TEST(test_command_json){
   /* no budget: after the warm-up every tile is resident */
   ck_assert_double_eq(json_number(db, text, "bytes_read_per_token"), 0);
   ck_assert_double_eq(json_number(db, text, "hit_rate"), 1);
+  /* one thread: held to the first CPU this process may use, if it may use
+  ** two or more */
+  ck_assert_double_eq(json_number(db, text, "threads"), 1);
+  cpu_set_t allowed;
+  ck_assert_int_eq(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  if( CPU_COUNT(&allowed) > 1 ){
+    int first = 0;
+    while( !CPU_ISSET(first, &allowed) ) first++;
+    char want[32];
+    snprintf(want, sizeof want, "\"cpus\":\"%d\"", first);
+    ck_assert_msg(strstr(text, want) != 0, "%s not in %s", want, text);
+  }else{
+    assert_key(db, text, "cpus", "null");
+  }
   sqlite3_close(db);
 }
 END_TEST
