@@ -17,13 +17,14 @@
 ** -128 * sum(x) of the block, which the flip adds back.
 **
 ** Decode streams a group's blocks once, in order: one linear read (four
-** side by side for long rows), left to the hardware prefetcher.  No
-** software prefetch ahead of the read (NTA or T0, 0.5 to 16 KiB ahead)
-** made decode faster; NTA 16 KiB, once the choice here, made it 6-8%
-** slower on 2 threads, and 5% slower on 1 and 2 under a budget that keeps
-** every tile (Qwen2.5-0.5B, tokens alternating between the two in one
-** process).  It had looked like a gain in runs of separate processes,
-** whose speeds differ by as much.  Prefill keeps a block's 8 weight
+** side by side for long rows).  A single read is left to the hardware
+** prefetcher: no software prefetch ahead of it (NTA or T0, 0.5 to 16 KiB
+** ahead) made decode faster; NTA 16 KiB, once the choice here, made it
+** 6-8% slower on 2 threads, and 5% slower on 1 and 2 under a budget that
+** keeps every tile; on an AMD EPYC, T0 1-2 KiB ahead here as well as in
+** groups_lockstep was 5-10% slower than neither (Qwen2.5-0.5B, tokens
+** alternating between the two in one process).  The four reads side by
+** side are another matter (groups_lockstep).  Prefill keeps a block's 8 weight
 ** vectors in registers while ACTS activation rows meet them.  Each output
 ** is fma(d_w * d_x, (float)dot, acc) block after block, as in
 ** kernels_avx2.c and the scalar code, so every path gives the same bits.
@@ -111,8 +112,14 @@ static void group_one(const kernel_input *in, const uint8_t *group, size_t live,
 ** activation block is read once for four groups and four streams are in
 ** flight; which of the two counts was not told apart (prefetching the
 ** activation ahead gained nothing).  On the 896-column tensors (15 KiB a
-** group) it was 3.6% slower, hence the threshold. */
+** group) it was 3.6% slower, hence the threshold.
+**
+** Four streams at once are more than the hardware prefetcher keeps ahead
+** of: a T0 prefetch LOCKSTEP_AHEAD bytes ahead in each made decode 2%
+** faster on 1 and on 2 threads (AMD EPYC, AVX-512; twice each, tokens
+** alternating); 0.5, 4 KiB and NTA gained 0.5-1%. */
 #define LOCKSTEP 4
+#define LOCKSTEP_AHEAD 2048
 
 static void groups_lockstep(const kernel_input *in, const uint8_t *group, float *y){
   const size_t blocks = in->cols / TENSOR_Q8_0_BLOCK;
@@ -124,6 +131,10 @@ static void groups_lockstep(const kernel_input *in, const uint8_t *group, float 
 #pragma GCC unroll 4
     for(int g = 0; g < LOCKSTEP; g++){
       const uint8_t *group_block = group + g * group_bytes + b * TENSOR_Q8_0_GROUP_BYTES;
+#pragma GCC unroll 9
+      for(int line = 0; line < TENSOR_Q8_0_GROUP_BYTES; line += 64){
+        _mm_prefetch((const char *)group_block + LOCKSTEP_AHEAD + line, _MM_HINT_T0);
+      }
       __m512i w[8];
       group_block_load(group_block, w);
       acc[g] = block_step(in, 0, b, w, group_block_scales(group_block), acc[g]);
