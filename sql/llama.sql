@@ -37,9 +37,9 @@ INSERT INTO act(name, data) VALUES ('h',
   (SELECT rmsnorm(x.data, w.data)
      FROM act x, "blk.{L}.attn_norm.weight" w WHERE x.name = 'x'));
 
--- q, k, v = h Wq + bq, h Wk + bk, h Wv + bv, and q rotated (RoPE) at
--- each row's position.  qwen2 has the biases, llama not; a bias is its one
--- tile's payload, read once per statement.
+-- q = h Wq + bq, rotated (RoPE) at each row's position.  qwen2 has the
+-- q/k/v biases, llama not; a bias is its one tile's payload, read once per
+-- statement.
 -- @if-tensor blk.{L}.attn_q.bias
 INSERT INTO act(name, data) VALUES ('q',
   (SELECT rope(tensor_add(matmul(w.data, h.data),
@@ -50,28 +50,26 @@ INSERT INTO act(name, data) VALUES ('q',
 INSERT INTO act(name, data) VALUES ('q',
   (SELECT rope(matmul(w.data, h.data), (SELECT pos FROM step WHERE i = 0))
      FROM "blk.{L}.attn_q.weight" w CROSS JOIN act h ON h.name = 'h'));
--- @if-tensor blk.{L}.attn_k.bias
-INSERT INTO act(name, data) VALUES ('k',
-  (SELECT tensor_add(matmul(w.data, h.data), (SELECT bytes FROM "blk.{L}.attn_k.bias"))
-     FROM "blk.{L}.attn_k.weight" w CROSS JOIN act h ON h.name = 'h'));
--- @unless-tensor blk.{L}.attn_k.bias
-INSERT INTO act(name, data) VALUES ('k',
-  (SELECT matmul(w.data, h.data)
-     FROM "blk.{L}.attn_k.weight" w CROSS JOIN act h ON h.name = 'h'));
--- @if-tensor blk.{L}.attn_v.bias
-INSERT INTO act(name, data) VALUES ('v',
-  (SELECT tensor_add(matmul(w.data, h.data), (SELECT bytes FROM "blk.{L}.attn_v.bias"))
-     FROM "blk.{L}.attn_v.weight" w CROSS JOIN act h ON h.name = 'h'));
--- @unless-tensor blk.{L}.attn_v.bias
-INSERT INTO act(name, data) VALUES ('v',
-  (SELECT matmul(w.data, h.data)
-     FROM "blk.{L}.attn_v.weight" w CROSS JOIN act h ON h.name = 'h'));
 
--- The cache keeps this step's k (rotated) and v after the earlier ones.
+-- k = h Wk + bk, rotated, and v = h Wv + bv go straight into the cache,
+-- after the earlier positions' (through act, each was two statements).
+-- @if-tensor blk.{L}.attn_k.bias
 INSERT INTO kv(layer, name, data)
-SELECT {L}, 'k', rope(k.data, s.pos) FROM act k, step s WHERE k.name = 'k' AND s.i = 0;
+SELECT {L}, 'k', rope(tensor_add(matmul(w.data, h.data), (SELECT bytes FROM "blk.{L}.attn_k.bias")),
+                      (SELECT pos FROM step WHERE i = 0))
+  FROM "blk.{L}.attn_k.weight" w CROSS JOIN act h ON h.name = 'h';
+-- @unless-tensor blk.{L}.attn_k.bias
 INSERT INTO kv(layer, name, data)
-SELECT {L}, 'v', v.data FROM act v WHERE v.name = 'v';
+SELECT {L}, 'k', rope(matmul(w.data, h.data), (SELECT pos FROM step WHERE i = 0))
+  FROM "blk.{L}.attn_k.weight" w CROSS JOIN act h ON h.name = 'h';
+-- @if-tensor blk.{L}.attn_v.bias
+INSERT INTO kv(layer, name, data)
+SELECT {L}, 'v', tensor_add(matmul(w.data, h.data), (SELECT bytes FROM "blk.{L}.attn_v.bias"))
+  FROM "blk.{L}.attn_v.weight" w CROSS JOIN act h ON h.name = 'h';
+-- @unless-tensor blk.{L}.attn_v.bias
+INSERT INTO kv(layer, name, data)
+SELECT {L}, 'v', matmul(w.data, h.data)
+  FROM "blk.{L}.attn_v.weight" w CROSS JOIN act h ON h.name = 'h';
 
 -- Each query head attends causally over the cached keys and values of its
 -- KV head.  Leave a head out (AND h.head <> 3) to ablate it.

@@ -338,7 +338,8 @@ START_TEST(test_capture){
   int plain[40], captured[40];
   int n = generate_ids(db, "prompt = 'Once upon a time' AND max_tokens = 12", plain, 40);
   int m = generate_ids(db, "prompt = 'Once upon a time' AND max_tokens = 12"
-                           " AND capture = 'blk.*.resid,logits,blk.1.attn_weights'", captured, 40);
+                           " AND capture = 'blk.*.resid,logits,blk.1.attn_weights,blk.2.k,blk.2.v'",
+                   captured, 40);
   ck_assert_int_eq(n, m);
   for(int i = 0; i < n; i++) ck_assert_int_eq(plain[i], captured[i]);
   /* BOS + 4 prompt tokens + 11 fed-back tokens = 16 positions */
@@ -376,6 +377,14 @@ START_TEST(test_capture){
       ck_assert_double_eq_tol(sum, 1.0, 1e-5);
     }
   }
+  sqlite3_finalize(st);
+  /* k and v go straight into the cache: each position's captured row (4
+  ** KV heads of 8) is the cache's row at that position when the run is over */
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM activation a, kv c"
+                   " WHERE a.name = 'blk.2.' || c.name AND c.layer = 2 AND a.shape = '[32]'"
+                   " AND a.data = substr(c.data, a.pos * 128 + 1, 128)", -1, &st, 0), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+  ck_assert_int_eq(sqlite3_column_int(st, 0), 2 * 16);
   sqlite3_finalize(st);
   expect_error(db, "prompt = 'a' AND capture = 'nothing.like.this'", "no activation matches");
   sqlite3_close(db);

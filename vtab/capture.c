@@ -19,11 +19,11 @@ struct capture {
   int n_points;
 };
 
-/* The activation a program statement writes: the first quoted name after
-** "INSERT INTO act" and its VALUES or SELECT, or 0 if it writes none.
-** Copies it into name. */
-static int written_act(const char *sql, char *name, size_t len){
-  const char *p = strstr(sql, "INSERT INTO act");
+/* What a program statement writes into table `into` ("INSERT INTO act" or
+** "INSERT INTO kv"): the first quoted name after its VALUES or SELECT, or 0
+** if it writes none there.  Copies it into name. */
+static int written(const char *sql, const char *into, char *name, size_t len){
+  const char *p = strstr(sql, into);
   if( p == 0 ) return 0;
   const char *values = strstr(p, "VALUES"), *select = strstr(p, "SELECT");
   if( values && (select == 0 || values < select) ) p = values;
@@ -33,6 +33,10 @@ static int written_act(const char *sql, char *name, size_t len){
   if( end == 0 || (size_t)(end - q - 1) >= len ) return 0;
   snprintf(name, len, "%.*s", (int)(end - q - 1), q + 1);
   return 1;
+}
+
+static int written_act(const char *sql, char *name, size_t len){
+  return written(sql, "INSERT INTO act", name, len);
 }
 
 /* The name a user captures an activation by. */
@@ -95,6 +99,14 @@ static const char *const capture_weights_sql =
   " attention_weights(q.data, k.data, s.i)"
   " FROM act q, kv k, step s WHERE q.name = 'q' AND k.layer = ?2 AND k.name = 'k'";
 
+/* One position's row of the cache a statement wrote, k as cached (after
+** RoPE): row pos of all the cached rows. */
+static const char *const capture_cache_sql =
+  "INSERT INTO activation(run_id, pos, layer, name, shape, data)"
+  " SELECT ?1, s.pos, ?2, ?3, json_array(length(c.data) / 4 / c.positions),"
+  " substr(c.data, s.pos * (length(c.data) / c.positions) + 1, length(c.data) / c.positions)"
+  " FROM kv c, step s WHERE c.layer = ?2 AND c.name = ?4";
+
 static int table_ready(sqlite3 *db, int64_t *run_id, char **err){
   if( sqlite3_exec(db, "SELECT 1 FROM activation LIMIT 0", 0, 0, 0) != SQLITE_OK
    && sqlite3_exec(db, "CREATE TABLE main.activation(run_id INTEGER, pos INTEGER,"
@@ -118,6 +130,24 @@ static int last_write(int n, const char *const *sql, const int *layers, int i, c
   return 1;
 }
 
+/* The capture points of statement i: what it writes that patterns name. */
+static int plan_statement(capture *c, const char *patterns, int n, const char *const *sql,
+                          const int *layers, int i, char **err){
+  char act[32], name[64];
+  if( layers[i] >= 0 && written(sql[i], "INSERT INTO kv", act, sizeof act) ){
+    public_name(layers[i], act, name, sizeof name);
+    return matches(patterns, name) ? capture_add(c, i, capture_cache_sql, layers[i], name, act, err) : 0;
+  }
+  if( !written_act(sql[i], act, sizeof act) || !last_write(n, sql, layers, i, act) ) return 0;
+  public_name(layers[i], act, name, sizeof name);
+  if( matches(patterns, name) && capture_add(c, i, capture_row_sql, layers[i], name, act, err) ){
+    return -1;
+  }
+  if( layers[i] < 0 || strcmp(act, "attn") != 0 ) return 0;
+  snprintf(name, sizeof name, "blk.%d.attn_weights", layers[i]);
+  return matches(patterns, name) ? capture_add(c, i, capture_weights_sql, layers[i], name, act, err) : 0;
+}
+
 capture *capture_plan(sqlite3 *db, const char *patterns, int n,
                       const char *const *sql, const int *layers, char **err){
   capture *c = sqlite3_malloc(sizeof *c);
@@ -128,17 +158,8 @@ capture *capture_plan(sqlite3 *db, const char *patterns, int n,
     capture_free(c);
     return 0;
   }
-  char act[32], name[64];
   for(int i = 0; i < n; i++){
-    if( !written_act(sql[i], act, sizeof act) || !last_write(n, sql, layers, i, act) ) continue;
-    public_name(layers[i], act, name, sizeof name);
-    if( matches(patterns, name)
-     && capture_add(c, i, capture_row_sql, layers[i], name, act, err) ) goto fail;
-    if( layers[i] >= 0 && strcmp(act, "attn") == 0 ){
-      snprintf(name, sizeof name, "blk.%d.attn_weights", layers[i]);
-      if( matches(patterns, name)
-       && capture_add(c, i, capture_weights_sql, layers[i], name, act, err) ) goto fail;
-    }
+    if( plan_statement(c, patterns, n, sql, layers, i, err) ) goto fail;
   }
   if( c->n_points == 0 ){
     *err = sqlite3_mprintf("capture: no activation matches '%s' (names are like"
