@@ -330,10 +330,14 @@ static long long rss_bytes(void){
 ** must be gone afterwards, or a probe in the worker's process would count
 ** in the peak memory the worker reports. */
 START_TEST(test_probe_leaves_nothing_resident){
-  long long before = rss_bytes();
-  ck_assert(probe_read_bandwidth(64 << 20, 2, 1) > 0);
+  const size_t bytes = 64 << 20;
+  long long before = rss_bytes(), slack = 4 << 20;
+#ifdef __SANITIZE_ADDRESS__
+  slack += bytes / 8;   /* the buffer's shadow can stay (seen: 9.3 MB in all) */
+#endif
+  ck_assert(probe_read_bandwidth(bytes, 2, 1) > 0);
   long long grown = rss_bytes() - before;
-  ck_assert_msg(before > 0 && grown < 4 << 20, "RSS grew by %lld bytes", grown);
+  ck_assert_msg(before > 0 && grown < slack, "RSS grew by %lld bytes", grown);
 }
 END_TEST
 

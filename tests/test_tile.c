@@ -345,7 +345,9 @@ START_TEST(test_budget_returns_huge_pages){
   int64_t huge2 = test_proc_number("/proc/self/smaps_rollup", "AnonHugePages:");
   int64_t slack = 256;
 #ifdef __SANITIZE_ADDRESS__
-  slack += (rss1 - rss0) / 8;   /* the shadow of the tiles stays */
+  /* the shadow of the tiles stays, and ASan's allocator keeps some of its
+  ** own (seen: 1.7 MB for 8.9 MB of tiles) */
+  slack += (rss1 - rss0) / 4;
 #endif
   ck_assert_msg(rss2 - rss0 <= slack && huge2 == huge0, "%lld KiB still resident, %lld KiB huge",
                 (long long)(rss2 - rss0), (long long)(huge2 - huge0));
