@@ -52,7 +52,7 @@ INSERT INTO act(name, data) VALUES ('q',
      FROM "blk.{L}.attn_q.weight" w CROSS JOIN act h ON h.name = 'h'));
 
 -- k = h Wk + bk, rotated, and v = h Wv + bv go straight into the cache,
--- after the earlier positions' (through act, each was two statements).
+-- after the earlier positions': no act row, and no statement to copy one.
 -- @if-tensor blk.{L}.attn_k.bias
 INSERT INTO kv(layer, name, data)
 SELECT {L}, 'k', rope(tensor_add(matmul(w.data, h.data), (SELECT bytes FROM "blk.{L}.attn_k.bias")),

@@ -391,6 +391,30 @@ START_TEST(test_capture){
 }
 END_TEST
 
+/* A program imported before k and v went straight into the cache writes
+** act 'k' too: blk.N.k is still the cache's row, once per position. */
+START_TEST(test_capture_cache_wins){
+  char copy[1024];
+  snprintf(copy, sizeof copy, "%s", test_tmp_path("capture_old.db"));
+  char cmd[2200];
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", bin_db, copy);
+  ck_assert_int_eq(system(cmd), 0);
+  sqlite3 *db = open_model(copy);
+  exec_ok(db, "UPDATE program SET step = -step");
+  exec_ok(db, "UPDATE program SET step = -step * 10");
+  exec_ok(db, "INSERT INTO program(step, layer, sql) SELECT step - 5, 2,"
+              " 'INSERT INTO act(name, data) VALUES (''k'', (SELECT matmul(w.data, h.data)"
+              " FROM \"blk.2.attn_k.weight\" w CROSS JOIN act h ON h.name = ''h''));'"
+              " FROM program WHERE layer = 2 AND sql LIKE 'INSERT INTO kv%''k''%'");
+  int ids[40];
+  generate_ids(db, "prompt = 'Once upon a time' AND max_tokens = 12 AND capture = 'blk.2.k'", ids, 40);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM activation"), 16);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM activation a, kv c WHERE c.layer = 2"
+                                 " AND c.name = 'k' AND a.data = substr(c.data, a.pos * 128 + 1, 128)"), 16);
+  sqlite3_close(db);
+}
+END_TEST
+
 /* A prompt that extends the last one reuses the cached positions and gets
 ** the logits a fresh connection computes. */
 START_TEST(test_kv_cache_reuse){
@@ -450,6 +474,7 @@ static Suite *generate_suite(void){
   tcase_add_test(tc, test_swiglu);
   tcase_add_test(tc, test_sorting_step_refused);
   tcase_add_test(tc, test_capture);
+  tcase_add_test(tc, test_capture_cache_wins);
   tcase_add_test(tc, test_kv_cache_reuse);
   tcase_add_test(tc, test_program_profile);
   suite_add_tcase(s, tc);

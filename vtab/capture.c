@@ -130,6 +130,19 @@ static int last_write(int n, const char *const *sql, const int *layers, int i, c
   return 1;
 }
 
+/* Does statement i's layer write `name` into the cache?  Then the cache's
+** row is what blk.N.k (or .v) captures, also in programs imported before
+** k and v went straight there, which still pass them through act. */
+static int layer_caches(int n, const char *const *sql, const int *layers, int i,
+                        const char *name){
+  char other[32];
+  for(int j = 0; j < n; j++){
+    if( layers[j] == layers[i] && written(sql[j], "INSERT INTO kv", other, sizeof other)
+     && strcmp(other, name) == 0 ) return 1;
+  }
+  return 0;
+}
+
 /* The capture points of statement i: what it writes that patterns name. */
 static int plan_statement(capture *c, const char *patterns, int n, const char *const *sql,
                           const int *layers, int i, char **err){
@@ -138,7 +151,8 @@ static int plan_statement(capture *c, const char *patterns, int n, const char *c
     public_name(layers[i], act, name, sizeof name);
     return matches(patterns, name) ? capture_add(c, i, capture_cache_sql, layers[i], name, act, err) : 0;
   }
-  if( !written_act(sql[i], act, sizeof act) || !last_write(n, sql, layers, i, act) ) return 0;
+  if( !written_act(sql[i], act, sizeof act) || !last_write(n, sql, layers, i, act)
+   || (layers[i] >= 0 && layer_caches(n, sql, layers, i, act)) ) return 0;
   public_name(layers[i], act, name, sizeof name);
   if( matches(patterns, name) && capture_add(c, i, capture_row_sql, layers[i], name, act, err) ){
     return -1;

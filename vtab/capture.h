@@ -14,7 +14,8 @@
 ** shape a JSON array.  Names:
 **
 **   blk.N.resid         the residual stream after block N
-**   blk.N.q, .k, .v     the projections (q after RoPE, k before)
+**   blk.N.q, .k, .v     the projections (q and k after RoPE; k and v as
+**                       the cache holds them)
 **   blk.N.attn_weights  the attention weights, [heads][positions so far]
 **   blk.N.attn_out      the attention block's output (after Wo)
 **   blk.N.ffn_out       the feed-forward block's output
