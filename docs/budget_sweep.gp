@@ -1,36 +1,36 @@
 # budget_sweep.gp: written by tensql bench --sweep; run `gnuplot budget_sweep.gp` here to redraw budget_sweep.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.59 0.5457 0.669 360.82
-250 0.9012 0.8546 0.9133 261.57
-350 1.436 1.273 1.734 160.56
-600 39.09 30.43 40.7 0.00
+150 0.591 0.5526 0.7349 360.84
+250 1.067 0.989 1.097 260.59
+350 1.724 1.561 1.808 160.33
+600 51.74 51.56 51.79 0.00
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.5776 0.5774 0.627 360.39
-250 0.8623 0.8429 0.9786 260.43
-350 1.505 1.283 1.56 160.42
-600 38.97 30.36 40.28 0.00
+150 0.6026 0.5995 0.7602 360.33
+250 1.016 1.012 1.074 260.31
+350 1.666 1.583 1.743 160.22
+600 51.35 51.31 51.89 0.00
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.3996 0.3706 0.4112 500.79
-250 0.439 0.3874 0.4744 500.79
-350 0.3822 0.3713 0.3951 500.79
-600 36.84 30.99 38.03 0.00
+150 0.4514 0.4261 0.5105 500.79
+250 0.4618 0.4242 0.4986 500.79
+350 0.4506 0.4293 0.5051 500.79
+600 55.23 54.85 55.37 0.00
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.3899 0.3706 0.4686 500.79
-250 0.4726 0.4267 0.4975 500.79
-350 0.4008 0.3732 0.4453 500.79
-600 36.41 30.65 38.77 0.00
+150 0.4599 0.4587 0.4606 500.79
+250 0.463 0.421 0.5104 500.79
+350 0.4798 0.4343 0.5194 500.79
+600 58.14 54.14 58.53 0.00
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'budget_sweep.png'
 set termoption noenhanced
-set multiplot layout 1,2 title "/tmp/q05s.db: 64-token prompt, 16 generated, 3 repeats, 1 thread"
+set multiplot layout 1,2 title "/tmp/q05n.db: 64-token prompt, 16 generated, 3 repeats, 1 thread"
 set grid
 set key top left
 set xlabel 'budget (MiB)'
