@@ -182,14 +182,19 @@ static void exec_ok(sqlite3 *db, const char *sql){
   ck_assert_msg(sqlite3_exec(db, sql, 0, 0, &err) == SQLITE_OK, "%s: %s", sql, err ? err : "");
 }
 
+/* A copy of the model database `db` under tests' tmp/name, opened: for
+** tests that edit the program. */
+static sqlite3 *open_copy(const char *db, const char *name){
+  char copy[1024], cmd[2200];
+  snprintf(copy, sizeof copy, "%s", test_tmp_path(name));
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", db, copy);
+  ck_assert_int_eq(system(cmd), 0);
+  return open_model(copy);
+}
+
 /* Editing the program changes the model: leave out head 3 of layer 0. */
 START_TEST(test_ablate_head){
-  char copy[1024];
-  snprintf(copy, sizeof copy, "%s", test_tmp_path("ablate.db"));
-  char cmd[2200];
-  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", gguf_db, copy);
-  ck_assert_int_eq(system(cmd), 0);
-  sqlite3 *db = open_model(copy);
+  sqlite3 *db = open_copy(gguf_db, "ablate.db");
   float before[512], after[512];
   last_logits(db, "prompt = 'Once upon a time' AND max_tokens = 1", before, 512);
   exec_ok(db, "UPDATE program SET sql = replace(sql, 'AND v.layer = 0 AND v.name = ''v''',"
@@ -311,12 +316,7 @@ END_TEST
 
 /* A program step that would sort tile pointers is refused by name. */
 START_TEST(test_sorting_step_refused){
-  char copy[1024];
-  snprintf(copy, sizeof copy, "%s", test_tmp_path("sorted.db"));
-  char cmd[2200];
-  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", bin_db, copy);
-  ck_assert_int_eq(system(cmd), 0);
-  sqlite3 *db = open_model(copy);
+  sqlite3 *db = open_copy(bin_db, "sorted.db");
   exec_ok(db, "UPDATE program SET sql = replace(sql, 'ON h.name = ''h''));',"
               " 'ON h.name = ''h'' GROUP BY w.tile_row + 0));')"
               " WHERE step = (SELECT min(step) FROM program WHERE sql LIKE '%matmul(%')");
@@ -329,12 +329,7 @@ END_TEST
 /* Capturing changes nothing, and row i of the logits capture predicts
 ** token i + 1. */
 START_TEST(test_capture){
-  char copy[1024];
-  snprintf(copy, sizeof copy, "%s", test_tmp_path("capture.db"));
-  char cmd[2200];
-  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", bin_db, copy);
-  ck_assert_int_eq(system(cmd), 0);
-  sqlite3 *db = open_model(copy);
+  sqlite3 *db = open_copy(bin_db, "capture.db");
   int plain[40], captured[40];
   int n = generate_ids(db, "prompt = 'Once upon a time' AND max_tokens = 12", plain, 40);
   int m = generate_ids(db, "prompt = 'Once upon a time' AND max_tokens = 12"
@@ -394,12 +389,7 @@ END_TEST
 /* A program imported before k and v went straight into the cache writes
 ** act 'k' too: blk.N.k is still the cache's row, once per position. */
 START_TEST(test_capture_cache_wins){
-  char copy[1024];
-  snprintf(copy, sizeof copy, "%s", test_tmp_path("capture_old.db"));
-  char cmd[2200];
-  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", bin_db, copy);
-  ck_assert_int_eq(system(cmd), 0);
-  sqlite3 *db = open_model(copy);
+  sqlite3 *db = open_copy(bin_db, "capture_old.db");
   exec_ok(db, "UPDATE program SET step = -step");
   exec_ok(db, "UPDATE program SET step = -step * 10");
   exec_ok(db, "INSERT INTO program(step, layer, sql) SELECT step - 5, 2,"
