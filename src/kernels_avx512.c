@@ -24,9 +24,9 @@
 ** keeps every tile; on an AMD EPYC, T0 1-2 KiB ahead here as well as in
 ** groups_lockstep was 5-10% slower than neither (Qwen2.5-0.5B, tokens
 ** alternating between the two in one process).  The four reads side by
-** side are another matter (groups_lockstep).  Prefill keeps a block's 8 weight
-** vectors in registers while ACTS activation rows meet them.  Each output
-** is fma(d_w * d_x, (float)dot, acc) block after block, as in
+** side are another matter (groups_lockstep).  Prefill keeps a block's 8
+** weight vectors in registers while ACTS activation rows meet them.  Each
+** output is fma(d_w * d_x, (float)dot, acc) block after block, as in
 ** kernels_avx2.c and the scalar code, so every path gives the same bits.
 */
 #include "kernels_internal.h"
