@@ -375,12 +375,9 @@ START_TEST(test_capture){
   sqlite3_finalize(st);
   /* k and v go straight into the cache: each position's captured row (4
   ** KV heads of 8) is the cache's row at that position when the run is over */
-  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM activation a, kv c"
-                   " WHERE a.name = 'blk.2.' || c.name AND c.layer = 2 AND a.shape = '[32]'"
-                   " AND a.data = substr(c.data, a.pos * 128 + 1, 128)", -1, &st, 0), SQLITE_OK);
-  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-  ck_assert_int_eq(sqlite3_column_int(st, 0), 2 * 16);
-  sqlite3_finalize(st);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM activation a, kv c"
+                                 " WHERE a.name = 'blk.2.' || c.name AND c.layer = 2 AND a.shape = '[32]'"
+                                 " AND a.data = substr(c.data, a.pos * 128 + 1, 128)"), 2 * 16);
   expect_error(db, "prompt = 'a' AND capture = 'nothing.like.this'", "no activation matches");
   sqlite3_close(db);
 }

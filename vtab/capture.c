@@ -39,6 +39,10 @@ static int written_act(const char *sql, char *name, size_t len){
   return written(sql, "INSERT INTO act", name, len);
 }
 
+static int written_kv(const char *sql, char *name, size_t len){
+  return written(sql, "INSERT INTO kv", name, len);
+}
+
 /* The name a user captures an activation by. */
 static void public_name(int layer, const char *act, char *out, size_t len){
   static const struct { const char *act, *alias; } aliases[] = {
@@ -137,7 +141,7 @@ static int layer_caches(int n, const char *const *sql, const int *layers, int i,
                         const char *name){
   char other[32];
   for(int j = 0; j < n; j++){
-    if( layers[j] == layers[i] && written(sql[j], "INSERT INTO kv", other, sizeof other)
+    if( layers[j] == layers[i] && written_kv(sql[j], other, sizeof other)
      && strcmp(other, name) == 0 ) return 1;
   }
   return 0;
@@ -147,7 +151,7 @@ static int layer_caches(int n, const char *const *sql, const int *layers, int i,
 static int plan_statement(capture *c, const char *patterns, int n, const char *const *sql,
                           const int *layers, int i, char **err){
   char act[32], name[64];
-  if( layers[i] >= 0 && written(sql[i], "INSERT INTO kv", act, sizeof act) ){
+  if( layers[i] >= 0 && written_kv(sql[i], act, sizeof act) ){
     public_name(layers[i], act, name, sizeof name);
     return matches(patterns, name) ? capture_add(c, i, capture_cache_sql, layers[i], name, act, err) : 0;
   }
