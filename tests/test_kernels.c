@@ -514,9 +514,6 @@ END_TEST
 
 /* ---- the O(d) kernels ----------------------------------------------------- */
 
-#define ck_assert_close(got, want, tol) \
-  ck_assert_msg(fabs((double)(got) - (double)(want)) <= (tol), "%s = %.9g, want %.9g", #got, (double)(got), (double)(want))
-
 START_TEST(test_rmsnorm){
   choose_path(_i);
   enum { D = 896 };

@@ -7,6 +7,7 @@
 #define TENSQL_TESTUTIL_H
 
 #include <check.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,10 @@
 
 /* SHARED_DIR and BUILD_DIR come from Makefile.am. */
 #define SHARED(path) SHARED_DIR "/" path
+
+/* got is within tol of want. */
+#define ck_assert_close(got, want, tol) \
+  ck_assert_msg(fabs((double)(got) - (double)(want)) <= (tol), "%s = %.9g, want %.9g", #got, (double)(got), (double)(want))
 
 /* A fresh scratch file path under the build directory's tests/tmp. */
 static inline const char *test_tmp_path(const char *name){
