@@ -340,16 +340,23 @@ void kernel_rmsnorm(float *out, const float *x, const float *weight,
   for(size_t i = 0; i < d; i++) out[i] = x[i] * inv_rms * weight[i];
 }
 
-void kernel_rope(float *x, size_t n_heads, size_t head_dim, int64_t pos,
-                 float theta, rope_style style){
+void kernel_rope_rotation(float *rot, size_t head_dim, int64_t pos, float theta){
   const size_t half = head_dim / 2;
   for(size_t i = 0; i < half; i++){
     /* The angle in double: in float, pos * freq already errs by ~pos * 6e-8
-    ** radians, 2e-3 at pos 32768.  Pair i has the same angle in every head,
-    ** so cos and sin are computed once per pair. */
+    ** radians, 2e-3 at pos 32768. */
     const double freq = pow((double)theta, -2.0 * (double)i / (double)head_dim);
     const double angle = (double)pos * freq;
-    const float cos_a = (float)cos(angle), sin_a = (float)sin(angle);
+    rot[i] = (float)cos(angle);
+    rot[half + i] = (float)sin(angle);
+  }
+}
+
+void kernel_rope(float *x, size_t n_heads, size_t head_dim, const float *rot,
+                 rope_style style){
+  const size_t half = head_dim / 2;
+  for(size_t i = 0; i < half; i++){
+    const float cos_a = rot[i], sin_a = rot[half + i];
     for(size_t h = 0; h < n_heads; h++){
       float *head = x + h * head_dim;
       float *a, *b;

@@ -98,13 +98,18 @@ void kernel_matmul_input(const kernel_input *in, const void *w, size_t rows,
 void kernel_rmsnorm(float *out, const float *x, const float *weight,
                     size_t d, float eps);
 
-/* Rotary position embedding on one row holding n_heads heads of head_dim.
+/* Rotary position embedding, in two parts: the rotation at a position,
+** then its application to a row.  The rotation is the same for every head
+** and every layer at that position, so a caller can keep it.
+** kernel_rope_rotation: pair i's angle is pos * theta^(-2i/head_dim);
+** rot[i] gets its cosine and rot[head_dim/2 + i] its sine (head_dim floats).
+** kernel_rope: rotate one row holding n_heads heads of head_dim by rot.
 ** adjacent: rotate pairs (2i, 2i+1), as llama2.c and GGUF llama.
-** halves:   rotate pairs (i, i + head_dim/2), as Hugging Face and NEOX.
-** Angle for pair i is pos * theta^(-2i/head_dim). */
+** halves:   rotate pairs (i, i + head_dim/2), as Hugging Face and NEOX. */
 typedef enum rope_style { ROPE_ADJACENT = 0, ROPE_HALVES = 1 } rope_style;
-void kernel_rope(float *x, size_t n_heads, size_t head_dim, int64_t pos,
-                 float theta, rope_style style);
+void kernel_rope_rotation(float *rot, size_t head_dim, int64_t pos, float theta);
+void kernel_rope(float *x, size_t n_heads, size_t head_dim, const float *rot,
+                 rope_style style);
 
 /* In-place softmax of n values; -INFINITY entries (masked) get 0. */
 void kernel_softmax(float *x, size_t n);

@@ -534,8 +534,10 @@ END_TEST
 
 static void check_rope(rope_style style, size_t n_heads, size_t head_dim, int64_t pos, float theta){
   float x[4 * 128], before[4 * 128];
+  float rot[128];
   for(size_t i = 0; i < n_heads * head_dim; i++) before[i] = x[i] = rng_uniform();
-  kernel_rope(x, n_heads, head_dim, pos, theta, style);
+  kernel_rope_rotation(rot, head_dim, pos, theta);
+  kernel_rope(x, n_heads, head_dim, rot, style);
   for(size_t h = 0; h < n_heads; h++){
     for(size_t i = 0; i < head_dim / 2; i++){
       double angle = (double)pos * pow(theta, -2.0 * (double)i / (double)head_dim);
@@ -563,9 +565,10 @@ START_TEST(test_rope){
   /* The two styles touch different pairs: head_dim 4, pos 1, theta 1 makes
   ** both angles 1 radian; (1,0,0,0) becomes (cos, sin, 0, 0) or
   ** (cos, 0, sin, 0). */
-  float adjacent[4] = { 1, 0, 0, 0 }, halves[4] = { 1, 0, 0, 0 };
-  kernel_rope(adjacent, 1, 4, 1, 1.0f, ROPE_ADJACENT);
-  kernel_rope(halves, 1, 4, 1, 1.0f, ROPE_HALVES);
+  float adjacent[4] = { 1, 0, 0, 0 }, halves[4] = { 1, 0, 0, 0 }, rot[4];
+  kernel_rope_rotation(rot, 4, 1, 1.0f);
+  kernel_rope(adjacent, 1, 4, rot, ROPE_ADJACENT);
+  kernel_rope(halves, 1, 4, rot, ROPE_HALVES);
   ck_assert_close(adjacent[1], sin(1.0), 1e-7);
   ck_assert_close(adjacent[2], 0.0, 0);
   ck_assert_close(halves[1], 0.0, 0);

@@ -61,6 +61,7 @@ static void session_free(void *p){
   runner_profile_free(s->profile);
   state_free(s->state);
   model_release(s->model);
+  sqlite3_free(s->rope);
   sqlite3_free(s);
 }
 

@@ -37,6 +37,8 @@ typedef struct session {
   struct runner_profile *profile;  /* time per statement (program_profile) */
   uint64_t program_hash;     /* of the program the tile schedules follow */
   int busy;                  /* a generate query owns state and runner */
+  float *rope;               /* rope(): the rotations of rope_rows positions from rope_pos */
+  int64_t rope_pos, rope_rows;
 } session;
 
 /* Set a formatted error as the result of an SQL function. */

@@ -373,6 +373,24 @@ static void add_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_free(bias);
 }
 
+/* The rotations of positions pos .. pos + n - 1, head_dim floats each
+** (kernel_rope_rotation).  The session keeps the last ones: every layer's
+** q and k rotate at the same positions, and working out the angles (pow,
+** cos and sin in double) took 1-3 us a call, longer than the rotation. */
+static const float *rope_rotations(session *s, int64_t pos, int64_t n){
+  const model_params *p = &s->model->params;
+  if( s->rope && s->rope_pos == pos && s->rope_rows == n ) return s->rope;
+  float *rot = sqlite3_realloc64(s->rope, (uint64_t)(n * p->head_dim) * sizeof(float));
+  if( rot == 0 ) return 0;
+  for(int64_t r = 0; r < n; r++){
+    kernel_rope_rotation(rot + r * p->head_dim, (size_t)p->head_dim, pos + r, p->rope_theta);
+  }
+  s->rope = rot;
+  s->rope_pos = pos;
+  s->rope_rows = n;
+  return rot;
+}
+
 static void rope_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const model_params *p = &fn_session(ctx)->model->params;
   int64_t bytes = sqlite3_value_bytes(argv[0]);
@@ -382,13 +400,16 @@ static void rope_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const float *x;
   n = arg_matrix(ctx, argv[0], width, &x, "rope");
   if( n < 0 ) return;
-  int64_t pos = sqlite3_value_int64(argv[1]);
-  float *out = result_buffer(ctx, n * width);
-  if( out == 0 ) return;
+  const float *rot = rope_rotations(fn_session(ctx), sqlite3_value_int64(argv[1]), n);
+  float *out = rot ? result_buffer(ctx, n * width) : 0;
+  if( out == 0 ){
+    if( rot == 0 ) sqlite3_result_error_nomem(ctx);
+    return;
+  }
   memcpy(out, x, (size_t)(n * width) * sizeof(float));
   for(int64_t r = 0; r < n; r++){
     kernel_rope(out + r * width, (size_t)(width / p->head_dim), (size_t)p->head_dim,
-                pos + r, p->rope_theta, p->rope);
+                rot + r * p->head_dim, p->rope);
   }
   result_matrix(ctx, out, n * width);
 }
