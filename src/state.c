@@ -247,6 +247,26 @@ int state_scratch_holds(const state *s, const void *p){
   return s->scratch && c >= s->scratch && c < s->scratch + s->scratch_size;
 }
 
+static int within(const void *p, size_t bytes, const void *base, size_t size){
+  const char *c = p, *b = base;
+  return b && c >= b && bytes <= size && (size_t)(c - b) <= size - bytes;
+}
+
+int state_holds(const state *s, const void *p, size_t bytes){
+  if( within(p, bytes, s->scratch, s->scratch_size) ) return 1;
+  for(int i = 0; i < s->n_acts; i++){
+    const state_act *a = &s->acts[i];
+    if( within(p, bytes, a->data, (size_t)a->capacity * sizeof(float)) ) return 1;
+  }
+  size_t kv_bytes = (size_t)(s->kv_capacity * s->kv_dim) * sizeof(float);
+  for(int l = 0; l < s->n_layers; l++){
+    if( within(p, bytes, s->kv[l].k, kv_bytes) || within(p, bytes, s->kv[l].v, kv_bytes) ){
+      return 1;
+    }
+  }
+  return 0;
+}
+
 void state_scratch_close(state *s){
   s->scratch_open = 0;
   if( s->scratch_need <= s->scratch_size ) return;

@@ -99,6 +99,12 @@ float *state_scratch(state *s, int64_t floats);
 int state_scratch_holds(const state *s, const void *p);
 void state_scratch_close(state *s);
 
+/* Whether the bytes [p, p + bytes) lie in memory the state keeps in place
+** until the running statement ends: an activation, the KV cache, or the
+** scratch.  Kernel threads may read such memory after the SQL function
+** that was handed it has returned. */
+int state_holds(const state *s, const void *p, size_t bytes);
+
 /* Bytes held by activations, the KV cache and the scratch (all charged to
 ** the process's memory budget, budget.h). */
 size_t state_bytes(const state *s);

@@ -314,6 +314,68 @@ START_TEST(test_swiglu){
 }
 END_TEST
 
+/* attention as written out here, for stories260K (8 query heads, 4 KV
+** heads of 8): n query rows at the last n of t positions. */
+static void attention_by_hand(const float *q, const float *k, const float *v, int n, int t,
+                              float *out){
+  enum { HEADS = 8, KV_HEADS = 4, HD = 8, Q = HEADS * HD, KV = KV_HEADS * HD };
+  for(int r = 0; r < n; r++){
+    for(int h = 0; h < HEADS; h++){
+      int kvh = h / (HEADS / KV_HEADS), seen = t - n + r + 1;
+      double score[64], most = -INFINITY, sum = 0;
+      for(int j = 0; j < seen; j++){
+        score[j] = 0;
+        for(int c = 0; c < HD; c++) score[j] += (double)q[r * Q + h * HD + c] * k[j * KV + kvh * HD + c];
+        score[j] /= sqrt((double)HD);
+        if( score[j] > most ) most = score[j];
+      }
+      for(int j = 0; j < seen; j++) sum += score[j] = exp(score[j] - most);
+      for(int c = 0; c < HD; c++){
+        double o = 0;
+        for(int j = 0; j < seen; j++) o += score[j] / sum * v[j * KV + kvh * HD + c];
+        out[r * Q + h * HD + c] = (float)o;
+      }
+    }
+  }
+}
+
+/* attention on 1 and 2 threads gives the same bits, whether q, k and v
+** are the rows act and kv hold (each head a task for the kernel threads)
+** or a value made in the query (substr copies q: attended at once), and
+** agrees with attention written out here. */
+START_TEST(test_attention_threads){
+  sqlite3 *db = open_model(bin_db);
+  int ids[8];
+  ck_assert_int_eq(generate_ids(db, "prompt = 'Once upon a time' AND max_tokens = 5", ids, 8), 5);
+  static float q[64 * 64], k[64 * 32], v[64 * 32], want[64 * 64], got[64 * 64], first[64 * 64];
+  int q_bytes = query_blob(db, "SELECT data FROM act WHERE name = 'q'", 0, 0, 0, q, sizeof q);
+  int kv_bytes = query_blob(db, "SELECT data FROM kv WHERE layer = 0 AND name = 'k'", 0, 0, 0, k, sizeof k);
+  ck_assert_int_eq(query_blob(db, "SELECT data FROM kv WHERE layer = 0 AND name = 'v'", 0, 0, 0, v, sizeof v),
+                   kv_bytes);
+  int n = q_bytes / (64 * (int)sizeof(float)), t = kv_bytes / (32 * (int)sizeof(float));
+  ck_assert_int_ge(t, 9);
+  attention_by_hand(q, k, v, n, t, want);
+  const char *sql[] = {
+    "SELECT attention(q.data, k.data, v.data, h.head) FROM head h, act q, kv k, kv v"
+    " WHERE q.name = 'q' AND k.layer = 0 AND k.name = 'k' AND v.layer = 0 AND v.name = 'v'",
+    "SELECT attention(substr(q.data, 1), k.data, v.data, h.head) FROM head h, act q, kv k, kv v"
+    " WHERE q.name = 'q' AND k.layer = 0 AND k.name = 'k' AND v.layer = 0 AND v.name = 'v'",
+  };
+  for(int threads = 1; threads <= 2; threads++){
+    char set[64];
+    snprintf(set, sizeof set, "SELECT tensql_threads(%d)", threads);
+    exec_ok(db, set);
+    for(int i = 0; i < 2; i++){
+      ck_assert_int_eq(query_blob(db, sql[i], 0, 0, 0, got, sizeof got), q_bytes);
+      if( threads == 1 && i == 0 ) memcpy(first, got, (size_t)q_bytes);
+      ck_assert(memcmp(got, first, (size_t)q_bytes) == 0);
+      for(int j = 0; j < q_bytes / (int)sizeof(float); j++) ck_assert_close(got[j], want[j], 1e-5);
+    }
+  }
+  sqlite3_close(db);
+}
+END_TEST
+
 /* A program step that would sort tile pointers is refused by name. */
 START_TEST(test_sorting_step_refused){
   sqlite3 *db = open_copy(bin_db, "sorted.db");
@@ -459,6 +521,7 @@ static Suite *generate_suite(void){
   tcase_add_test(tc, test_bad_arguments);
   tcase_add_test(tc, test_tensor_add_shapes);
   tcase_add_test(tc, test_swiglu);
+  tcase_add_test(tc, test_attention_threads);
   tcase_add_test(tc, test_sorting_step_refused);
   tcase_add_test(tc, test_capture);
   tcase_add_test(tc, test_capture_cache_wins);

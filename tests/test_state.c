@@ -3,7 +3,8 @@
 ** assemble a matrix and zero what no tile wrote, a new version starts
 ** over, wrong shapes are refused, the KV cache keeps positions and is
 ** reused by prefix, every byte is counted, and the statement scratch
-** hands out room and grows to what a statement asked for.
+** hands out room and grows to what a statement asked for, and state_holds
+** knows which memory is the state's.
 */
 #include "testutil.h"
 
@@ -170,6 +171,30 @@ START_TEST(test_scratch){
 }
 END_TEST
 
+/* state_holds vouches for activations, the KV cache and the scratch, whole
+** ranges inside them only, and for nothing else. */
+START_TEST(test_holds){
+  state *s = step_of(2);
+  write_tile(s, "x", 0, 0, 4, 0);
+  const state_act *x = state_act_find(s, "x");
+  ck_assert(state_holds(s, x->data, 8 * sizeof(float)));
+  ck_assert(state_holds(s, x->data + 4, 4 * sizeof(float)));
+  ck_assert(!state_holds(s, x->data + 4, (size_t)x->capacity * sizeof(float)));
+  ck_assert(state_holds(s, s->kv[1].v, (size_t)(s->kv_capacity * s->kv_dim) * sizeof(float)));
+  ck_assert(!state_holds(s, s->kv[1].v + 1, (size_t)(s->kv_capacity * s->kv_dim) * sizeof(float)));
+  state_scratch_open(s);
+  ck_assert_ptr_null(state_scratch(s, 16));   /* the scratch grows at close */
+  state_scratch_close(s);
+  state_scratch_open(s);
+  float *scratch = state_scratch(s, 16);
+  ck_assert(state_holds(s, scratch, 16 * sizeof(float)));
+  state_scratch_close(s);
+  float elsewhere[4];
+  ck_assert(!state_holds(s, elsewhere, sizeof elsewhere));
+  state_free(s);
+}
+END_TEST
+
 static Suite *state_suite(void){
   Suite *s = suite_create("state");
   TCase *tc = tcase_create("state");
@@ -180,6 +205,7 @@ static Suite *state_suite(void){
   tcase_add_test(tc, test_kv_cache);
   tcase_add_test(tc, test_bytes_counted);
   tcase_add_test(tc, test_scratch);
+  tcase_add_test(tc, test_holds);
   suite_add_tcase(s, tc);
   return s;
 }

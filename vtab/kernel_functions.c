@@ -465,11 +465,68 @@ static void gather_final(sqlite3_context *ctx){
 
 /* ---- attention ------------------------------------------------------------ */
 
+/* attention(q, k, v, head) steps once per query head.  Each head is a task
+** for the kernel threads, as a tile is in matmul: heads are independent,
+** each computed alone by the same code, so the threads never change a
+** result.  A task reads q, k and v after its xStep returns, which is safe
+** only for memory that stays put until the statement ends (state_holds:
+** act, the KV cache, the scratch); anything else, say a value computed in
+** the query, is attended at once on this thread. */
+
+typedef struct attention_task {
+  float *out;              /* the head's columns of row 0 of the result */
+  const float *q, *k, *v;  /* the head's columns of q, its KV head's of k and v */
+  int64_t n, pos0;         /* query rows, and the position of the first */
+  int64_t q_width, kv_dim, head_dim;
+  float *scores;           /* scratch of pos0 + n floats */
+} attention_task;
+
 typedef struct attention_acc {
   float *out;              /* [n][n_heads * head_dim], zero for absent heads */
-  float *scores;           /* scratch of T */
-  int64_t n;
+  float *scores;           /* [n_heads][t] */
+  attention_task *tasks;   /* [n_heads] */
+  int64_t n, t;
+  const void *held[3];     /* the last q, k and v that state_holds vouched for */
+  workers_batch batch;
 } attention_acc;
+
+static void attention_task_run(void *arg){
+  const attention_task *a = arg;
+  for(int64_t r = 0; r < a->n; r++){
+    /* causal: the query at position pos0 + r sees keys 0 .. pos0 + r */
+    kernel_attend(a->out + r * a->q_width, a->q + r * a->q_width, a->k, a->v,
+                  (size_t)a->kv_dim, (size_t)(a->pos0 + r + 1), (size_t)a->head_dim,
+                  a->scores);
+  }
+}
+
+static int attention_begin(sqlite3_context *ctx, attention_acc *acc, int64_t n, int64_t t){
+  const model_params *p = &fn_session(ctx)->model->params;
+  int64_t q_width = p->n_heads * p->head_dim;
+  acc->n = n;
+  acc->t = t;
+  acc->out = output_alloc(ctx, n * q_width);
+  acc->scores = sqlite3_malloc64((uint64_t)(p->n_heads * t) * sizeof(float));
+  acc->tasks = sqlite3_malloc64((uint64_t)p->n_heads * sizeof *acc->tasks);
+  if( acc->out == 0 || acc->scores == 0 || acc->tasks == 0 ) return -1;
+  memset(acc->out, 0, (size_t)(n * q_width) * sizeof(float));
+  memset(acc->tasks, 0, (size_t)p->n_heads * sizeof *acc->tasks);
+  return 0;
+}
+
+/* Whether a task may read q, k and v after this xStep: the same blobs as
+** the step before, or blobs the state holds in place. */
+static int attention_deferrable(sqlite3_context *ctx, attention_acc *acc, sqlite3_value **argv){
+  if( workers_threads() == 1 ) return 0;
+  const state *st = fn_session(ctx)->state;
+  for(int i = 0; i < 3; i++){
+    const void *blob = sqlite3_value_blob(argv[i]);
+    if( blob == acc->held[i] ) continue;
+    if( !state_holds(st, blob, (size_t)sqlite3_value_bytes(argv[i])) ) return 0;
+    acc->held[i] = blob;
+  }
+  return 1;
+}
 
 static void attention_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   attention_acc *acc = sqlite3_aggregate_context(ctx, sizeof *acc);
@@ -487,29 +544,34 @@ static void attention_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
                               " positions, and head must be a query head", -1);
     return;
   }
-  if( acc->out == 0 ){
-    acc->n = n;
-    acc->out = output_alloc(ctx, n * q_width);
-    acc->scores = sqlite3_malloc64((uint64_t)t * sizeof(float));
-    if( acc->out == 0 || acc->scores == 0 ){ sqlite3_result_error_nomem(ctx); return; }
-    memset(acc->out, 0, (size_t)(n * q_width) * sizeof(float));
+  if( acc->out && (n != acc->n || t != acc->t) ){
+    sqlite3_result_error(ctx, "attention: every head must get q, k and v of the same shapes", -1);
+    return;
   }
-  int64_t pos0 = t - n, kv_head = head / (p->n_heads / p->n_kv_heads);
-  for(int64_t r = 0; r < n; r++){
-    /* causal: the query at position pos0 + r sees keys 0 .. pos0 + r */
-    kernel_attend(acc->out + r * q_width + head * hd, q + r * q_width + head * hd,
-                  k + kv_head * hd, v + kv_head * hd, (size_t)kv_dim,
-                  (size_t)(pos0 + r + 1), (size_t)hd, acc->scores);
+  if( acc->out == 0 && attention_begin(ctx, acc, n, t) ){
+    sqlite3_result_error_nomem(ctx);
+    return;
   }
+  int64_t kv_head = head / (p->n_heads / p->n_kv_heads);
+  attention_task *a = &acc->tasks[head];
+  /* A head the join gives twice is computed again, once its task is done. */
+  if( a->out ) workers_wait(&acc->batch);
+  *a = (attention_task){ acc->out + head * hd, q + head * hd, k + kv_head * hd, v + kv_head * hd,
+                         n, t - n, q_width, kv_dim, hd, acc->scores + head * t };
+  if( attention_deferrable(ctx, acc, argv) ) workers_submit(&acc->batch, attention_task_run, a);
+  else attention_task_run(a);
 }
 
 static void attention_final(sqlite3_context *ctx){
   attention_acc *acc = sqlite3_aggregate_context(ctx, 0);
-  if( acc == 0 || acc->out == 0 ) return;
+  if( acc == 0 ) return;
+  workers_wait(&acc->batch);
+  sqlite3_free(acc->scores);
+  sqlite3_free(acc->tasks);
+  if( acc->out == 0 ) return;
   const model_params *p = &fn_session(ctx)->model->params;
   result_matrix(ctx, acc->out, acc->n * p->n_heads * p->head_dim);
   acc->out = 0;
-  sqlite3_free(acc->scores);
 }
 
 /* ---- for capture ------------------------------------------------------------ */
