@@ -225,9 +225,11 @@ void workers_submit(workers_batch *b, workers_task_fn fn, void *arg){
     return;
   }
   if( atomic_load(&sleeping_workers) ) workers_wake(threads);
-  /* More tasks waiting than the other threads can start: this thread takes
-  ** the oldest, so that it computes its share between the SQL it runs. */
-  if( queue_length() >= (size_t)threads && queue_take(&t) ) task_run(t);
+}
+
+void workers_share(void){
+  task t;
+  if( queue_length() >= (size_t)workers_threads() && queue_take(&t) ) task_run(t);
 }
 
 void workers_wait(workers_batch *b){

@@ -1,8 +1,9 @@
 /*
 ** test_workers.c: the kernel thread pool: every task runs exactly once,
 ** workers_wait returns only after its own batch is done, one thread runs
-** tasks inline, several batches from several threads share the pool, and
-** a worker asleep wakes for new work.
+** tasks inline, several batches from several threads share the pool, a
+** worker asleep wakes for new work, and the submitter takes a task of its
+** own (workers_share) only when more are queued than the others can start.
 */
 #include "testutil.h"
 
@@ -148,6 +149,45 @@ START_TEST(test_sleeping_worker_wakes){
 }
 END_TEST
 
+/* Holds the thread that runs it until opened. */
+typedef struct gate {
+  atomic_int started, open;
+} gate;
+
+static void gate_task(void *arg){
+  gate *g = arg;
+  struct timespec tick = { 0, 100000L };
+  atomic_store(&g->started, 1);
+  while( !atomic_load(&g->open) ) nanosleep(&tick, 0);
+}
+
+/* With the one worker held by a gate, a queued task stays queued until a
+** second one joins it; then workers_share runs the older here. */
+START_TEST(test_share_takes_only_a_surplus){
+  workers_set_threads(2);
+  gate g = { 0 };
+  counted older = { 0 }, newer = { 0 };
+  workers_batch batch = { 0 };
+  struct timespec tick = { 0, 1000000L };
+  workers_submit(&batch, gate_task, &g);
+  for(int ms = 0; ms < 5000 && !atomic_load(&g.started); ms++) nanosleep(&tick, 0);
+  ck_assert_msg(atomic_load(&g.started), "the worker never took the gate");
+  workers_submit(&batch, count_task, &older);
+  workers_share();
+  ck_assert_int_eq(atomic_load(&older.runs), 0);
+  workers_submit(&batch, count_task, &newer);
+  ck_assert_int_eq(atomic_load(&older.runs), 0);
+  workers_share();
+  ck_assert_int_eq(atomic_load(&older.runs), 1);
+  ck_assert(pthread_equal(older.ran_on, pthread_self()));
+  ck_assert_int_eq(atomic_load(&newer.runs), 0);
+  atomic_store(&g.open, 1);
+  workers_wait(&batch);
+  ck_assert_int_eq(atomic_load(&newer.runs), 1);
+  workers_set_threads(1);
+}
+END_TEST
+
 static Suite *workers_suite(void){
   Suite *s = suite_create("workers");
   TCase *tc = tcase_create("pool");
@@ -159,6 +199,7 @@ static Suite *workers_suite(void){
   tcase_add_test(tc, test_batches_from_several_threads);
   tcase_add_test(tc, test_lowered_count_parks_workers);
   tcase_add_test(tc, test_sleeping_worker_wakes);
+  tcase_add_test(tc, test_share_takes_only_a_surplus);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -200,6 +200,7 @@ static void matmul_submit(matmul_acc *acc, tile_manager *tiles, const tile_ref *
     if( up ) tile_manager_hold(tiles, up->tile);
     workers_submit(&acc->batch, matmul_task_run, k);
   }
+  workers_share();
   acc->width += w->rows;
   acc->next_tile++;
 }
@@ -558,8 +559,12 @@ static void attention_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   if( a->out ) workers_wait(&acc->batch);
   *a = (attention_task){ acc->out + head * hd, q + head * hd, k + kv_head * hd, v + kv_head * hd,
                          n, t - n, q_width, kv_dim, hd, acc->scores + head * t };
-  if( attention_deferrable(ctx, acc, argv) ) workers_submit(&acc->batch, attention_task_run, a);
-  else attention_task_run(a);
+  if( attention_deferrable(ctx, acc, argv) ){
+    workers_submit(&acc->batch, attention_task_run, a);
+    workers_share();
+  }else{
+    attention_task_run(a);
+  }
 }
 
 static void attention_final(sqlite3_context *ctx){
