@@ -117,6 +117,7 @@ typedef struct matmul_acc {
   float *x_copy;           /* unquantized x: SQLite may free it after the first xStep */
   kernel_input x;
   int64_t parts;           /* tasks per tile */
+  int64_t last_parts;      /* tasks for the tensor's last tile */
   matmul_task *tasks;      /* parts per tile that can follow the first */
   int64_t n_tasks;
   workers_batch batch;
@@ -140,6 +141,17 @@ static int64_t matmul_parts(const model_tensor *t, int64_t tiles, int twins){
   int64_t parts = (threads + tiles - 1) / tiles * twins;
   int64_t most = t->tile_rows / MATMUL_MIN_PART_ROWS;
   return parts < most ? parts : most > 1 ? most : 1;
+}
+
+/* The parts of a product's last tile, of `rows` rows: at least one a
+** thread when the product has several tiles, so that the threads end
+** together.  Whole, the last of the 5 tiles of Qwen2.5-0.5B's FFN down
+** product went to one thread after the other had finished: 3 tiles
+** against 2, a fifth of the product idle on one thread. */
+static int64_t matmul_last_parts(int64_t parts, int64_t rows){
+  int64_t threads = workers_threads(), most = rows / MATMUL_MIN_PART_ROWS;
+  if( parts >= threads ) return parts;
+  return threads < most ? threads : most > 1 ? most : 1;
 }
 
 static void matmul_task_run(void *arg){
@@ -168,9 +180,11 @@ static int matmul_begin(sqlite3_context *ctx, matmul_acc *acc, const tile_ref *w
   acc->next_tile = w->tile_row;
   acc->cap = t->rows - w->tile_row * t->tile_rows;
   acc->parts = matmul_parts(t, tiles, up ? 2 : 1);
+  acc->last_parts = matmul_last_parts(acc->parts, t->rows - (t->n_tiles - 1) * t->tile_rows);
   acc->out = output_alloc(ctx, n * acc->cap);
   if( up ) acc->up = sqlite3_malloc64((uint64_t)(n * acc->cap) * sizeof(float));
-  acc->tasks = sqlite3_malloc64((uint64_t)(tiles * acc->parts) * sizeof *acc->tasks);
+  acc->tasks = sqlite3_malloc64((uint64_t)((tiles - 1) * acc->parts + acc->last_parts)
+                                * sizeof *acc->tasks);
   if( acc->out == 0 || acc->tasks == 0 || (up && acc->up == 0) ) return -1;
   if( kernel_input_prepare(&acc->x, t->dtype, x, (size_t)n, (size_t)t->cols) ) return -1;
   if( acc->x.xq ) return 0;
@@ -182,14 +196,15 @@ static int matmul_begin(sqlite3_context *ctx, matmul_acc *acc, const tile_ref *w
 }
 
 /* Hand tile w (and swiglu's up, its twin in U) to the pool in acc->parts
-** tasks of whole 16-row groups (a Q8_0 tile's unit, tensor.h; any dtype's
-** rows may start there). */
+** tasks (acc->last_parts for the last tile) of whole 16-row groups (a
+** Q8_0 tile's unit, tensor.h; any dtype's rows may start there). */
 static void matmul_submit(matmul_acc *acc, tile_manager *tiles, const tile_ref *w,
                           const tile_ref *up){
   size_t row_bytes = tensor_row_bytes(w->tensor->dtype, (uint64_t)w->tensor->cols);
   const int64_t group = TENSOR_Q8_0_GROUP, groups = (w->rows + group - 1) / group;
-  for(int64_t p = 0; p < acc->parts; p++){
-    int64_t r0 = groups * p / acc->parts * group, r1 = groups * (p + 1) / acc->parts * group;
+  const int64_t parts = w->tile_row + 1 < w->tensor->n_tiles ? acc->parts : acc->last_parts;
+  for(int64_t p = 0; p < parts; p++){
+    int64_t r0 = groups * p / parts * group, r1 = groups * (p + 1) / parts * group;
     if( r1 > w->rows ) r1 = w->rows;
     if( r0 >= r1 ) continue;
     matmul_task *k = &acc->tasks[acc->n_tasks++];
