@@ -342,14 +342,16 @@ static void attention_by_hand(const float *q, const float *k, const float *v, in
 }
 
 /* attention on 1 and 2 threads gives the same bits, whether q, k and v
-** are the rows act and kv hold (each head a task for the kernel threads)
-** or a value made in the query (substr copies q: attended at once), and
-** agrees with attention written out here. */
+** are the rows act and kv hold (the heads of a KV head one task for the
+** kernel threads) or a value made in the query (substr copies q: attended
+** at once), and agrees with attention written out here.  So do heads left
+** out (their group never fills), given twice (the second replaces the
+** first), or some at once and some as tasks within one group. */
 START_TEST(test_attention_threads){
   sqlite3 *db = open_model(bin_db);
   int ids[8];
   ck_assert_int_eq(generate_ids(db, "prompt = 'Once upon a time' AND max_tokens = 5", ids, 8), 5);
-  static float q[64 * 64], k[64 * 32], v[64 * 32], want[64 * 64], got[64 * 64], first[64 * 64];
+  static float q[64 * 64], k[64 * 32], v[64 * 32], want[64 * 64], got[64 * 64], first[2][64 * 64];
   int q_bytes = query_blob(db, "SELECT data FROM act WHERE name = 'q'", 0, 0, 0, q, sizeof q);
   int kv_bytes = query_blob(db, "SELECT data FROM kv WHERE layer = 0 AND name = 'k'", 0, 0, 0, k, sizeof k);
   ck_assert_int_eq(query_blob(db, "SELECT data FROM kv WHERE layer = 0 AND name = 'v'", 0, 0, 0, v, sizeof v),
@@ -357,21 +359,33 @@ START_TEST(test_attention_threads){
   int n = q_bytes / (64 * (int)sizeof(float)), t = kv_bytes / (32 * (int)sizeof(float));
   ck_assert_int_ge(t, 9);
   attention_by_hand(q, k, v, n, t, want);
-  const char *sql[] = {
-    "SELECT attention(q.data, k.data, v.data, h.head) FROM head h, act q, kv k, kv v"
-    " WHERE q.name = 'q' AND k.layer = 0 AND k.name = 'k' AND v.layer = 0 AND v.name = 'v'",
-    "SELECT attention(substr(q.data, 1), k.data, v.data, h.head) FROM head h, act q, kv k, kv v"
-    " WHERE q.name = 'q' AND k.layer = 0 AND k.name = 'k' AND v.layer = 0 AND v.name = 'v'",
+  /* q's argument, more of the FROM, more of the WHERE, and a head left out */
+  const struct { const char *q, *from, *where; int absent; } query[] = {
+    { "q.data", "", "", -1 },
+    { "substr(q.data, 1)", "", "", -1 },
+    { "q.data", "", " AND h.head <> 3", 3 },
+    { "q.data", ", (SELECT 1 UNION ALL SELECT 2) twice", "", -1 },
+    { "CASE WHEN h.head % 3 THEN q.data ELSE substr(q.data, 1) END", "", "", -1 },
   };
   for(int threads = 1; threads <= 2; threads++){
     char set[64];
     snprintf(set, sizeof set, "SELECT tensql_threads(%d)", threads);
     exec_ok(db, set);
-    for(int i = 0; i < 2; i++){
-      ck_assert_int_eq(query_blob(db, sql[i], 0, 0, 0, got, sizeof got), q_bytes);
-      if( threads == 1 && i == 0 ) memcpy(first, got, (size_t)q_bytes);
-      ck_assert(memcmp(got, first, (size_t)q_bytes) == 0);
-      for(int j = 0; j < q_bytes / (int)sizeof(float); j++) ck_assert_close(got[j], want[j], 1e-5);
+    for(int i = 0; i < (int)(sizeof query / sizeof query[0]); i++){
+      char *sql = sqlite3_mprintf("SELECT attention(%s, k.data, v.data, h.head)"
+                                  " FROM head h, act q, kv k, kv v%s WHERE q.name = 'q'"
+                                  " AND k.layer = 0 AND k.name = 'k' AND v.layer = 0 AND v.name = 'v'%s",
+                                  query[i].q, query[i].from, query[i].where);
+      ck_assert_int_eq(query_blob(db, sql, 0, 0, 0, got, sizeof got), q_bytes);
+      sqlite3_free(sql);
+      /* the same bits as query 0 (or 2, with a head out) on one thread */
+      int ref = query[i].absent >= 0;
+      if( threads == 1 && (i == 0 || i == 2) ) memcpy(first[ref], got, (size_t)q_bytes);
+      ck_assert_msg(memcmp(got, first[ref], (size_t)q_bytes) == 0, "query %d, %d threads", i, threads);
+      for(int j = 0; j < q_bytes / (int)sizeof(float); j++){
+        int absent = (j % 64) / 8 == query[i].absent;
+        ck_assert_close(got[j], absent ? 0.0f : want[j], 1e-5);
+      }
     }
   }
   sqlite3_close(db);
