@@ -496,35 +496,36 @@ static void gather_final(sqlite3_context *ctx){
 ** the group tasks made decode 1.3-1.5% faster on 2 threads (400 tokens,
 ** alternating with the head tasks in one process). */
 
-typedef struct attention_task {
+/* One query head's attention, set up by its xStep. */
+typedef struct attention_head {
   float *out;              /* the head's columns of row 0 of the result */
   const float *q, *k, *v;  /* the head's columns of q, its KV head's of k and v */
   int64_t n, pos0;         /* query rows, and the position of the first */
   int64_t q_width, kv_dim, head_dim;
   float *scores;           /* scratch of pos0 + n floats */
-} attention_task;
+} attention_head;
 
 /* The heads of one KV head that are set up and not yet computed.  A full
 ** group goes to the pool; the heads of one that never fills (a WHERE left
 ** some out) are computed in xFinal. */
 typedef struct attention_group {
-  const attention_task *tasks;   /* the statement's, by head */
-  int64_t *heads, n;
+  const attention_head *heads;   /* the statement's, by number */
+  int64_t *pending, n;     /* the numbers of the group's heads to compute */
   int running;             /* handed to the pool: wait before changing it */
 } attention_group;
 
 typedef struct attention_acc {
   float *out;              /* [n][n_heads * head_dim], zero for absent heads */
   float *scores;           /* [n_heads][t] */
-  attention_task *tasks;   /* [n_heads] */
+  attention_head *heads;   /* [n_heads] */
   attention_group *groups; /* [n_kv_heads] */
-  int64_t *group_heads;    /* [n_heads]: the groups' lists, side by side */
+  int64_t *pending;        /* [n_heads]: the groups' lists, side by side */
   int64_t n, t;
   const void *held[3];     /* the last q, k and v that state_holds vouched for */
   workers_batch batch;
 } attention_acc;
 
-static void attention_task_run(const attention_task *a){
+static void attention_head_run(const attention_head *a){
   for(int64_t r = 0; r < a->n; r++){
     /* causal: the query at position pos0 + r sees keys 0 .. pos0 + r */
     kernel_attend(a->out + r * a->q_width, a->q + r * a->q_width, a->k, a->v,
@@ -535,7 +536,7 @@ static void attention_task_run(const attention_task *a){
 
 static void attention_group_run(void *arg){
   const attention_group *g = arg;
-  for(int64_t i = 0; i < g->n; i++) attention_task_run(&g->tasks[g->heads[i]]);
+  for(int64_t i = 0; i < g->n; i++) attention_head_run(&g->heads[g->pending[i]]);
 }
 
 static int attention_begin(sqlite3_context *ctx, attention_acc *acc, int64_t n, int64_t t){
@@ -545,16 +546,16 @@ static int attention_begin(sqlite3_context *ctx, attention_acc *acc, int64_t n, 
   acc->t = t;
   acc->out = output_alloc(ctx, n * q_width);
   acc->scores = sqlite3_malloc64((uint64_t)(p->n_heads * t) * sizeof(float));
-  acc->tasks = sqlite3_malloc64((uint64_t)p->n_heads * sizeof *acc->tasks);
+  acc->heads = sqlite3_malloc64((uint64_t)p->n_heads * sizeof *acc->heads);
   acc->groups = sqlite3_malloc64((uint64_t)p->n_kv_heads * sizeof *acc->groups);
-  acc->group_heads = sqlite3_malloc64((uint64_t)p->n_heads * sizeof *acc->group_heads);
+  acc->pending = sqlite3_malloc64((uint64_t)p->n_heads * sizeof *acc->pending);
   /* empty groups, for xFinal, whatever failed */
   if( acc->groups ) memset(acc->groups, 0, (size_t)p->n_kv_heads * sizeof *acc->groups);
-  if( acc->out == 0 || acc->scores == 0 || acc->tasks == 0 || acc->groups == 0
-   || acc->group_heads == 0 ) return -1;
+  if( acc->out == 0 || acc->scores == 0 || acc->heads == 0 || acc->groups == 0
+   || acc->pending == 0 ) return -1;
   memset(acc->out, 0, (size_t)(n * q_width) * sizeof(float));
   for(int64_t g = 0; g < p->n_kv_heads; g++){
-    acc->groups[g] = (attention_group){ acc->tasks, acc->group_heads + g * per_group, 0, 0 };
+    acc->groups[g] = (attention_group){ acc->heads, acc->pending + g * per_group, 0, 0 };
   }
   return 0;
 }
@@ -569,9 +570,9 @@ static void attention_group_put(attention_acc *acc, attention_group *g, int64_t 
     g->n = 0;
   }
   int64_t i = 0;
-  while( i < g->n && g->heads[i] != head ) i++;
-  if( i < g->n ) g->heads[i] = g->heads[--g->n];
-  g->heads[g->n++] = head;
+  while( i < g->n && g->pending[i] != head ) i++;
+  if( i < g->n ) g->pending[i] = g->pending[--g->n];
+  g->pending[g->n++] = head;
 }
 
 /* Whether a task may read q, k and v after this xStep: the same blobs as
@@ -615,12 +616,12 @@ static void attention_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   int64_t per_group = p->n_heads / p->n_kv_heads, kv_head = head / per_group;
   attention_group *g = &acc->groups[kv_head];
   attention_group_put(acc, g, head);
-  attention_task *a = &acc->tasks[head];
-  *a = (attention_task){ acc->out + head * hd, q + head * hd, k + kv_head * hd, v + kv_head * hd,
+  attention_head *a = &acc->heads[head];
+  *a = (attention_head){ acc->out + head * hd, q + head * hd, k + kv_head * hd, v + kv_head * hd,
                          n, t - n, q_width, kv_dim, hd, acc->scores + head * t };
   if( !attention_deferrable(ctx, acc, argv) ){
     g->n--;
-    attention_task_run(a);
+    attention_head_run(a);
   }else if( g->n == per_group ){
     g->running = 1;
     workers_submit(&acc->batch, attention_group_run, g);
@@ -637,9 +638,9 @@ static void attention_final(sqlite3_context *ctx){
   }
   workers_wait(&acc->batch);
   sqlite3_free(acc->scores);
-  sqlite3_free(acc->tasks);
+  sqlite3_free(acc->heads);
   sqlite3_free(acc->groups);
-  sqlite3_free(acc->group_heads);
+  sqlite3_free(acc->pending);
   if( acc->out == 0 ) return;
   result_matrix(ctx, acc->out, acc->n * p->n_heads * p->head_dim);
   acc->out = 0;
