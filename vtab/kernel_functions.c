@@ -560,10 +560,10 @@ static int attention_begin(sqlite3_context *ctx, attention_acc *acc, int64_t n, 
   return 0;
 }
 
-/* Make head the last of group g's heads to compute, replacing an earlier
-** setting of it: the row the join gives last wins, as on one thread.  A
-** running group is waited for first, and then holds nothing. */
-static void attention_group_put(attention_acc *acc, attention_group *g, int64_t head){
+/* Free head, of group g, to be set up again: a running group is waited
+** for first, and then holds nothing; a pending earlier setting of head is
+** dropped, as the row the join gives last wins, as on one thread. */
+static void attention_group_drop(attention_acc *acc, attention_group *g, int64_t head){
   if( g->running ){
     workers_wait(&acc->batch);
     g->running = 0;
@@ -572,7 +572,6 @@ static void attention_group_put(attention_acc *acc, attention_group *g, int64_t 
   int64_t i = 0;
   while( i < g->n && g->pending[i] != head ) i++;
   if( i < g->n ) g->pending[i] = g->pending[--g->n];
-  g->pending[g->n++] = head;
 }
 
 /* Whether a task may read q, k and v after this xStep: the same blobs as
@@ -615,14 +614,16 @@ static void attention_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   }
   int64_t per_group = p->n_heads / p->n_kv_heads, kv_head = head / per_group;
   attention_group *g = &acc->groups[kv_head];
-  attention_group_put(acc, g, head);
+  attention_group_drop(acc, g, head);
   attention_head *a = &acc->heads[head];
   *a = (attention_head){ acc->out + head * hd, q + head * hd, k + kv_head * hd, v + kv_head * hd,
                          n, t - n, q_width, kv_dim, hd, acc->scores + head * t };
   if( !attention_deferrable(ctx, acc, argv) ){
-    g->n--;
     attention_head_run(a);
-  }else if( g->n == per_group ){
+    return;
+  }
+  g->pending[g->n++] = head;
+  if( g->n == per_group ){
     g->running = 1;
     workers_submit(&acc->batch, attention_group_run, g);
     workers_share();
