@@ -369,23 +369,13 @@ static int run_bench(const char *out_path, int argc, char **argv){
   return rc;
 }
 
-static char *slurp(const char *path){
-  FILE *f = fopen(path, "r");
-  ck_assert_ptr_nonnull(f);
-  static char buf[1 << 16];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  buf[n] = 0;
-  fclose(f);
-  return buf;
-}
-
 START_TEST(test_command_json){
   const char *model = stories_db();
   const char *out = test_tmp_path("bench_out.jsonl");
   char *argv[] = { "bench", (char*)model, "--json", "--repeat", "2", "--prompt-tokens", "8",
                    "--gen-tokens", "5", "--probe-size", "1M", "--keep-cache", 0 };
   ck_assert_int_eq(run_bench(out, 12, argv), 0);
-  char *text = slurp(out);
+  char *text = test_read_file(out, 0);
   char *nl = strchr(text, '\n');
   ck_assert_ptr_nonnull(nl);
   ck_assert_msg(nl[1] == 0, "one line expected: %s", text);
@@ -426,6 +416,7 @@ START_TEST(test_command_json){
     assert_key(db, text, "cpus", "null");
   }
   sqlite3_close(db);
+  free(text);
 }
 END_TEST
 
@@ -438,7 +429,7 @@ START_TEST(test_command_sweep){
                    "--gen-tokens", "3", "--probe-size", "0", "--sweep", "600K,2M",
                    "--out", prefix, "--keep-cache", 0 };
   ck_assert_int_eq(run_bench(out, 16, argv), 0);
-  char *text = slurp(out);
+  char *text = test_read_file(out, 0);
   int lines = 0;
   for(char *p = text; *p; p++) lines += *p == '\n';
   ck_assert_int_eq(lines, 8);                     /* 2 budgets x 4 variants */
@@ -449,16 +440,20 @@ START_TEST(test_command_sweep){
   struct stat st;
   snprintf(path, sizeof path, "%s.tsv", prefix);
   ck_assert_int_eq(stat(path, &st), 0);
-  char *tsv = slurp(path);
+  char *tsv = test_read_file(path, 0);
   ck_assert(strncmp(tsv, "budget_bytes\tpolicy\tprefetch\tdecode_tok_s", 41) == 0);
   lines = 0;
   for(char *p = tsv; *p; p++) lines += *p == '\n';
   ck_assert_int_eq(lines, 9);
   snprintf(path, sizeof path, "%s.md", prefix);
   ck_assert_int_eq(stat(path, &st), 0);
-  ck_assert_ptr_nonnull(strstr(slurp(path), "| budget MiB | policy |"));
+  char *md = test_read_file(path, 0);
+  ck_assert_ptr_nonnull(strstr(md, "| budget MiB | policy |"));
   snprintf(path, sizeof path, "%s.gp", prefix);
   ck_assert_int_eq(stat(path, &st), 0);
+  free(text);
+  free(tsv);
+  free(md);
 }
 END_TEST
 

@@ -16,22 +16,9 @@
 
 #define QWEN_SYSTEM "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
-static char *read_file(const char *path){
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != NULL, "cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  ck_assert(buf && fread(buf, 1, (size_t)n, f) == (size_t)n);
-  fclose(f);
-  buf[n] = 0;
-  return buf;
-}
-
 /* tokenizer_config.json's chat_template, decoded by SQLite's JSON1. */
 static char *qwen_config_template(void){
-  char *json = read_file(SHARED("tokenizers/qwen2.5/tokenizer_config.json"));
+  char *json = test_read_file(SHARED("tokenizers/qwen2.5/tokenizer_config.json"), 0);
   sqlite3 *db;
   sqlite3_stmt *st;
   ck_assert_int_eq(sqlite3_open(":memory:", &db), SQLITE_OK);
@@ -85,7 +72,7 @@ START_TEST(test_detect_qwen25_config){
 END_TEST
 
 START_TEST(test_detect_qwen25_llama_cpp_copy){
-  char *jinja = read_file(SHARED("tokenizers/llama.cpp-vectors/Qwen-Qwen2.5-7B-Instruct.jinja"));
+  char *jinja = test_read_file(SHARED("tokenizers/llama.cpp-vectors/Qwen-Qwen2.5-7B-Instruct.jinja"), 0);
   chat_template t;
   char err[256] = "";
   ck_assert_msg(chat_template_detect(jinja, &t, err, sizeof err) == 0, "%s", err);
@@ -163,7 +150,7 @@ START_TEST(test_qwen25_vectors){
     "FROM (SELECT json_extract(?1, '$.kind') AS k) WHERE k LIKE 'chat_template(user=''%'')'",
     -1, &st, NULL);
   sqlite3_prepare_v2(db, "SELECT value FROM json_each(?1, '$.ids')", -1, &ids_st, NULL);
-  char *all = read_file(SHARED("tokenizers/qwen2.5/qwen2.5_encode_vectors.jsonl"));
+  char *all = test_read_file(SHARED("tokenizers/qwen2.5/qwen2.5_encode_vectors.jsonl"), 0);
   int checked = 0;
   for(char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")){
     sqlite3_bind_text(st, 1, line, -1, SQLITE_STATIC);

@@ -22,26 +22,12 @@
 static char db_path[1024];
 static char *reference;      /* reference_logits.json's text */
 
-static char *slurp(const char *path){
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != 0, "%s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  ck_assert_ptr_nonnull(buf);
-  ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-  buf[n] = 0;
-  fclose(f);
-  return buf;
-}
-
 static void setup_model(void){
   char err[512];
   import_options opt = { .dtype = -1 };
   snprintf(db_path, sizeof db_path, "%s", test_tmp_path("fortunes.db"));
   ck_assert_msg(import_model(FORTUNES(""), db_path, &opt, err, sizeof err) == 0, "%s", err);
-  reference = slurp(FORTUNES("reference_logits.json"));
+  reference = test_read_file(FORTUNES("reference_logits.json"), 0);
 }
 
 static void teardown_model(void){
@@ -223,7 +209,7 @@ END_TEST
 ** gives the perplexity PyTorch reported: same token count, within 1%. */
 START_TEST(test_validation_perplexity){
   sqlite3 *db = open_model();
-  char *text = slurp(FORTUNES("validation.txt"));
+  char *text = test_read_file(FORTUNES("validation.txt"), 0);
   int ctx = (int)reference_number(db, "$.validation.ctx");
   double ref_ppl = reference_number(db, "$.validation.perplexity");
   double ref_tokens = reference_number(db, "$.validation.tokens");

@@ -162,19 +162,6 @@ END_TEST
 
 /* ---- stories260K: GGUF against the llama2.c checkpoint ------------------- */
 
-static uint8_t *read_file(const char *path, size_t *len){
-  FILE *f = fopen(path, "rb");
-  uint8_t *buf;
-  ck_assert_ptr_nonnull(f);
-  fseek(f, 0, SEEK_END);
-  *len = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  buf = malloc(*len);
-  ck_assert_uint_eq(fread(buf, 1, *len, f), *len);
-  fclose(f);
-  return buf;
-}
-
 static void check_shape(const gguf_tensor *t, uint32_t n_dims, uint64_t ne0,
                         uint64_t ne1){
   ck_assert_ptr_nonnull(t);
@@ -188,7 +175,7 @@ static void check_shape(const gguf_tensor *t, uint32_t n_dims, uint64_t ne0,
 START_TEST(test_stories260k){
   gguf *g = open_shared(SHARED("models/stories260K/stories260K.gguf"));
   size_t bin_len;
-  uint8_t *bin = read_file(SHARED("models/stories260K/stories260K.bin"), &bin_len);
+  uint8_t *bin = (uint8_t *)test_read_file(SHARED("models/stories260K/stories260K.bin"), &bin_len);
   const gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
   const gguf_tensor *q0 = gguf_find_tensor(g, "blk.0.attn_q.weight");
   const gguf_tensor *last;

@@ -19,18 +19,6 @@
 #define STORIES_BIN SHARED("models/stories260K/stories260K.bin")
 #define TOK512 SHARED("models/stories260K/tok512.bin")
 
-static unsigned char *file_read(const char *path, size_t *len){
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != 0, "cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  *len = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *buf = malloc(*len);
-  ck_assert(fread(buf, 1, *len, f) == *len);
-  fclose(f);
-  return buf;
-}
-
 static void file_write(const char *path, const void *data, size_t len){
   FILE *f = fopen(path, "wb");
   ck_assert(f != 0);
@@ -76,7 +64,7 @@ static long bin_offset(const char *name, long *count){
 /* Every tensor's tiles, concatenated in tile order, equal the .bin slice. */
 static int check_tensors_against_bin(const char *db_path){
   size_t bin_len;
-  unsigned char *bin = file_read(STORIES_BIN, &bin_len);
+  unsigned char *bin = (unsigned char *)test_read_file(STORIES_BIN, &bin_len);
   sqlite3 *db;
   sqlite3_stmt *st;
   ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, 0), SQLITE_OK);
@@ -169,7 +157,7 @@ START_TEST(test_q8_0_conversion){
   import_options opt = { .dtype = TENSOR_Q8_0 };
   ck_assert_msg(import_model(STORIES_GGUF, out, &opt, err, sizeof err) == 0, "%s", err);
   size_t bin_len;
-  unsigned char *bin = file_read(STORIES_BIN, &bin_len);
+  unsigned char *bin = (unsigned char *)test_read_file(STORIES_BIN, &bin_len);
   sqlite3 *db;
   sqlite3_stmt *st;
   sqlite3_open_v2(out, &db, SQLITE_OPEN_READONLY, 0);
@@ -227,7 +215,7 @@ static void expect_import_error(const char *src, const char *tok, const char *ne
 static const char *gguf_patched(const char *name, const char *after, size_t skip,
                                 const void *patch, size_t patch_len){
   size_t len;
-  unsigned char *buf = file_read(STORIES_GGUF, &len);
+  unsigned char *buf = (unsigned char *)test_read_file(STORIES_GGUF, &len);
   unsigned char *at = memmem(buf, len, after, strlen(after));
   ck_assert_ptr_nonnull(at);
   memcpy(at + strlen(after) + skip, patch, patch_len);
@@ -239,7 +227,7 @@ static const char *gguf_patched(const char *name, const char *after, size_t skip
 
 START_TEST(test_truncated_gguf){
   size_t len;
-  unsigned char *buf = file_read(STORIES_GGUF, &len);
+  unsigned char *buf = (unsigned char *)test_read_file(STORIES_GGUF, &len);
   char path[1024];
   snprintf(path, sizeof path, "%s", test_tmp_path("truncated.gguf"));
   size_t cuts[] = { 3, 10, 100, 2000, len / 2, len - 1 };
@@ -253,7 +241,7 @@ END_TEST
 
 START_TEST(test_wrong_magic_and_version){
   size_t len;
-  unsigned char *buf = file_read(STORIES_GGUF, &len);
+  unsigned char *buf = (unsigned char *)test_read_file(STORIES_GGUF, &len);
   char path[1024];
   snprintf(path, sizeof path, "%s", test_tmp_path("magic.gguf"));
   memcpy(buf, "GGUX", 4);
@@ -291,7 +279,7 @@ END_TEST
 
 START_TEST(test_bad_llama2c){
   size_t len;
-  unsigned char *buf = file_read(STORIES_BIN, &len);
+  unsigned char *buf = (unsigned char *)test_read_file(STORIES_BIN, &len);
   char path[1024];
   snprintf(path, sizeof path, "%s", test_tmp_path("short.bin"));
   file_write(path, buf, len - 100);

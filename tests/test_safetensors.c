@@ -52,18 +52,6 @@ static const char *fresh_dir(const char *name){
   return dir;
 }
 
-static uint8_t *read_file(const char *path, size_t *len){
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != 0, "cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  *len = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *buf = malloc(*len + 1);
-  ck_assert_uint_eq(fread(buf, 1, *len, f), *len);
-  fclose(f);
-  return buf;
-}
-
 /* A safetensors image: length, `json` padded with spaces to `pad` more
 ** bytes, then data_len bytes counting up from 1. */
 static uint8_t *make_st(const char *json, size_t pad, size_t data_len, size_t *len){
@@ -103,7 +91,7 @@ typedef struct llama2c {
 
 static void llama2c_load(llama2c *m){
   size_t len;
-  m->file = read_file(SHARED("models/stories260K/stories260K.bin"), &len);
+  m->file = (uint8_t *)test_read_file(SHARED("models/stories260K/stories260K.bin"), &len);
   int32_t hdr[7];
   memcpy(hdr, m->file, sizeof(hdr));
   int32_t want[7] = { DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, VOCAB, 512 };
@@ -817,9 +805,7 @@ END_TEST
 /* stories260K's config.json with `patch` applied as by json_patch (a key
 ** set to null is removed); the caller frees it. */
 static char *stories_config(const char *patch){
-  size_t len;
-  char *base = (char *)read_file(HF_DIR "/config.json", &len);
-  base[len] = 0;
+  char *base = test_read_file(HF_DIR "/config.json", 0);
   sqlite3 *db;
   sqlite3_stmt *s;
   ck_assert_int_eq(sqlite3_open(":memory:", &db), SQLITE_OK);

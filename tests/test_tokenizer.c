@@ -27,20 +27,6 @@ static tokenizer *qwen, *qwen_json, *spm, *gpt2, *tok512;
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static char *read_file(const char *path, size_t *len){
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != NULL, "cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  ck_assert(buf && fread(buf, 1, (size_t)n, f) == (size_t)n);
-  fclose(f);
-  buf[n] = 0;
-  if( len ) *len = (size_t)n;
-  return buf;
-}
-
 static void write_file(const char *path, const char *text){
   FILE *f = fopen(path, "wb");
   ck_assert_msg(f != NULL, "cannot write %s", path);
@@ -105,9 +91,9 @@ static int check_llama_cpp_vectors(const tokenizer *t, const char *name){
   static const char sep[] = "\n__ggml_vocab_test__\n";
   snprintf(path, sizeof path, SHARED(VECTORS "%s.inp"), name);
   size_t inp_len;
-  char *inp = read_file(path, &inp_len);
+  char *inp = test_read_file(path, &inp_len);
   snprintf(path, sizeof path, SHARED(VECTORS "%s.out"), name);
-  char *out = read_file(path, NULL);
+  char *out = test_read_file(path, NULL);
   char *line = out, *text = inp;
   int count = 0;
   while( text < inp + inp_len ){
@@ -153,7 +139,7 @@ static int for_each_jsonl(const char *path, const tokenizer *t, jsonl_fn fn){
                                       -1, &st, NULL), SQLITE_OK);
   ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT value FROM json_each(?1, '$.ids')",
                                       -1, &ids_st, NULL), SQLITE_OK);
-  char *all = read_file(path, NULL);
+  char *all = test_read_file(path, NULL);
   int count = 0;
   for(char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")){
     int want[512], n = 0;
@@ -194,9 +180,9 @@ static const char *write_qwen_tokenizer_json(void){
   char cmd[1200], path[1100];
   snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
   ck_assert_int_eq(system(cmd), 0);
-  char *vocab = read_file(SHARED("tokenizers/qwen2.5/vocab.json"), NULL);
-  char *merges = read_file(SHARED("tokenizers/qwen2.5/merges.txt"), NULL);
-  char *config = read_file(SHARED("tokenizers/qwen2.5/tokenizer_config.json"), NULL);
+  char *vocab = test_read_file(SHARED("tokenizers/qwen2.5/vocab.json"), NULL);
+  char *merges = test_read_file(SHARED("tokenizers/qwen2.5/merges.txt"), NULL);
+  char *config = test_read_file(SHARED("tokenizers/qwen2.5/tokenizer_config.json"), NULL);
   sqlite3 *db;
   sqlite3_stmt *st;
   ck_assert_int_eq(sqlite3_open(":memory:", &db), SQLITE_OK);

@@ -1,7 +1,7 @@
 /*
 ** testutil.h: what every Check test program shares: the path of ../shared,
-** a scratch directory, one-integer queries, numbers from /proc, and a
-** main() that runs one suite.
+** a scratch directory, whole files, one-integer queries, numbers from
+** /proc, and a main() that runs one suite.
 */
 #ifndef TENSQL_TESTUTIL_H
 #define TENSQL_TESTUTIL_H
@@ -29,6 +29,22 @@ static inline const char *test_tmp_path(const char *name){
   if( system("mkdir -p " BUILD_DIR "/tests/tmp") != 0 ) return 0;
   snprintf(p, 1024, BUILD_DIR "/tests/tmp/%s", name);
   return p;
+}
+
+/* The whole file at path with a NUL after it (not counted in *len, when
+** len is not NULL); fails the test when it cannot be read.  free() it. */
+static inline char *test_read_file(const char *path, size_t *len){
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  ck_assert_msg(buf && fread(buf, 1, (size_t)n, f) == (size_t)n, "cannot read %s", path);
+  fclose(f);
+  buf[n] = 0;
+  if( len ) *len = (size_t)n;
+  return buf;
 }
 
 /* The integer in the first column of the first row of sql; fails the test
