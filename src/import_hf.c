@@ -154,19 +154,26 @@ static void hf_lookup(hf_import *h, const char *doc, const char *path, hf_value 
   sqlite3_reset(h->lookup);
 }
 
+/* config.json's `key` into *v (its text freed): 1 when present, 0 when
+** absent and the caller has a default, an error when absent without one. */
+static int hf_config_lookup(hf_import *h, const char *key, int has_default, hf_value *v){
+  char path[64];
+  snprintf(path, sizeof(path), "$.%s", key);
+  hf_lookup(h, h->config, path, v);
+  free(v->s);
+  if( v->type[0] ) return 1;
+  return has_default ? 0 : hf_error(h, "%s: %s is missing", h->config_path, key);
+}
+
 /* config.json's integer `key`: > 0 and small enough for any shape
 ** arithmetic; dflt if absent, or an error if dflt is not > 0. */
 static int hf_config_int(hf_import *h, const char *key, int64_t dflt, int64_t *out){
-  char path[64];
   hf_value v;
-  snprintf(path, sizeof(path), "$.%s", key);
-  hf_lookup(h, h->config, path, &v);
-  free(v.s);
-  if( v.type[0] == 0 && dflt > 0 ){
-    *out = dflt;
-    return 0;
+  int found = hf_config_lookup(h, key, dflt > 0, &v);
+  if( found <= 0 ){
+    if( found == 0 ) *out = dflt;
+    return found;
   }
-  if( v.type[0] == 0 ) return hf_error(h, "%s: %s is missing", h->config_path, key);
   if( strcmp(v.type, "integer") != 0 || v.i <= 0 || v.i > INT32_MAX ){
     return hf_error(h, "%s: %s is not a positive integer", h->config_path, key);
   }
@@ -174,17 +181,14 @@ static int hf_config_int(hf_import *h, const char *key, int64_t dflt, int64_t *o
   return 0;
 }
 
+/* config.json's number `key`: finite and > 0; dflt as for hf_config_int. */
 static int hf_config_float(hf_import *h, const char *key, double dflt, double *out){
-  char path[64];
   hf_value v;
-  snprintf(path, sizeof(path), "$.%s", key);
-  hf_lookup(h, h->config, path, &v);
-  free(v.s);
-  if( v.type[0] == 0 && dflt > 0 ){
-    *out = dflt;
-    return 0;
+  int found = hf_config_lookup(h, key, dflt > 0, &v);
+  if( found <= 0 ){
+    if( found == 0 ) *out = dflt;
+    return found;
   }
-  if( v.type[0] == 0 ) return hf_error(h, "%s: %s is missing", h->config_path, key);
   int number = strcmp(v.type, "real") == 0 || strcmp(v.type, "integer") == 0;
   if( !number || !(v.f > 0) || !isfinite(v.f) ){
     return hf_error(h, "%s: %s is not a positive number", h->config_path, key);
