@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_clients.sh: tensql from the clients people use, end to end on
-# stories260K: the sqlite3 shell with .load, and Python's standard sqlite3
-# module streaming generate rows.  The expected text is llama2.c run.c's
+# stories260K: the sqlite3 shell with .load, Python's standard sqlite3
+# module streaming generate rows, and the tensql command.  The expected text is llama2.c run.c's
 # output in ../shared (greedy_t0_n64_prompt.txt).  Run by `make check` from
 # the build directory.
 set -u
@@ -52,6 +52,17 @@ print("".join(out))
 PY
 )
 check "python sqlite3 generate" "$expected" "$got"
+
+# 3. the tensql command, on its default kernel threads (the CPUs it may
+# use, at most 8) and on one
+threads=$(nproc)
+[ "$threads" -gt 8 ] && threads=8
+got=$(./tensql run "$db" -p 'Lily and Tim went to the park.' -n 53 2>tests/tmp/clients_run.err)
+check "tensql run" "$expected" "$got"
+got=$(grep -o 'kernel threads: [0-9]*' tests/tmp/clients_run.err)
+check "tensql run default threads" "kernel threads: $threads" "$got"
+got=$(./tensql run "$db" -p 'Lily and Tim went to the park.' -n 53 --threads 1 2>/dev/null)
+check "tensql run --threads 1" "$expected" "$got"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
