@@ -135,12 +135,17 @@ typedef struct matmul_acc {
 ** statements' speed, against 1.07x cut in two). */
 #define MATMUL_MIN_PART_ROWS 16
 
+/* want parts of a tile of `rows` rows, or as many as keep
+** MATMUL_MIN_PART_ROWS rows each (at least 1). */
+static int64_t matmul_parts_within(int64_t want, int64_t rows){
+  int64_t most = rows / MATMUL_MIN_PART_ROWS;
+  return want < most ? want : most > 1 ? most : 1;
+}
+
 static int64_t matmul_parts(const model_tensor *t, int64_t tiles, int twins){
   int threads = workers_threads();
   if( threads == 1 ) return 1;
-  int64_t parts = (threads + tiles - 1) / tiles * twins;
-  int64_t most = t->tile_rows / MATMUL_MIN_PART_ROWS;
-  return parts < most ? parts : most > 1 ? most : 1;
+  return matmul_parts_within((threads + tiles - 1) / tiles * twins, t->tile_rows);
 }
 
 /* The parts of a product's last tile, of `rows` rows: at least one a
@@ -149,9 +154,8 @@ static int64_t matmul_parts(const model_tensor *t, int64_t tiles, int twins){
 ** product went to one thread after the other had finished: 3 tiles
 ** against 2, a fifth of the product idle on one thread. */
 static int64_t matmul_last_parts(int64_t parts, int64_t rows){
-  int64_t threads = workers_threads(), most = rows / MATMUL_MIN_PART_ROWS;
-  if( parts >= threads ) return parts;
-  return threads < most ? threads : most > 1 ? most : 1;
+  int64_t threads = workers_threads();
+  return parts >= threads ? parts : matmul_parts_within(threads, rows);
 }
 
 static void matmul_task_run(void *arg){
