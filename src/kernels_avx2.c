@@ -296,10 +296,13 @@ ALWAYS_INLINE void q8_0_group_n(const kernel_input *in, const uint8_t *group, si
 }
 
 /* Decode of LOCKSTEP whole groups side by side (kernels_internal.h,
-** q8_0_decode_lockstep).  Qwen2.5-0.5B decode on this path (forced on an
-** AVX-512 machine, tokens alternating in one process): 2% faster on 1
-** thread, 0-1% on 2; 4 groups did alike. */
-#define LOCKSTEP 2
+** q8_0_decode_lockstep), whatever the row length.  On an AMD EPYC with
+** AVX2 and no AVX-512 (Zen 3), one group at a time streamed Q8_0 tiles at
+** about 0.75 of the bandwidth probe's rate, 2 groups side by side at
+** about 0.85 and 4 at about 0.95; 8 was slower again, and a software
+** prefetch ahead of 2 or 4 streams made them slower.  (A microbenchmark
+** of 500 MB of 1088 x 896 tiles, kernels alternating chunk by chunk.) */
+#define LOCKSTEP 4
 
 static void q8_0_groups_lockstep(const kernel_input *in, const uint8_t *group, float *y){
   const size_t blocks = in->cols / TENSOR_Q8_0_BLOCK;
@@ -324,7 +327,7 @@ static void q8_0_groups_lockstep(const kernel_input *in, const uint8_t *group, f
 
 void kernels_avx2_matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
                               float *y, size_t y_stride){
-  size_t r0 = q8_0_decode_lockstep(in, w, rows, y, LOCKSTEP, q8_0_groups_lockstep);
+  size_t r0 = q8_0_decode_lockstep(in, w, rows, y, LOCKSTEP, 0, q8_0_groups_lockstep);
   for(; r0 < rows; r0 += TENSOR_Q8_0_GROUP){
     const uint8_t *group = tensor_q8_0_group(w, in->cols, r0);
     const size_t live = rows - r0 < TENSOR_Q8_0_GROUP ? rows - r0 : TENSOR_Q8_0_GROUP;

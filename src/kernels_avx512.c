@@ -146,7 +146,8 @@ static void groups_lockstep(const kernel_input *in, const uint8_t *group, float 
 
 void kernels_avx512_matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
                                 float *y, size_t y_stride){
-  size_t r0 = q8_0_decode_lockstep(in, w, rows, y, LOCKSTEP, groups_lockstep);
+  size_t r0 = q8_0_decode_lockstep(in, w, rows, y, LOCKSTEP, Q8_0_LOCKSTEP_BYTES,
+                                   groups_lockstep);
   for(; r0 < rows; r0 += TENSOR_Q8_0_GROUP){
     const uint8_t *group = tensor_q8_0_group(w, in->cols, r0);
     const size_t live = rows - r0 < TENSOR_Q8_0_GROUP ? rows - r0 : TENSOR_Q8_0_GROUP;

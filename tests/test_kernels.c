@@ -442,6 +442,9 @@ START_TEST(test_matmul_q8_0){
   ** kernel's batch */
   check_matmul_q8_0(53, 96, 70);
   check_matmul_q8_0(16, 32 * 257, 3);
+  /* decode of short rows, 4 groups side by side on AVX2 and the rest one
+  ** by one */
+  check_matmul_q8_0(75, 96, 1);
 }
 END_TEST
 
@@ -509,6 +512,7 @@ START_TEST(test_matmul_q8_0_paths_agree){
   rng_state = 16;
   check_paths_agree(37, 32 * 29, 11, _i);
   check_paths_agree(91, 32 * 65, 1, _i);   /* decode of long rows */
+  check_paths_agree(75, 96, 1, _i);        /* and of short ones */
 }
 END_TEST
 
