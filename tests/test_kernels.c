@@ -490,6 +490,9 @@ START_TEST(test_matmul_q8_0_decode_is_prefill){
   /* rows long enough for decode to take groups side by side (kernels_avx2.c,
   ** kernels_avx512.c), and a group and a short one left over */
   check_decode_is_prefill(91, 32 * 65, 3);
+  /* short rows, which AVX2 decode takes side by side too; prefill passes
+  ** of 4 activation rows and one of 2 */
+  check_decode_is_prefill(75, 96, 6);
 }
 END_TEST
 
