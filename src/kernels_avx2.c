@@ -317,7 +317,7 @@ ALWAYS_INLINE void q8_0_group_n(const kernel_input *in, const uint8_t *group, si
 ** AVX2 and no AVX-512 (Zen 3), one group at a time streamed Q8_0 tiles at
 ** about 0.75 of the bandwidth probe's rate, 2 groups side by side at
 ** about 0.85 and 4 at about 0.95; 8 was slower again, and a software
-** prefetch ahead of 2 or 4 streams made them slower.  (A microbenchmark
+** prefetch ahead of 2 streams made them slower.  (A microbenchmark
 ** of 500 MB of 1088 x 896 tiles, kernels alternating chunk by chunk.) */
 #define LOCKSTEP 4
 
