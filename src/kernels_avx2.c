@@ -231,7 +231,9 @@ void kernels_avx2_matmul(tensor_dtype dtype, const void *w, size_t rows,
 ** block, as in the scalar code and kernels_avx512.c: the same bits. */
 
 /* Activation rows a pass over a group meets in prefill: they share the
-** weight loads and |w|, and 4 rows' sums still fit the 16 registers.
+** weight loads and |w|.  4 rows' integer sums take 8 of the 16 registers,
+** leaving room for a weight vector, |w| and the broadcasts; their float
+** sums go through the stack once a block.
 ** 1088 x 896 tiles against 64 activation rows (a microbenchmark, AMD EPYC
 ** Zen 3) went 7% faster than with 2. */
 #define ACTS 4
