@@ -346,7 +346,7 @@ static void q8_0_groups_lockstep(const kernel_input *in, const uint8_t *group, f
 
 void kernels_avx2_matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
                               float *y, size_t y_stride){
-  size_t r0 = q8_0_decode_lockstep(in, w, rows, y, LOCKSTEP, 0, q8_0_groups_lockstep);
+  size_t r0 = q8_0_decode_lockstep(in, w, rows, y, LOCKSTEP, q8_0_groups_lockstep);
   for(; r0 < rows; r0 += TENSOR_Q8_0_GROUP){
     const uint8_t *group = tensor_q8_0_group(w, in->cols, r0);
     const size_t live = rows - r0 < TENSOR_Q8_0_GROUP ? rows - r0 : TENSOR_Q8_0_GROUP;

@@ -16,18 +16,19 @@
 ** weights are flipped to w + 128 (an XOR) and the lane starts at
 ** -128 * sum(x) of the block, which the flip adds back.
 **
-** Decode streams a group's blocks once, in order: one linear read (four
-** side by side for long rows).  A single read is left to the hardware
-** prefetcher: no software prefetch ahead of it (NTA or T0, 0.5 to 16 KiB
-** ahead) made decode faster; NTA 16 KiB, once the choice here, made it
-** 6-8% slower on 2 threads, and 5% slower on 1 and 2 under a budget that
-** keeps every tile; on an AMD EPYC, T0 1-2 KiB ahead here as well as in
-** groups_lockstep was 5-10% slower than neither (Qwen2.5-0.5B, tokens
-** alternating between the two in one process).  The four reads side by
-** side are another matter (groups_lockstep).  Prefill keeps a block's 8
-** weight vectors in registers while ACTS activation rows meet them.  Each
-** output is fma(d_w * d_x, (float)dot, acc) block after block, as in
-** kernels_avx2.c and the scalar code, so every path gives the same bits.
+** Decode streams four groups' blocks side by side, once, in order
+** (groups_lockstep), and a tile's last groups one at a time (group_one).
+** A single read is left to the hardware prefetcher: no software prefetch
+** ahead of it (NTA or T0, 0.5 to 16 KiB ahead) made decode faster; NTA
+** 16 KiB, once the choice here, made it 6-8% slower on 2 threads, and 5%
+** slower on 1 and 2 under a budget that keeps every tile; on an AMD EPYC,
+** T0 1-2 KiB ahead here as well as in groups_lockstep was 5-10% slower
+** than neither (Qwen2.5-0.5B, tokens alternating between the two in one
+** process).  The four reads side by side are another matter
+** (groups_lockstep).  Prefill keeps a block's 8 weight vectors in
+** registers while ACTS activation rows meet them.  Each output is
+** fma(d_w * d_x, (float)dot, acc) block after block, as in kernels_avx2.c
+** and the scalar code, so every path gives the same bits.
 */
 #include "kernels_internal.h"
 
@@ -106,18 +107,22 @@ static void group_one(const kernel_input *in, const uint8_t *group, size_t live,
 }
 
 /* Decode of LOCKSTEP whole groups side by side (kernels_internal.h,
-** q8_0_decode_lockstep).  Qwen2.5-0.5B decode (ffn_down, 4864 columns,
-** 82 KiB a group), tokens alternating in one process: 4.2% faster on 1
-** thread, 3.3% on 2; 2, 3, 6 or 8 groups did alike.  Side by side, each
-** activation block is read once for four groups and four streams are in
-** flight; which of the two counts was not told apart (prefetching the
-** activation ahead gained nothing).  On the 896-column tensors (15 KiB a
-** group) it was 3.6% slower, hence the threshold.
+** q8_0_decode_lockstep), whatever the row length.  Qwen2.5-0.5B decode,
+** tokens alternating between two ways in one process:
+** - AMD EPYC, ffn_down only (4864 columns, 82 KiB a group): 4.2% faster
+**   on 1 thread, 3.3% on 2; 2, 3, 6 or 8 groups did alike.  Side by side,
+**   each activation block is read once for four groups and four streams
+**   are in flight; which of the two counts was not told apart.  On the
+**   896-column tensors (15 KiB a group) it was then 3.6% slower, before
+**   the prefetch below; with it, short rows there are unmeasured.
+** - Intel Xeon (Sapphire Rapids family), every tensor side by side
+**   against long rows only: 13% faster on 1 thread, 10-13% on 2; 8 groups
+**   were 2-5% slower than 4.
 **
 ** Four streams at once are more than the hardware prefetcher keeps ahead
 ** of: a T0 prefetch LOCKSTEP_AHEAD bytes ahead in each made decode 2%
-** faster on 1 and on 2 threads (AMD EPYC, AVX-512; twice each, tokens
-** alternating); 0.5, 4 KiB and NTA gained 0.5-1%. */
+** faster on 1 and on 2 threads on the EPYC (0.5, 4 KiB and NTA gained
+** 0.5-1%), and 5-8% on the Xeon (1 KiB alike, 4 KiB 1-2% worse). */
 #define LOCKSTEP 4
 #define LOCKSTEP_AHEAD 2048
 
@@ -146,8 +151,7 @@ static void groups_lockstep(const kernel_input *in, const uint8_t *group, float 
 
 void kernels_avx512_matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
                                 float *y, size_t y_stride){
-  size_t r0 = q8_0_decode_lockstep(in, w, rows, y, LOCKSTEP, Q8_0_LOCKSTEP_BYTES,
-                                   groups_lockstep);
+  size_t r0 = q8_0_decode_lockstep(in, w, rows, y, LOCKSTEP, groups_lockstep);
   for(; r0 < rows; r0 += TENSOR_Q8_0_GROUP){
     const uint8_t *group = tensor_q8_0_group(w, in->cols, r0);
     const size_t live = rows - r0 < TENSOR_Q8_0_GROUP ? rows - r0 : TENSOR_Q8_0_GROUP;

@@ -30,24 +30,18 @@ static inline const int8_t *q8_0_values(const uint8_t *block){
   return (const int8_t *)(block + 2);
 }
 
-/* Decode (one activation row) of rows whose Q8_0 group is longer than
-** min_group_bytes takes `groups` whole groups side by side, block b of
-** each in turn, each group's sums kept apart in their usual order (the
-** same bits).  Where that pays depends on the machine: on an AVX-512
-** EPYC only for groups longer than the L1 cache (Q8_0_LOCKSTEP_BYTES;
-** kernels_avx512.c has the figures), on an AVX2 EPYC for every length
-** (kernels_avx2.c).  lockstep(in, group, y) does `groups` groups from
-** `group`; this returns the rows it covered, from row 0, and the caller
-** does the rest a group at a time. */
-#define Q8_0_LOCKSTEP_BYTES (32 << 10)
+/* Decode (one activation row) takes `groups` whole groups side by side,
+** block b of each in turn, each group's sums kept apart in their usual
+** order (the same bits).  Several streams at once pull more bandwidth from
+** one core than a single one, on every CPU measured so far (an AVX2 EPYC,
+** kernels_avx2.c; an AVX-512 Xeon, kernels_avx512.c).  lockstep(in,
+** group, y) does `groups` groups from `group`; this returns the rows it
+** covered, from row 0, and the caller does the rest a group at a time. */
 typedef void q8_0_lockstep_fn(const kernel_input *in, const uint8_t *group, float *y);
 
 static inline size_t q8_0_decode_lockstep(const kernel_input *in, const void *w, size_t rows,
-                                          float *y, size_t groups, size_t min_group_bytes,
-                                          q8_0_lockstep_fn *lockstep){
-  if( in->n != 1 || in->cols / TENSOR_Q8_0_BLOCK * TENSOR_Q8_0_GROUP_BYTES <= min_group_bytes ){
-    return 0;
-  }
+                                          float *y, size_t groups, q8_0_lockstep_fn *lockstep){
+  if( in->n != 1 ) return 0;
   const size_t step = groups * TENSOR_Q8_0_GROUP;
   size_t r0 = 0;
   for(; r0 + step <= rows; r0 += step) lockstep(in, tensor_q8_0_group(w, in->cols, r0), y + r0);
