@@ -9,7 +9,8 @@
 ** rather than once.
 **
 ** The probe sums a buffer larger than the caches (512 MB by default), with
-** AVX2 loads where the CPU has them, split evenly over `threads` threads.
+** AVX2 loads where the CPU has them, split evenly over `threads` threads,
+** each reading its slice as four streams side by side (probe.c says why).
 */
 #ifndef TENSQL_PROBE_H
 #define TENSQL_PROBE_H
