@@ -1,27 +1,27 @@
 # cgroup_limit.gp: written by tensql bench --sweep; run `gnuplot cgroup_limit.gp` here to redraw cgroup_limit.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.572 0.5674 0.727 360.66
-200 0.8468 0.7147 0.8729 310.65
-280 1.188 1.132 1.205 230.42
+150 1.922 1.717 1.927 361.14
+200 2.18 1.617 2.304 311.09
+280 2.63 2.538 2.914 231.06
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.7519 0.5507 0.8205 360.33
-200 0.8836 0.8339 0.9023 310.38
-280 1.114 1.087 1.199 230.33
+150 1.334 1.093 1.403 360.33
+200 1.578 1.2 1.63 310.38
+280 2.148 1.89 2.174 230.33
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.389 0.3591 0.5137 500.79
-200 0.4475 0.4308 0.4935 500.79
-280 0.479 0.3806 0.5186 500.79
+150 0.811 0.6907 0.8525 500.79
+200 0.8905 0.7964 0.911 500.79
+280 0.8575 0.7705 0.8851 500.79
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.4527 0.4238 0.5174 500.79
-200 0.4839 0.4146 0.522 500.79
-280 0.4864 0.478 0.5235 500.79
+150 0.924 0.7964 0.9252 500.79
+200 0.8648 0.8617 0.9884 500.79
+280 0.7925 0.7792 0.8129 500.79
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'cgroup_limit.png'

@@ -16,7 +16,7 @@
 #
 # Root is needed to drop the page cache between budgets and to create the
 # memory cgroups; without it the figures are still made, warm and with
-# null peak-charged memory.  Takes about an hour on 2 cores.
+# null peak-charged memory.  Takes 20 to 60 minutes on 2 cores.
 #
 # Environment: TENSQL (default ./tensql), MODEL (default /tmp/q05.db, made
 # if missing), REPEAT (3), GEN (16 tokens generated), PROMPT (64 tokens).
