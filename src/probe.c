@@ -34,7 +34,7 @@
 ** the machine, and decode "efficiency" passed 1. */
 #define PROBE_STREAMS 4
 #define PROBE_STEP 128                        /* bytes of a stream in turn */
-#define PROBE_UNIT (PROBE_STREAMS * PROBE_STEP) /* a slice is a multiple */
+_Static_assert(PROBE_UNIT == PROBE_STREAMS * PROBE_STEP, "probe.h's PROBE_UNIT");
 
 /* Sum of n bytes (n a multiple of PROBE_UNIT) as 64-bit words. */
 static uint64_t sum_scalar(const uint64_t *p, size_t n){
@@ -84,6 +84,13 @@ int probe_uses_avx2(void){
 #endif
 }
 
+uint64_t probe_sum(const void *buf, size_t bytes, int avx2){
+#ifdef PROBE_X86
+  if( avx2 && probe_uses_avx2() ) return sum_avx2(buf, bytes);
+#endif
+  return sum_scalar(buf, bytes);
+}
+
 /* ---- threads ----------------------------------------------------------------- */
 
 /* The start line: helpers sleep on it until the timer releases them all. */
@@ -101,19 +108,13 @@ typedef struct probe_slice {
   uint64_t sum;             /* written by the thread, read after join */
 } probe_slice;
 
-static uint64_t probe_sum(const probe_slice *s){
-#ifdef PROBE_X86
-  if( s->avx2 ) return sum_avx2(s->data, s->bytes);
-#endif
-  return sum_scalar(s->data, s->bytes);
-}
 
 static void *probe_thread(void *arg){
   probe_slice *s = arg;
   pthread_mutex_lock(&s->start->lock);
   while( !s->start->released ) pthread_cond_wait(&s->start->go, &s->start->lock);
   pthread_mutex_unlock(&s->start->lock);
-  s->sum = probe_sum(s);
+  s->sum = probe_sum(s->data, s->bytes, s->avx2);
   return 0;
 }
 
@@ -139,7 +140,7 @@ static double probe_pass(const uint8_t *buf, size_t bytes, int threads, int avx2
   pthread_cond_broadcast(&start.go);
   pthread_mutex_unlock(&start.lock);
   double t0 = clock_seconds();
-  slice[threads - 1].sum = probe_sum(&slice[threads - 1]);
+  slice[threads - 1].sum = probe_sum(slice[threads - 1].data, slice[threads - 1].bytes, avx2);
   for(int i = 0; i < started; i++) pthread_join(tid[i], 0);
   double seconds = clock_seconds() - t0;
   for(int i = 0; i < threads; i++) *sink += slice[i].sum;

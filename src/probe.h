@@ -16,6 +16,7 @@
 #define TENSQL_PROBE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Read bandwidth in bytes per second: the best of `passes` passes, each
 ** summing a `bytes`-byte buffer with `threads` threads.  The buffer is
@@ -26,5 +27,12 @@ double probe_read_bandwidth(size_t bytes, int threads, int passes);
 
 /* Whether the probe's loop uses AVX2 on this CPU. */
 int probe_uses_avx2(void);
+
+/* The sum of the 64-bit words of buf, read as one probe thread reads its
+** slice: four runs side by side, 128 bytes of each in turn; with AVX2
+** loads if avx2 and the CPU has them.  bytes is a multiple of PROBE_UNIT
+** and buf is 32-byte aligned. */
+#define PROBE_UNIT 512
+uint64_t probe_sum(const void *buf, size_t bytes, int avx2);
 
 #endif

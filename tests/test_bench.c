@@ -321,6 +321,24 @@ START_TEST(test_probe_positive){
 }
 END_TEST
 
+/* Four streams side by side must still read every word once: a slip in
+** their offsets would read less (and report more bandwidth) unseen. */
+START_TEST(test_probe_sums_every_word){
+  const size_t most = 48 * PROBE_UNIT;
+  uint64_t *buf = aligned_alloc(64, most);
+  ck_assert_ptr_nonnull(buf);
+  for(size_t i = 0; i < most / 8; i++) buf[i] = (i + 1) * 0x9e3779b97f4a7c15u;
+  for(size_t bytes = PROBE_UNIT; bytes <= most; bytes += PROBE_UNIT){
+    uint64_t want = 0;
+    for(size_t i = 0; i < bytes / 8; i++) want += buf[i];
+    for(int avx2 = 0; avx2 <= 1; avx2++){
+      ck_assert_msg(probe_sum(buf, bytes, avx2) == want, "%zu bytes, avx2 %d", bytes, avx2);
+    }
+  }
+  free(buf);
+}
+END_TEST
+
 /* Resident bytes of this process (VmRSS). */
 static long long rss_bytes(void){
   return test_proc_number("/proc/self/status", "VmRSS:") * 1024;
@@ -468,6 +486,7 @@ static Suite *bench_suite(void){
   tcase_add_test(tc, test_median);
   tcase_add_test(tc, test_json_shape);
   tcase_add_test(tc, test_probe_positive);
+  tcase_add_test(tc, test_probe_sums_every_word);
   tcase_add_test(tc, test_probe_leaves_nothing_resident);
   tcase_add_test(tc, test_command_json);
   tcase_add_test(tc, test_command_sweep);
