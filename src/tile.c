@@ -136,6 +136,19 @@ static void home_release(tile_manager *tm, const tile_slot *s){
   madvise(tile_home(tm, s), page_round(s->t.bytes), MADV_DONTNEED);
 }
 
+/* The pages of a home, made real in one call before a load fills it.
+** Under a budget every load refills pages an eviction gave back, and
+** faulting them in one by one as the copy touched them cost the
+** prefetcher more than the copy: decode 10-20% faster with this
+** (Qwen2.5-0.5B, budgets 150M-350M, 1 and 2 threads, tokens alternating
+** in one process).  A kernel before Linux 5.14 refuses the advice, and
+** the copy faults the pages in as before. */
+static void home_populate(tile_manager *tm, const tile_slot *s){
+#ifdef MADV_POPULATE_WRITE
+  madvise(tile_home(tm, s), page_round(s->t.bytes), MADV_POPULATE_WRITE);
+#endif
+}
+
 /* ---- opening ------------------------------------------------------------- */
 
 static int slots_load(tile_manager *tm, char *err, size_t err_len){
@@ -263,6 +276,7 @@ static int tile_read(tile_manager *tm, sqlite3 *db, model_file *f, const tile_sl
                      file_extent *seen, char *err, size_t err_len){
   sqlite3_blob *blob = 0;
   void *buf = tile_home(tm, s);
+  home_populate(tm, s);
   extent_track(f, s->extent);
   int rc = sqlite3_blob_open(db, "main", "tile", "data", s->t.id, 0, &blob);
   if( rc == SQLITE_OK ){
