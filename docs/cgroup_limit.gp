@@ -1,27 +1,27 @@
 # cgroup_limit.gp: written by tensql bench --sweep; run `gnuplot cgroup_limit.gp` here to redraw cgroup_limit.png
 $v0 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 1.922 1.717 1.927 361.14
-200 2.18 1.617 2.304 311.09
-280 2.63 2.538 2.914 231.06
+150 1.346 1.321 1.428 361.55
+200 2.12 2.111 2.332 311.73
+280 2.254 2.155 2.943 231.38
 EOD
 $v1 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 1.334 1.093 1.403 360.33
-200 1.578 1.2 1.63 310.38
-280 2.148 1.89 2.174 230.33
+150 1.316 1.11 1.479 360.33
+200 1.616 1.435 1.993 310.38
+280 2.037 1.573 2.25 230.33
 EOD
 $v2 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.811 0.6907 0.8525 500.79
-200 0.8905 0.7964 0.911 500.79
-280 0.8575 0.7705 0.8851 500.79
+150 0.7344 0.6931 0.7853 500.79
+200 1.018 0.7792 1.028 500.79
+280 0.9414 0.8018 1.063 500.79
 EOD
 $v3 << EOD
 # budget_MiB decode_tok_s min max MiB_read_per_token
-150 0.924 0.7964 0.9252 500.79
-200 0.8648 0.8617 0.9884 500.79
-280 0.7925 0.7792 0.8129 500.79
+150 0.8223 0.6992 0.8931 500.79
+200 0.9532 0.7464 1.118 500.79
+280 0.7611 0.6511 1.036 500.79
 EOD
 set terminal pngcairo size 1100,440 font 'sans,10'
 set output 'cgroup_limit.png'
