@@ -86,7 +86,7 @@ int probe_uses_avx2(void){
 
 uint64_t probe_sum(const void *buf, size_t bytes, int avx2){
 #ifdef PROBE_X86
-  if( avx2 && probe_uses_avx2() ) return sum_avx2(buf, bytes);
+  if( avx2 ) return sum_avx2(buf, bytes);
 #endif
   return sum_scalar(buf, bytes);
 }

@@ -30,8 +30,9 @@ int probe_uses_avx2(void);
 
 /* The sum of the 64-bit words of buf, read as one probe thread reads its
 ** slice: four runs side by side, 128 bytes of each in turn; with AVX2
-** loads if avx2 and the CPU has them.  bytes is a multiple of PROBE_UNIT
-** and buf is 32-byte aligned. */
+** loads if avx2, which only probe_uses_avx2() may make nonzero (the check
+** stays out of the timed passes).  bytes is a multiple of PROBE_UNIT and
+** buf is 32-byte aligned. */
 #define PROBE_UNIT 512
 uint64_t probe_sum(const void *buf, size_t bytes, int avx2);
 
