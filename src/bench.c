@@ -62,6 +62,7 @@
 */
 #include "bench.h"
 #include "clock.h"
+#include "database.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -744,7 +745,7 @@ static char *worker_describe(const char *model, int target, worker_msg *m){
   sqlite3 *db = 0;
   char *prompt = 0;
   m->statements = m->model_bytes = m->weight_bytes = -1;
-  if( sqlite3_open_v2(model, &db, SQLITE_OPEN_READONLY, 0) == SQLITE_OK
+  if( database_open(model, &db, SQLITE_OPEN_READONLY, 0) == SQLITE_OK
    && tensql_register(db) == SQLITE_OK ){
     m->statements = query_int(db, "SELECT count(*) FROM program", -1);
     m->model_bytes = query_int(db, "SELECT sum(bytes) FROM tensors", -1);
@@ -769,7 +770,7 @@ static int worker_setup(const bench_options *o, const bench_config *cfg, worker_
     return -1;
   }
   int bos = tokenizer_add_bos(shared->tokenizer) && tokenizer_bos(shared->tokenizer) >= 0;
-  if( sqlite3_open_v2(o->model, &w->db, SQLITE_OPEN_READWRITE, 0) != SQLITE_OK
+  if( database_open(o->model, &w->db, SQLITE_OPEN_READONLY, 0) != SQLITE_OK
    || tensql_register(w->db) != SQLITE_OK ){
     text_format(m->text, sizeof m->text, "%s: %s", o->model, sqlite3_errmsg(w->db));
     model_release(shared);

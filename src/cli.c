@@ -23,6 +23,7 @@
 
 #include "bench.h"
 #include "clock.h"
+#include "database.h"
 #include "budget.h"
 #include "import.h"
 #include "model.h"
@@ -284,7 +285,7 @@ static sqlite3 *run_open(const char *path, const char *who){
     return 0;
   }
   model_release(m);
-  if( sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, 0) != SQLITE_OK
+  if( database_open(path, &db, SQLITE_OPEN_READONLY, 0) != SQLITE_OK
    || tensql_register(db) != SQLITE_OK ){
     fprintf(stderr, "%s: %s: %s\n", who, path, sqlite3_errmsg(db));
     sqlite3_close(db);

@@ -23,6 +23,7 @@
 ** Everything is checked (architecture, shapes, dtypes, that each layer is
 ** complete, that no tensor is left unexplained) before anything is written.
 */
+#include "database.h"
 #include "import.h"
 
 #include <errno.h>
@@ -126,7 +127,7 @@ typedef struct hf_value {
 } hf_value;
 
 static int hf_json_open(hf_import *h){
-  if( sqlite3_open_v2(":memory:", &h->db, SQLITE_OPEN_READWRITE, 0) != SQLITE_OK
+  if( database_open(":memory:", &h->db, SQLITE_OPEN_READWRITE, 0) != SQLITE_OK
    || sqlite3_prepare_v2(h->db,
         "SELECT CASE WHEN json_valid(?1) THEN json_type(?1, ?2) END,"
         " CASE WHEN json_valid(?1) THEN json_extract(?1, ?2) END",

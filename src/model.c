@@ -5,6 +5,7 @@
 ** and merge tables, and opens the tile manager.
 */
 #include "model.h"
+#include "database.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -242,7 +243,7 @@ static void page_cache_drop(const char *path){
 static int model_load(model *m, char *err, size_t err_len){
   sqlite3 *db = 0;
   int rc = -1;
-  if( sqlite3_open_v2(m->path, &db, SQLITE_OPEN_READONLY, 0) != SQLITE_OK ){
+  if( database_open(m->path, &db, SQLITE_OPEN_READONLY, 0) != SQLITE_OK ){
     snprintf(err, err_len, "%s: %s", m->path, sqlite3_errmsg(db));
   }else if( sqlite3_exec(db, "SELECT 1 FROM meta, tensor, tile, vocab, merge LIMIT 0", 0, 0, 0) != SQLITE_OK ){
     snprintf(err, err_len, "%s is not a tensql model database", m->path);
@@ -340,7 +341,7 @@ const model_tensor *model_find_tensor(const model *m, const char *name){
 char *model_meta_text(const model *m, const char *key){
   sqlite3 *db = 0;
   char *v = 0;
-  if( sqlite3_open_v2(m->path, &db, SQLITE_OPEN_READONLY, 0) == SQLITE_OK ){
+  if( database_open(m->path, &db, SQLITE_OPEN_READONLY, 0) == SQLITE_OK ){
     v = meta_text(db, key);
   }
   sqlite3_close(db);

@@ -12,6 +12,7 @@
 ** thread and 1.067x on 2 (medians of 6-8 paired runs).
 */
 #include "model_db.h"
+#include "database.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,14 +70,15 @@ static int writer_exec(model_writer *w, const char *sql){
 }
 
 static int writer_setup(model_writer *w){
-  if( sqlite3_open_v2(w->tmp_path, &w->db,
+  if( database_open(w->tmp_path, &w->db,
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) != SQLITE_OK ){
     return writer_fail(w, "cannot create %s: %s", w->tmp_path,
                        w->db ? sqlite3_errmsg(w->db) : "out of memory");
   }
-  /* The temporary file is thrown away on any failure, so it needs no
-  ** journal: atomicity comes from the rename at commit. */
-  if( writer_exec(w, "PRAGMA page_size=65536; PRAGMA journal_mode=OFF;"
+  /* The temporary file is thrown away on any failure, so its journal
+  ** stays in memory (a defensive connection may not turn it off):
+  ** atomicity comes from the rename at commit. */
+  if( writer_exec(w, "PRAGMA page_size=65536; PRAGMA journal_mode=MEMORY;"
                      "PRAGMA synchronous=OFF; BEGIN;") ) return -1;
   if( writer_exec(w, tensql_sql_schema) ) return -1;
   if( sqlite3_prepare_v2(w->db,

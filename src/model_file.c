@@ -30,6 +30,7 @@
 ** model_file lives after the default VFS's file, in the szOsFile bytes
 ** SQLite allocates for each file. */
 #include "model_file.h"
+#include "database.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -119,7 +120,7 @@ static void model_vfs_register(void){
 
 int model_file_connect(const char *path, sqlite3 **db){
   pthread_once(&model_vfs_once, model_vfs_register);
-  return sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, MODEL_FILE_VFS);
+  return database_open(path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, MODEL_FILE_VFS);
 }
 
 model_file *model_file_get(sqlite3 *db){

@@ -20,6 +20,7 @@
 */
 #include "perplexity.h"
 #include "clock.h"
+#include "database.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -167,7 +168,7 @@ int perplexity_command(int argc, char **argv){
     fprintf(stderr, "tensql perplexity: %s has fewer than two tokens\n", file);
     rc = 1;
   }
-  if( rc == 0 && (sqlite3_open_v2(path, &r.db, SQLITE_OPEN_READWRITE, 0) != SQLITE_OK
+  if( rc == 0 && (database_open(path, &r.db, SQLITE_OPEN_READONLY, 0) != SQLITE_OK
    || tensql_register(r.db) != SQLITE_OK
    || sqlite3_prepare_v2(r.db, "SELECT sum(logprob), count(*) FROM logprobs WHERE tokens = ?1",
                          -1, &r.window, 0) != SQLITE_OK) ){

@@ -13,6 +13,7 @@
 ** section exactly).  Tensor data is never copied.
 */
 #include "safetensors.h"
+#include "database.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -101,7 +102,7 @@ static void safetensors_json_close(safetensors_json *j){
 static int safetensors_json_open(safetensors_json *j, char *err, size_t err_len){
   static const char *each = "SELECT key, type, atom, value FROM json_each(?1, ?2)";
   memset(j, 0, sizeof(*j));
-  if( sqlite3_open_v2(":memory:", &j->db, SQLITE_OPEN_READWRITE, 0) != SQLITE_OK
+  if( database_open(":memory:", &j->db, SQLITE_OPEN_READWRITE, 0) != SQLITE_OK
    || sqlite3_prepare_v2(j->db, each, -1, &j->outer, 0) != SQLITE_OK
    || sqlite3_prepare_v2(j->db, each, -1, &j->inner, 0) != SQLITE_OK
    || sqlite3_prepare_v2(j->db,

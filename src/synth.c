@@ -25,6 +25,7 @@
 ** synth_write, CLI.
 */
 #include "synth.h"
+#include "database.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -406,7 +407,7 @@ static int meta_tokenizer_hf(synth_meta *m, const char *dir, int vocab,
              dir, n, vocab);
     goto done;
   }
-  if( sqlite3_open_v2(":memory:", &c.db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ){
+  if( database_open(":memory:", &c.db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ){
     snprintf(err, err_len, "cannot open an in-memory SQLite database");
     goto done;
   }

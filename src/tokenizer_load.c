@@ -28,6 +28,7 @@
 
 #include <sqlite3.h>
 
+#include "database.h"
 #include "gguf.h"
 #include "tokenizer.h"
 
@@ -783,7 +784,7 @@ static tokenizer *load_hf_build(load_hf *h, const char *pre, const char *json){
 tokenizer *tokenizer_load_hf(const char *dir, char *err, size_t err_len){
   load_hf h = { .dir = dir, .err = err, .err_len = err_len };
   load_byte_level_init(&h.map);
-  if( sqlite3_open_v2(":memory:", &h.db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ){
+  if( database_open(":memory:", &h.db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ){
     load_error(err, err_len, "%s: cannot open an in-memory SQLite database", dir);
     sqlite3_close(h.db);
     return NULL;
