@@ -134,16 +134,34 @@ static void info_dtypes(const model *m){
   printf("\n");
 }
 
-static int64_t info_program_length(const char *path){
+/* The program's length, and each statement the sandbox would refuse
+** (program_check).  Returns how many it would refuse, or -1. */
+static int info_program(const char *path){
   sqlite3 *db = 0;
   sqlite3_stmt *st = 0;
-  int64_t n = -1;
-  if( sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, 0) == SQLITE_OK
+  int refused = -1;
+  if( database_open(path, &db, SQLITE_OPEN_READONLY, 0) == SQLITE_OK
+   && tensql_register(db) == SQLITE_OK
    && sqlite3_prepare_v2(db, "SELECT count(*) FROM program", -1, &st, 0) == SQLITE_OK
-   && sqlite3_step(st) == SQLITE_ROW ) n = sqlite3_column_int64(st, 0);
+   && sqlite3_step(st) == SQLITE_ROW ){
+    printf("program       %lld statements per step (SELECT sql FROM program)\n",
+           (long long)sqlite3_column_int64(st, 0));
+    sqlite3_finalize(st);
+    st = 0;
+    if( sqlite3_prepare_v2(db, "SELECT step, layer, problem FROM program_check", -1, &st, 0)
+        == SQLITE_OK ) refused = 0;
+  }
+  while( refused >= 0 && sqlite3_step(st) == SQLITE_ROW ){
+    if( refused++ == 0 ) printf("refused       the program will not run:\n");
+    int step = sqlite3_column_int(st, 0), layer = sqlite3_column_int(st, 1);
+    const char *problem = (const char*)sqlite3_column_text(st, 2);
+    if( sqlite3_column_type(st, 1) == SQLITE_NULL ) printf("  step %d %s\n", step, problem);
+    else printf("  step %d (layer %d) %s\n", step, layer, problem);
+  }
+  if( refused < 0 ) fprintf(stderr, "tensql info: %s: %s\n", path, sqlite3_errmsg(db));
   sqlite3_finalize(st);
   sqlite3_close(db);
-  return n;
+  return refused;
 }
 
 static int usage_info(FILE *f){
@@ -175,11 +193,10 @@ static int cmd_info(int argc, char **argv){
          tokenizer_kind_of(m->tokenizer) == TOKENIZER_SPM ? "sentencepiece (scores)" : "byte-level BPE",
          tokenizer_vocab_size(m->tokenizer), tokenizer_merge_count(m->tokenizer));
   printf("chat template %s\n", m->chat_template ? "yes" : "none");
-  printf("program       %lld statements per step (SELECT sql FROM program)\n",
-         (long long)info_program_length(m->path));
+  int refused = info_program(m->path);
   free(source);
   model_release(m);
-  return 0;
+  return refused == 0 ? 0 : 1;
 }
 
 /* ---- run ------------------------------------------------------------------- */

@@ -16,6 +16,7 @@
 
 #include "kernels.h"
 #include "runner.h"
+#include "sandbox.h"
 #include "tensql.h"
 
 #ifdef TENSQL_LOADABLE
@@ -36,6 +37,7 @@ static const struct registration {
   { "tensql_budget, tensql_policy, tensql_prefetch, tensql_threads, tile_stats", memory_register },
   { "tensor_norm, tensor_dot, tensor_topk, logit_lens", analysis_register },
   { "program_profile", profile_register },
+  { "program_check", program_check_register },
 };
 
 void sql_error(sqlite3_context *ctx, const char *fmt, ...){
@@ -59,6 +61,7 @@ static void session_free(void *p){
   session *s = p;
   runner_free(s->runner);
   runner_profile_free(s->profile);
+  sandbox_close(s->sandbox);
   state_free(s->state);
   model_release(s->model);
   sqlite3_free(s->rope);

@@ -24,6 +24,7 @@ typedef struct tile_ref {
 
 struct runner;
 struct runner_profile;
+struct sandbox;
 
 /* One per connection that loaded tensql: the model of its main database
 ** (NULL if that is not a model), the state of the running sequence, and
@@ -33,6 +34,7 @@ typedef struct session {
   model *model;
   char open_error[256];      /* why model is NULL */
   state *state;              /* NULL when model is NULL */
+  struct sandbox *sandbox;   /* the program's connection, opened by its first use */
   struct runner *runner;     /* prepared while a generate query runs */
   struct runner_profile *profile;  /* time per statement (program_profile) */
   uint64_t program_hash;     /* of the program the tile schedules follow */
@@ -57,5 +59,6 @@ int tokenize_register(sqlite3 *db, session *s);
 int memory_register(sqlite3 *db, session *s);
 int analysis_register(sqlite3 *db, session *s);
 int profile_register(sqlite3 *db, session *s);
+int program_check_register(sqlite3 *db, session *s);
 
 #endif

@@ -131,9 +131,10 @@ static int generate_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out){
   return SQLITE_OK;
 }
 
-/* xClose.  The program's statements are prepared per query and finalized
-** here: a connection cannot close while statements of its own are open, and
-** SQLite gives an extension no later hook before it checks. */
+/* xClose.  The runner is made per query and freed here: it holds
+** statements of the caller's connection (the interrupt probe, a capture's
+** inserts), a connection cannot close while statements of its own are
+** open, and SQLite gives an extension no later hook before it checks. */
 static int generate_close(sqlite3_vtab_cursor *cur){
   generate_cursor *c = (generate_cursor*)cur;
   if( c->sampling ) sampler_free(&c->sampler);

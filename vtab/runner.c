@@ -1,15 +1,19 @@
 /*
 ** runner.c: prepares the program's statements and runs a step (runner.h).
 **
-** Before a statement is accepted its query plan is checked: a plan that
+** The program is read from the caller's connection (so an edit made there,
+** committed or not, is what runs) and prepared in the session's sandbox
+** (sandbox.h), which refuses any statement that reaches beyond the model.
+** Before a statement is accepted its query plan is checked too: a plan that
 ** sorts ("USE TEMP B-TREE") or materialises a subquery would turn tile
-** pointers into NULLs (DESIGN.md, "Facts measured"), so such a statement is
+** pointers into NULLs (docs/ARCHITECTURE.md), so such a statement is
 ** refused with the plan line that offends, rather than failing mid-run.
 */
 #include "runner.h"
 
 #include "capture.h"
 #include "clock.h"
+#include "sandbox.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,13 +22,15 @@
 struct runner {
   capture *capture;            /* NULL unless activations are captured */
   int n;
-  sqlite3_stmt **statements;  /* their steps and layers: session.profile */
+  sqlite3_stmt **statements;  /* in the sandbox; steps and layers: session.profile */
   uint64_t program_hash;       /* of all the program's text, to notice edits */
+  sqlite3_stmt *caller_probe;  /* SELECT 1 on the caller's connection: see sandbox_run */
 };
 
 void runner_free(runner *r){
   if( r == 0 ) return;
   capture_free(r->capture);
+  sqlite3_finalize(r->caller_probe);
   for(int i = 0; i < r->n; i++) sqlite3_finalize(r->statements[i]);
   sqlite3_free(r->statements);
   sqlite3_free(r);
@@ -97,25 +103,54 @@ static char *plan_problem(sqlite3 *db, const char *sql){
   return problem;
 }
 
+/* Prepare one statement of the program in the sandbox and, when
+** check_plan, check its plan.  SQLITE_OK, or an error with *problem saying
+** why the statement is refused (sqlite3_malloc). */
+static int statement_prepare(session *s, const char *sql, int check_plan, sqlite3_stmt **st,
+                             char **problem){
+  char *why = 0;
+  int rc = sandbox_prepare(s->sandbox, sql, st, &why);
+  if( rc != SQLITE_OK ){
+    *problem = rc == SQLITE_AUTH ? sqlite3_mprintf("is refused: %s", why)
+                                 : sqlite3_mprintf("does not prepare: %s", why);
+    sqlite3_free(why);
+    return rc;
+  }
+  char *line = check_plan ? plan_problem(sandbox_db(s->sandbox), sql) : 0;
+  if( line ){
+    *problem = sqlite3_mprintf("would sort or materialise (%s), which drops tile pointers;"
+                               " rewrite it so the tensor table's order is used", line);
+    sqlite3_free(line);
+    sqlite3_finalize(*st);
+    *st = 0;
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+char *runner_check(session *s, const char *sql){
+  char *err = 0, *problem = 0;
+  sqlite3_stmt *st = 0;
+  if( runner_sandbox(s, &err) != SQLITE_OK ) return err;
+  statement_prepare(s, sql, 1, &st, &problem);
+  sqlite3_finalize(st);
+  return problem;
+}
+
 /* Prepare one statement; when p is not NULL (a new program), check its
 ** plan and note its step, layer and text there.  A program seen before
 ** was checked then, and asking its plans again took as long as preparing
 ** it: 10 ms a query for Qwen2.5-0.5B's 460 statements. */
-static int runner_add(runner *r, runner_profile *p, sqlite3 *db, int step, int layer,
+static int runner_add(runner *r, runner_profile *p, session *s, int step, int layer,
                       const char *sql, char **err){
   sqlite3_stmt *st = 0;
-  if( sqlite3_prepare_v2(db, sql, -1, &st, 0) != SQLITE_OK ){
-    *err = sqlite3_mprintf("program step %d: %s", step, sqlite3_errmsg(db));
-    return SQLITE_ERROR;
-  }
-  char *problem = p ? plan_problem(db, sql) : 0;
-  if( problem ){
-    *err = sqlite3_mprintf("program step %d would sort or materialise (%s), which drops"
-                           " tile pointers; rewrite it so the tensor table's order is used",
-                           step, problem);
+  char *problem = 0;
+  int rc = statement_prepare(s, sql, p != 0, &st, &problem);
+  if( rc != SQLITE_OK ){
+    *err = layer >= 0 ? sqlite3_mprintf("program step %d (layer %d) %s", step, layer, problem)
+                      : sqlite3_mprintf("program step %d %s", step, problem);
     sqlite3_free(problem);
-    sqlite3_finalize(st);
-    return SQLITE_ERROR;
+    return rc;
   }
   r->statements[r->n++] = st;
   if( p == 0 ) return SQLITE_OK;
@@ -152,7 +187,8 @@ static int runner_build(session *s, int count, uint64_t hash, char **err){
   ** own time: it gets a profile of its own. */
   int fresh = hash != s->program_hash || s->profile == 0;
   runner_profile *p = fresh ? profile_new(count) : 0;
-  if( r->statements == 0 || (fresh && p == 0) ){
+  if( r->statements == 0 || (fresh && p == 0)
+   || sqlite3_prepare_v2(s->db, "SELECT 1", -1, &r->caller_probe, 0) != SQLITE_OK ){
     runner_free(r);
     return SQLITE_NOMEM;
   }
@@ -160,7 +196,7 @@ static int runner_build(session *s, int count, uint64_t hash, char **err){
   int rc = sqlite3_prepare_v2(s->db, "SELECT step, coalesce(layer, -1), sql FROM main.program"
                               " ORDER BY step", -1, &st, 0);
   while( rc == SQLITE_OK && r->n < count && sqlite3_step(st) == SQLITE_ROW ){
-    rc = runner_add(r, p, s->db, sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
+    rc = runner_add(r, p, s, sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
                     (const char*)sqlite3_column_text(st, 2), err);
   }
   sqlite3_finalize(st);
@@ -180,9 +216,15 @@ static int runner_build(session *s, int count, uint64_t hash, char **err){
   return SQLITE_OK;
 }
 
+int runner_sandbox(session *s, char **err){
+  if( s->sandbox == 0 ) s->sandbox = sandbox_open(s, err);
+  return s->sandbox ? SQLITE_OK : SQLITE_ERROR;
+}
+
 int runner_ready(session *s, char **err){
   uint64_t hash;
   int count;
+  if( runner_sandbox(s, err) != SQLITE_OK ) return SQLITE_ERROR;
   if( program_scan(s->db, &hash, &count) != SQLITE_OK || count == 0 ){
     *err = sqlite3_mprintf("this model has no program table");
     return SQLITE_ERROR;
@@ -202,23 +244,19 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
   tile_manager *tiles = s->model->tiles;
   tile_manager_begin_step(tiles, n > 1);
   for(int i = 0; i < r->n; i++){
-    sqlite3_stmt *st = r->statements[i];
     double start = clock_seconds();
-    int rc;
+    char *why = 0;
     state_scratch_open(s->state);
-    while( (rc = sqlite3_step(st)) == SQLITE_ROW ){}
-    sqlite3_reset(st);
+    int rc = sandbox_run(s->sandbox, r->statements[i], r->caller_probe, &why);
     state_scratch_close(s->state);
     p->times[i].calls[n > 1]++;
     p->times[i].seconds[n > 1] += clock_seconds() - start;
-    if( rc != SQLITE_DONE ){
+    if( rc != SQLITE_OK ){
       tile_manager_end_step(tiles);
-      if( p->layers[i] >= 0 ){
-        *err = sqlite3_mprintf("program step %d (layer %d): %s", p->steps[i], p->layers[i],
-                               sqlite3_errmsg(s->db));
-      }else{
-        *err = sqlite3_mprintf("program step %d: %s", p->steps[i], sqlite3_errmsg(s->db));
-      }
+      *err = p->layers[i] >= 0
+           ? sqlite3_mprintf("program step %d (layer %d): %s", p->steps[i], p->layers[i], why)
+           : sqlite3_mprintf("program step %d: %s", p->steps[i], why);
+      sqlite3_free(why);
       return rc;
     }
     if( r->capture && (rc = capture_after(r->capture, i, err)) != SQLITE_OK ){

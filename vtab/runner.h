@@ -11,6 +11,14 @@
 typedef struct runner runner;
 typedef struct runner_profile runner_profile;
 
+/* Open the session's sandbox (sandbox.h) if it has none yet.  SQLITE_OK
+** or an error with *err (sqlite3_malloc). */
+int runner_sandbox(session *s, char **err);
+
+/* Why the sandbox refuses one statement of a program (sqlite3_malloc'd),
+** or NULL if it would run it. */
+char *runner_check(session *s, const char *sql);
+
 /* Prepare (or re-prepare, if the program table changed) the session's
 ** program.  Returns SQLITE_OK or an error code with *err set (sqlite3_malloc). */
 int runner_ready(session *s, char **err);
