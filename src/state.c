@@ -180,16 +180,29 @@ const float *state_act_data(state_act *a){
 int state_act_write(state *s, const char *name, int64_t rows, int64_t tile,
                     const float *data, size_t bytes, char *err, size_t err_len){
   int64_t n = rows ? rows : s->n;
-  if( n <= 0 || tile < 0 || bytes == 0 || bytes % ((size_t)n * sizeof(float)) ){
+  size_t floats = bytes / sizeof(float);
+  /* n is checked against floats before it divides them: rows comes from
+  ** SQL, and a huge one made n * sizeof(float) wrap to 0. */
+  if( n <= 0 || tile < 0 || bytes == 0 || bytes % sizeof(float)
+   || (uint64_t)n > floats || floats % (size_t)n ){
     snprintf(err, err_len, "act: '%s' must be a float32 matrix of %lld rows"
              " (one per position of the step, unless rows says otherwise), got %zu bytes",
              name, (long long)n, bytes);
     return -1;
   }
-  int64_t w = (int64_t)(bytes / sizeof(float)) / n;
-  state_act *a = act_slot(s, name, err, err_len);
-  if( a == 0 ) return -1;
-  int fresh = tile == 0 || tile <= a->last_tile || a->rows != n;
+  int64_t w = (int64_t)(floats / (size_t)n);
+  state_act *a = state_act_find(s, name);
+  int fresh = a == 0 || tile == 0 || tile <= a->last_tile || a->rows != n;
+  int64_t tile_width = fresh ? w : a->tile_width;
+  /* The tile ends at column tile * tile_width + w, which must not pass
+  ** STATE_MAX_COLS (tile too comes from SQL). */
+  if( w > STATE_MAX_COLS || tile > (STATE_MAX_COLS - w) / tile_width ){
+    snprintf(err, err_len, "act: tile %lld of '%s', %lld columns wide, would pass the"
+             " %lld columns an activation may have", (long long)tile, name,
+             (long long)w, (long long)STATE_MAX_COLS);
+    return -1;
+  }
+  if( a == 0 && (a = act_slot(s, name, err, err_len)) == 0 ) return -1;
   if( fresh ){
     a->tile_width = w;
     if( act_restart(a, n, (tile + 1) * w) ) goto oom;
@@ -203,7 +216,8 @@ int state_act_write(state *s, const char *name, int64_t rows, int64_t tile,
   state_account(s);
   return 0;
 oom:
-  snprintf(err, err_len, "act: out of memory for '%s'", name);
+  snprintf(err, err_len, "act: out of memory for '%s' (%lld rows of %lld columns)", name,
+           (long long)n, (long long)(tile * a->tile_width + w));
   return -1;
 }
 
@@ -211,6 +225,10 @@ int state_kv_write(state *s, int layer, char which, const float *data,
                    size_t bytes, char *err, size_t err_len){
   if( layer < 0 || layer >= s->n_layers || (which != 'k' && which != 'v') ){
     snprintf(err, err_len, "kv: no cache '%c' for layer %d", which, layer);
+    return -1;
+  }
+  if( s->n <= 0 ){
+    snprintf(err, err_len, "kv: no step is running, so there are no positions to store");
     return -1;
   }
   if( bytes != (size_t)(s->n * s->kv_dim) * sizeof(float) ){

@@ -16,6 +16,10 @@
 
 #define STATE_MAX_ACTS 32
 #define STATE_NAME_LEN 32
+/* The widest activation (columns; a row of it is 8 GiB), far past any
+** model's, so that sizes computed from act's rows and tile cannot
+** overflow. */
+#define STATE_MAX_COLS INT32_MAX
 
 typedef struct state_act {
   char name[STATE_NAME_LEN];

@@ -242,6 +242,41 @@ START_TEST(test_bad_arguments){
 }
 END_TEST
 
+/* act's rows and tile, and kv's layer, come from SQL: sizes made of them
+** are checked, not wrapped (tile 2^63 - 1 segfaulted; 2^58 - 1 wrote
+** before the activation's buffer; layer 2^32 was layer 0). */
+START_TEST(test_state_tables_refuse){
+  sqlite3 *db = open_model(bin_db);
+  const char *bad[][2] = {
+    { "INSERT INTO act(name, rows, tile, data) VALUES ('zz', 1, 9223372036854775807, zeroblob(256))",
+      "tile 9223372036854775807 of 'zz', 64 columns wide, would pass" },
+    { "INSERT INTO act(name, rows, tile, data) VALUES ('zz', 1, 288230376151711743, zeroblob(256))",
+      "would pass the 2147483647 columns" },
+    { "INSERT INTO act(name, rows, data) VALUES ('zz', 4611686018427387904, zeroblob(256))",
+      "float32 matrix of 4611686018427387904 rows" },
+    { "INSERT INTO act(name, rows, data) VALUES ('zz', 'abc', zeroblob(256))",
+      "rows and tile must be integers" },
+    { "INSERT INTO act(name, rows, tile, data) VALUES ('zz', 1, 1.5, zeroblob(256))",
+      "rows and tile must be integers" },
+    { "INSERT INTO kv(layer, name, data) VALUES (4294967296, 'k', zeroblob(256))",
+      "no layer 4294967296 (the model has 5)" },
+  };
+  exec_ok(db, "INSERT INTO act(name, rows, tile, data) VALUES ('zz', 1, 0, zeroblob(256))");
+  for(size_t i = 0; i < sizeof bad / sizeof bad[0]; i++){
+    char *err = 0;
+    ck_assert_int_ne(sqlite3_exec(db, bad[i][0], 0, 0, &err), SQLITE_OK);
+    ck_assert_msg(err && strstr(err, bad[i][1]), "%s: '%s' lacks '%s'", bad[i][0], err, bad[i][1]);
+    sqlite3_free(err);
+  }
+  ck_assert_int_eq(query_int(db, "SELECT cols FROM act WHERE name = 'zz'"), 64);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM kv WHERE layer = 9223372036854775807"), 0);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM kv WHERE layer = -9223372036854775807"
+                                 " AND name = 'v'"), 0);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM kv WHERE layer = 4"), 2);
+  sqlite3_close(db);
+}
+END_TEST
+
 /* tensor_add adds matrices of one shape, and a bias row to each row of a
 ** step's matrix; anything else is an error, never a silent broadcast. */
 START_TEST(test_tensor_add_shapes){
@@ -535,6 +570,7 @@ static Suite *generate_suite(void){
   tcase_add_test(tc, test_prefill_equals_steps);
   tcase_add_test(tc, test_ablate_head);
   tcase_add_test(tc, test_bad_arguments);
+  tcase_add_test(tc, test_state_tables_refuse);
   tcase_add_test(tc, test_tensor_add_shapes);
   tcase_add_test(tc, test_swiglu);
   tcase_add_test(tc, test_attention_threads);

@@ -1,10 +1,10 @@
 /*
 ** test_state.c: activations and the KV cache (src/state.c): tiled writes
 ** assemble a matrix and zero what no tile wrote, a new version starts
-** over, wrong shapes are refused, the KV cache keeps positions and is
-** reused by prefix, every byte is counted, and the statement scratch
-** hands out room and grows to what a statement asked for, and state_holds
-** knows which memory is the state's.
+** over, wrong shapes and sizes that would overflow are refused, the KV
+** cache keeps positions and is reused by prefix, every byte is counted,
+** the statement scratch hands out room and grows to what a statement
+** asked for, and state_holds knows which memory is the state's.
 */
 #include "testutil.h"
 
@@ -100,6 +100,37 @@ START_TEST(test_wrong_shapes){
   ck_assert_ptr_nonnull(strstr(err, "[2][4]"));
   int tokens[1] = { 0 };
   ck_assert_int_eq(state_step(s, 64, tokens, 1), -1);   /* beyond the context */
+  state_free(s);
+}
+END_TEST
+
+/* rows and tile come from SQL (act's columns): sizes made from them are
+** refused when they would overflow, never wrapped into a small buffer or
+** a write before it.  tile INT64_MAX was a segfault, and a tile whose
+** column tile * width wrapped to -64 wrote 256 bytes before the buffer. */
+START_TEST(test_sizes_from_sql){
+  state *s = step_of(2);
+  char err[256];
+  static float data[64];
+  ck_assert_int_eq(state_act_write(s, "zz", 1, INT64_MAX, data, sizeof data, err, sizeof err), -1);
+  ck_assert_msg(strstr(err, "tile 9223372036854775807 of 'zz'"), "%s", err);
+  ck_assert_ptr_null(state_act_find(s, "zz"));
+  ck_assert_int_eq(state_act_write(s, "zz", 1, 0, data, sizeof data, err, sizeof err), 0);
+  int64_t wraps = ((int64_t)1 << 58) - 1;      /* wraps * 64 = 2^64 - 64 */
+  ck_assert_int_eq(state_act_write(s, "zz", 1, wraps, data, sizeof data, err, sizeof err), -1);
+  ck_assert_msg(strstr(err, "would pass the 2147483647 columns"), "%s", err);
+  ck_assert_int_eq(state_act_find(s, "zz")->cols, 64);
+  /* rows * sizeof(float) wrapped to 0, and divided by it */
+  ck_assert_int_eq(state_act_write(s, "q", (int64_t)1 << 62, 0, data, sizeof data, err, sizeof err), -1);
+  ck_assert_msg(strstr(err, "float32 matrix of 4611686018427387904 rows"), "%s", err);
+  ck_assert_int_eq(state_act_write(s, "q", 65, 0, data, sizeof data, err, sizeof err), -1);
+  ck_assert_int_eq(state_act_write(s, "q", -1, 0, data, sizeof data, err, sizeof err), -1);
+  ck_assert_int_eq(state_act_write(s, "q", 64, 0, data, sizeof data, err, sizeof err), 0);
+  state_free(s);
+  /* no step yet: the KV cache has no positions to take */
+  s = state_new(1, 4, 16);
+  ck_assert_int_eq(state_kv_write(s, 0, 'k', data, 0, err, sizeof err), -1);
+  ck_assert_msg(strstr(err, "no step"), "%s", err);
   state_free(s);
 }
 END_TEST
@@ -202,6 +233,7 @@ static Suite *state_suite(void){
   tcase_add_test(tc, test_unwritten_columns_are_zero);
   tcase_add_test(tc, test_new_version);
   tcase_add_test(tc, test_wrong_shapes);
+  tcase_add_test(tc, test_sizes_from_sql);
   tcase_add_test(tc, test_kv_cache);
   tcase_add_test(tc, test_bytes_counted);
   tcase_add_test(tc, test_scratch);

@@ -159,6 +159,7 @@ static int64_t key_row(const state_vtab *v, sqlite3_value *key, sqlite3_value *k
   if( sqlite3_value_type(key) != SQLITE_INTEGER ) return -1;
   int64_t k = sqlite3_value_int64(key);
   if( v->kind != TABLE_KV ) return k;
+  if( k < 0 || k >= st->n_layers ) return -1;   /* and k * 2 cannot overflow */
   const char *name = kv_name ? (const char*)sqlite3_value_text(kv_name) : 0;
   if( name == 0 ) return k * 2;            /* caller widens to both names */
   if( strcmp(name, "k") && strcmp(name, "v") ) return -1;
@@ -258,6 +259,11 @@ static int update_fail(sqlite3_vtab *vtab, const char *msg){
   return SQLITE_ERROR;
 }
 
+static int integer_or_null(sqlite3_value *v){
+  int type = sqlite3_value_type(v);
+  return type == SQLITE_INTEGER || type == SQLITE_NULL;
+}
+
 /* xUpdate: INSERT only.  act: (name, data, rows, cols, tile), rows
 ** defaulting to the step's positions; kv: (layer, name, data, positions).
 ** cols and positions are ignored on input. */
@@ -275,6 +281,9 @@ static int state_update(sqlite3_vtab *vtab, int argc, sqlite3_value **argv,
       return update_fail(vtab, "act: INSERT needs a name and a BLOB of float32 data"
                                 " (a NULL here often means SQLite sorted or materialised a pointer)");
     }
+    if( !integer_or_null(argv[4]) || !integer_or_null(argv[6]) ){
+      return update_fail(vtab, "act: rows and tile must be integers (or left out)");
+    }
     if( state_act_write(st, name, sqlite3_value_int64(argv[4]), sqlite3_value_int64(argv[6]),
                         sqlite3_value_blob(argv[3]),
                         (size_t)sqlite3_value_bytes(argv[3]), err, sizeof err) ){
@@ -287,7 +296,15 @@ static int state_update(sqlite3_vtab *vtab, int argc, sqlite3_value **argv,
    || sqlite3_value_type(argv[4]) != SQLITE_BLOB ){
     return update_fail(vtab, "kv: INSERT needs (layer, 'k' or 'v', data BLOB)");
   }
-  if( state_kv_write(st, (int)sqlite3_value_int(argv[2]), name[0], sqlite3_value_blob(argv[4]),
+  /* checked here, in 64 bits: a layer past int's range is no layer, not
+  ** the one it would truncate to */
+  sqlite3_int64 layer = sqlite3_value_int64(argv[2]);
+  if( layer < 0 || layer >= st->n_layers ){
+    snprintf(err, sizeof err, "kv: no layer %lld (the model has %d)", (long long)layer,
+             st->n_layers);
+    return update_fail(vtab, err);
+  }
+  if( state_kv_write(st, (int)layer, name[0], sqlite3_value_blob(argv[4]),
                      (size_t)sqlite3_value_bytes(argv[4]), err, sizeof err) ){
     return update_fail(vtab, err);
   }
