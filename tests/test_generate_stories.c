@@ -7,6 +7,8 @@
 */
 #include "testutil.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <string.h>
@@ -242,6 +244,31 @@ START_TEST(test_bad_arguments){
 }
 END_TEST
 
+/* The program can leave act without logits of the vocabulary's size:
+** generate says so.  The message once passed the size as %zu to
+** sqlite3_mprintf, which reads %z as a string to free: each of these
+** crashed the process. */
+START_TEST(test_no_logits){
+  const char *edits[][2] = {
+    { "UPDATE program SET sql = 'SELECT 1/0'", "no logits of 512 values" },
+    { "DELETE FROM vocab WHERE id > 100", "no logits of 101 values" },
+  };
+  for(size_t i = 0; i < sizeof edits / sizeof edits[0]; i++){
+    char copy[1024], cmd[2200];
+    snprintf(copy, sizeof copy, "%s", test_tmp_path("no_logits.db"));
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", bin_db, copy);
+    ck_assert_int_eq(system(cmd), 0);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(copy, &db), SQLITE_OK);
+    exec_ok(db, edits[i][0]);
+    sqlite3_close(db);
+    db = open_model(copy);
+    expect_error(db, "prompt = '' AND max_tokens = 2", edits[i][1]);
+    sqlite3_close(db);
+  }
+}
+END_TEST
+
 /* act's rows and tile, and kv's layer, come from SQL: sizes made of them
 ** are checked, not wrapped (tile 2^63 - 1 segfaulted; 2^58 - 1 wrote
 ** before the activation's buffer; layer 2^32 was layer 0). */
@@ -274,6 +301,77 @@ START_TEST(test_state_tables_refuse){
                                  " AND name = 'v'"), 0);
   ck_assert_int_eq(query_int(db, "SELECT count(*) FROM kv WHERE layer = 4"), 2);
   sqlite3_close(db);
+}
+END_TEST
+
+/* Where the call to a format function `fn` at text starts its format
+** string (after skip_args commas), the C-only size modifiers that SQLite's
+** printf reads otherwise (%z is "string to free"; h, j, t and L it does
+** not know), counted; each is printed with file and line. */
+static int bad_sqlite_formats(const char *file, const char *text, const char *fn, int skip_args){
+  int bad = 0;
+  size_t fn_len = strlen(fn);
+  for(const char *at = strstr(text, fn); at; at = strstr(at + 1, fn)){
+    const char *c = at + fn_len;
+    if( (at > text && (isalnum((unsigned char)at[-1]) || at[-1] == '_')) ) continue;
+    while( *c == ' ' ) c++;
+    if( *c != '(' ) continue;
+    int depth = 0, args = 0;
+    for(c++; *c && depth >= 0; c++){
+      if( *c == '(' ) depth++;
+      else if( *c == ')' ) depth--;
+      else if( *c == ',' && depth == 0 ) args++;
+      else if( *c == '\'' ){ c++; if( *c == '\\' ) c++; c++; }
+      else if( *c == '"' ){
+        for(c++; *c && *c != '"'; c++){
+          if( *c == '\\' ){ c++; continue; }
+          if( *c != '%' || args != skip_args ) continue;
+          const char *spec = c + 1;
+          spec += strspn(spec, "-+ #0!,");
+          spec += strspn(spec, "0123456789*.");
+          if( *spec && strchr("hzjtL", *spec) ){
+            int line = 1;
+            for(const char *l = text; l < c; l++) line += *l == '\n';
+            fprintf(stderr, "%s:%d: %s reads '%%%c' as SQLite does, not as printf\n",
+                    file, line, fn, *spec);
+            bad++;
+          }
+          if( *spec == '%' ) c = spec;
+        }
+      }
+    }
+  }
+  return bad;
+}
+
+/* Every format handed to SQLite's printf in src/ and vtab/ uses SQLite's
+** specifiers: no %zu, %jd, %hhd... (size_t goes as (long long) with %lld). */
+START_TEST(test_sqlite_formats){
+  static const struct { const char *fn; int skip_args; } fns[] = {
+    { "sqlite3_mprintf", 0 }, { "sqlite3_vmprintf", 0 }, { "sqlite3_snprintf", 2 },
+    { "sqlite3_vsnprintf", 2 }, { "sqlite3_str_appendf", 1 }, { "sql_error", 1 },
+  };
+  const char *dirs[] = { SRC_DIR "/src", SRC_DIR "/vtab" };
+  int bad = 0, files = 0;
+  for(int d = 0; d < 2; d++){
+    DIR *dir = opendir(dirs[d]);
+    ck_assert_msg(dir != 0, "%s", dirs[d]);
+    for(struct dirent *e; (e = readdir(dir)) != 0; ){
+      size_t len = strlen(e->d_name);
+      if( len < 3 || strcmp(e->d_name + len - 2, ".c") ) continue;
+      char path[2048];
+      snprintf(path, sizeof path, "%s/%s", dirs[d], e->d_name);
+      char *text = test_read_file(path, 0);
+      for(size_t i = 0; i < sizeof fns / sizeof fns[0]; i++){
+        bad += bad_sqlite_formats(path, text, fns[i].fn, fns[i].skip_args);
+      }
+      free(text);
+      files++;
+    }
+    closedir(dir);
+  }
+  ck_assert_int_gt(files, 20);
+  ck_assert_msg(bad == 0, "%d formats with printf-only specifiers (see stderr)", bad);
 }
 END_TEST
 
@@ -570,7 +668,9 @@ static Suite *generate_suite(void){
   tcase_add_test(tc, test_prefill_equals_steps);
   tcase_add_test(tc, test_ablate_head);
   tcase_add_test(tc, test_bad_arguments);
+  tcase_add_test(tc, test_no_logits);
   tcase_add_test(tc, test_state_tables_refuse);
+  tcase_add_test(tc, test_sqlite_formats);
   tcase_add_test(tc, test_tensor_add_shapes);
   tcase_add_test(tc, test_swiglu);
   tcase_add_test(tc, test_attention_threads);

@@ -388,8 +388,8 @@ static const float *cursor_logits(generate_cursor *c){
 static int cursor_sample(generate_cursor *c){
   const float *logits = cursor_logits(c);
   if( logits == 0 ){
-    return cursor_fail(c, sqlite3_mprintf("generate: the program left no logits of %zu"
-                                          " values in act", c->sampler.vocab));
+    return cursor_fail(c, sqlite3_mprintf("generate: the program left no logits of %lld"
+                                          " values in act", (long long)c->sampler.vocab));
   }
   c->prev = c->token;
   c->token = sampler_sample(&c->sampler, logits);
