@@ -226,6 +226,25 @@ static int format_check(sqlite3 *db, const char *path, char *err, size_t err_len
   }
   return 0;
 }
+/* A model database holds tables only.  tensql reads `program` and writes
+** `activation` on the caller's connection, where a view or trigger that
+** came with the file would run its SQL with whatever that connection has
+** (the sqlite3 shell's writefile(), say).  So a file with any is refused. */
+static int schema_check(sqlite3 *db, const char *path, char *err, size_t err_len){
+  sqlite3_stmt *st = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT type, name FROM sqlite_schema"
+                              " WHERE type IN ('view', 'trigger') LIMIT 1", -1, &st, 0);
+  if( rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW ){
+    snprintf(err, err_len, "%s holds %s %s: a tensql model database holds tables only,"
+             " as the SQL of a view or trigger would run on the caller's connection",
+             path, sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
+  }else if( rc != SQLITE_DONE ){
+    snprintf(err, err_len, "%s: %s", path, sqlite3_errmsg(db));
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
 
 /* Opening reads the meta, tensor, vocab and merge tables through the OS
 ** page cache, and the kernel reads ahead of them (up to read_ahead_kb, 8 MB
@@ -247,7 +266,8 @@ static int model_load(model *m, char *err, size_t err_len){
     snprintf(err, err_len, "%s: %s", m->path, sqlite3_errmsg(db));
   }else if( sqlite3_exec(db, "SELECT 1 FROM meta, tensor, tile, vocab, merge LIMIT 0", 0, 0, 0) != SQLITE_OK ){
     snprintf(err, err_len, "%s is not a tensql model database", m->path);
-  }else if( format_check(db, m->path, err, err_len) == 0
+  }else if( schema_check(db, m->path, err, err_len) == 0
+         && format_check(db, m->path, err, err_len) == 0
          && params_read(db, &m->params, err, err_len) == 0
          && tensors_read(db, m, err, err_len) == 0 ){
     m->params.vocab_size = 0;

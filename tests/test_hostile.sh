@@ -96,6 +96,23 @@ for name in $(echo "$vectors" | cut -d'|' -f1); do
   check "$name: tensql run" refused "$(run_cli "$db")"
   check "$name: model file unchanged" "$(cat "$db.md5")" "$(md5sum < "$db")"
 done
+# SQL in the model's schema would run on the caller's connection, where
+# tensql reads `program` and a capture writes `activation`: a model with a
+# view or trigger does not open.
+cp "$base" "$work/view.db"
+sqlite3 "$work/view.db" "ALTER TABLE program RENAME TO program_rows;
+  CREATE VIEW program AS SELECT step, layer, sql || writefile('$work/out/view', 'x') AS sql
+    FROM program_rows;"
+cp "$base" "$work/trigger.db"
+sqlite3 "$work/trigger.db" "CREATE TABLE activation(run_id, pos, layer, name, shape, data);
+  CREATE TRIGGER spy AFTER INSERT ON activation BEGIN SELECT writefile('$work/out/trigger', 'x'); END;"
+for kind in view trigger; do
+  out=$(sqlite3 "$work/$kind.db" ".load ./.libs/tensql" \
+    "SELECT count(*) FROM generate WHERE prompt = 'Once' AND max_tokens = 2 AND capture = 'logits';" 2>&1)
+  case "$out" in *"holds $kind "*"holds tables only"*) out=refused ;; esac
+  check "a model with a $kind does not open" refused "$out"
+done
+
 check "no file written where the attacks aimed" "" "$(ls -A "$work/out")"
 check "attached database unchanged" "$victim_md5" "$(md5sum < "$work/victim.db")"
 check "no stray files beside the models" "" \

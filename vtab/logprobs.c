@@ -306,7 +306,7 @@ static sqlite3_module logprobs_module = {
   .xRowid = logprobs_rowid,
 };
 
+/* Registered without a model too, so that a query says why there is none. */
 int logprobs_register(sqlite3 *db, session *s){
-  if( s->model == 0 ) return SQLITE_OK;
   return sqlite3_create_module(db, "logprobs", &logprobs_module, s);
 }
