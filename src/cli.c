@@ -167,7 +167,8 @@ static int info_program(const char *path){
 static int usage_info(FILE *f){
   fprintf(f, "usage: tensql info MODEL.db\n"
              "  Architecture, hyper-parameters, tensors by dtype, tokenizer, chat template\n"
-             "  and the program's length.\n");
+             "  and the program's length.  Lists each program statement that tensql\n"
+             "  would refuse to run, and then exits with 1.\n");
   return f == stdout ? 0 : EXIT_USAGE;
 }
 
