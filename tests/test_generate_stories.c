@@ -304,6 +304,50 @@ START_TEST(test_state_tables_refuse){
 }
 END_TEST
 
+/* The kernels' row, token and position arguments come from SQL: each is
+** checked, with its value and the bound in the message.  embed of token
+** 999999 said "out of memory" (outside a step it sized a buffer of 0
+** rows first); a text row or token read as 0; a position near 2^63
+** overflowed; token_text(2^32) was token 0. */
+START_TEST(test_kernel_arguments){
+  sqlite3 *db = open_model(bin_db);
+  const char *bad[][2] = {
+    { "SELECT embed(data, 999999, 0) FROM \"token_embd.weight\"",
+      "embed: token 999999 is not in the vocabulary of 512 tokens (token_embd.weight)" },
+    { "SELECT embed(data, -1, 0) FROM \"token_embd.weight\"", "token -1 is not in the vocabulary" },
+    { "SELECT embed(data, 'abc', 0) FROM \"token_embd.weight\"", "embed: the token must be an integer" },
+    { "SELECT embed(data, 5, 0) FROM \"token_embd.weight\"", "embed: row 0 is outside the step, of 0 positions" },
+    { "SELECT gather_rows(x'0000803f', 'abc')", "gather_rows: the row must be an integer" },
+    { "SELECT row_of(x'0000803f', 0.5)", "row_of: the row must be an integer" },
+  };
+  for(size_t i = 0; i < sizeof bad / sizeof bad[0]; i++){
+    char *err = 0;
+    ck_assert_int_ne(sqlite3_exec(db, bad[i][0], 0, 0, &err), SQLITE_OK);
+    ck_assert_msg(err && strstr(err, bad[i][1]), "%s: '%s' lacks '%s'", bad[i][0], err, bad[i][1]);
+    sqlite3_free(err);
+  }
+  ck_assert_int_eq(query_int(db, "SELECT token_text(4294967296) IS NULL"), 1);
+  ck_assert_int_eq(query_int(db, "SELECT token_text(-1) IS NULL"), 1);
+  sqlite3_close(db);
+  /* rope's position, and attention's head, inside a step */
+  const char *edits[][3] = {
+    { "replace(sql, '(SELECT pos FROM step WHERE i = 0)', '9223372036854775807')",
+      "sql LIKE '%rope(%'", "rope: 4 rows from position 9223372036854775807 do not fit the context of 512" },
+    { "replace(sql, 'h.head)', '''abc'')')", "sql LIKE '%attention(%'",
+      "attention: head must be an integer" },
+  };
+  for(size_t i = 0; i < sizeof edits / sizeof edits[0]; i++){
+    db = open_copy(bin_db, "kernel_arguments.db");
+    char *edit = sqlite3_mprintf("UPDATE program SET sql = %s WHERE %s", edits[i][0], edits[i][1]);
+    exec_ok(db, edit);
+    ck_assert_int_gt(sqlite3_changes(db), 0);
+    expect_error(db, "prompt = 'Once upon a' AND max_tokens = 1", edits[i][2]);
+    sqlite3_free(edit);
+    sqlite3_close(db);
+  }
+}
+END_TEST
+
 /* Where the call to a format function `fn` at text starts its format
 ** string (after skip_args commas), the C-only size modifiers that SQLite's
 ** printf reads otherwise (%z is "string to free"; h, j, t and L it does
@@ -670,6 +714,7 @@ static Suite *generate_suite(void){
   tcase_add_test(tc, test_bad_arguments);
   tcase_add_test(tc, test_no_logits);
   tcase_add_test(tc, test_state_tables_refuse);
+  tcase_add_test(tc, test_kernel_arguments);
   tcase_add_test(tc, test_sqlite_formats);
   tcase_add_test(tc, test_tensor_add_shapes);
   tcase_add_test(tc, test_swiglu);

@@ -59,6 +59,15 @@ static int64_t arg_matrix(sqlite3_context *ctx, sqlite3_value *v, int64_t cols,
   return bytes / (cols * (int64_t)sizeof(float));
 }
 
+/* Whether argument v, a row, position or head number from SQL, is an
+** integer; otherwise sets the error.  ('abc' or 1.5 read as an integer
+** would quietly pick row 0 or 1.) */
+static int arg_integer(sqlite3_context *ctx, sqlite3_value *v, const char *fn, const char *what){
+  if( sqlite3_value_type(v) == SQLITE_INTEGER ) return 1;
+  sql_error(ctx, "%s: %s must be an integer", fn, what);
+  return 0;
+}
+
 /* Room for a result: the running statement's scratch (state.h), or the
 ** heap when no program statement is running or the scratch is full. */
 static float *output_alloc(sqlite3_context *ctx, int64_t floats){
@@ -296,17 +305,33 @@ static void embed_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const tile_ref *w = arg_tile(ctx, argv[0], "embed");
   if( acc == 0 || w == 0 ) return;
   int64_t token = sqlite3_value_int64(argv[1]), i = sqlite3_value_int64(argv[2]);
+  int64_t n = fn_session(ctx)->state->n;
+  /* token and i come from SQL: each is checked before it sizes or places
+  ** anything (outside a step n is 0, and the buffer would be empty) */
+  if( !arg_integer(ctx, argv[1], "embed", "the token") || !arg_integer(ctx, argv[2], "embed", "the row") ){
+    return;
+  }
+  if( token < 0 || token >= w->tensor->rows ){
+    sql_error(ctx, "embed: token %lld is not in the vocabulary of %lld tokens (%s)",
+              (long long)token, (long long)w->tensor->rows, w->tensor->name);
+    return;
+  }
+  if( i < 0 || i >= n ){
+    sql_error(ctx, "embed: row %lld is outside the step, of %lld positions", (long long)i,
+              (long long)n);
+    return;
+  }
   int64_t local = token - w->tile_row * w->tensor->tile_rows;
+  if( local < 0 || local >= w->rows ){
+    sql_error(ctx, "embed: token %lld is not in tile %lld of %s (join the table on"
+              " row = token)", (long long)token, (long long)w->tile_row, w->tensor->name);
+    return;
+  }
   if( acc->out == 0 ){
-    acc->n = fn_session(ctx)->state->n;
+    acc->n = n;
     acc->dim = w->tensor->cols;
     acc->out = sqlite3_malloc64((uint64_t)(acc->n * acc->dim) * sizeof(float));
     if( acc->out == 0 ){ sqlite3_result_error_nomem(ctx); return; }
-  }
-  if( local < 0 || local >= w->rows || i < 0 || i >= acc->n ){
-    sql_error(ctx, "embed: token %lld is not in this tile, or %lld is outside the step",
-             (long long)token, (long long)i);
-    return;
   }
   kernel_dequantize_tile_row(w->tensor->dtype, w->tile->data, (size_t)acc->dim, (size_t)local,
                              acc->out + i * acc->dim);
@@ -419,8 +444,16 @@ static void rope_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( width % p->head_dim ) width = 0;
   const float *x;
   n = arg_matrix(ctx, argv[0], width, &x, "rope");
-  if( n < 0 ) return;
-  const float *rot = rope_rotations(fn_session(ctx), sqlite3_value_int64(argv[1]), n);
+  if( n < 0 || !arg_integer(ctx, argv[1], "rope", "the position") ) return;
+  /* the positions pos .. pos + n - 1 lie in the context, and their sum
+  ** cannot overflow */
+  int64_t pos = sqlite3_value_int64(argv[1]);
+  if( pos < 0 || pos > p->context_length - n ){
+    sql_error(ctx, "rope: %lld rows from position %lld do not fit the context of %d",
+              (long long)n, (long long)pos, p->context_length);
+    return;
+  }
+  const float *rot = rope_rotations(fn_session(ctx), pos, n);
   float *out = rot ? result_buffer(ctx, n * width) : 0;
   if( out == 0 ){
     if( rot == 0 ) sqlite3_result_error_nomem(ctx);
@@ -459,7 +492,8 @@ static void gather_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   int64_t n = fn_session(ctx)->state->n;
   int64_t width = n > 0 ? sqlite3_value_bytes(argv[0]) / (int64_t)sizeof(float) / n : 0;
   const float *x;
-  if( acc == 0 || arg_matrix(ctx, argv[0], width, &x, "gather_rows") < 0 ) return;
+  if( acc == 0 || !arg_integer(ctx, argv[1], "gather_rows", "the row")
+   || arg_matrix(ctx, argv[0], width, &x, "gather_rows") < 0 ) return;
   int64_t i = sqlite3_value_int64(argv[1]);
   if( i < 0 || i >= n ){
     sql_error(ctx, "gather_rows: row %lld is outside the step", (long long)i);
@@ -602,7 +636,7 @@ static void attention_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   int64_t t = n < 0 ? -1 : arg_matrix(ctx, argv[1], kv_dim, &k, "attention");
   int64_t tv = t < 0 ? -1 : arg_matrix(ctx, argv[2], kv_dim, &v, "attention");
   int64_t head = sqlite3_value_int64(argv[3]);
-  if( tv < 0 ) return;
+  if( tv < 0 || !arg_integer(ctx, argv[3], "attention", "head") ) return;
   if( tv != t || t < n || head < 0 || head >= p->n_heads ){
     sqlite3_result_error(ctx, "attention: k and v must cache at least the step's"
                               " positions, and head must be a query head", -1);
@@ -658,6 +692,7 @@ static void row_of_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   int64_t n = fn_session(ctx)->state->n;
   int64_t i = sqlite3_value_int64(argv[1]);
   int64_t bytes = sqlite3_value_bytes(argv[0]);
+  if( !arg_integer(ctx, argv[1], "row_of", "the row") ) return;
   if( sqlite3_value_type(argv[0]) != SQLITE_BLOB || n <= 0 || bytes % n || i < 0 || i >= n ){
     sql_error(ctx, "row_of: expected a matrix with one row per position and a row in the step");
     return;
@@ -675,7 +710,7 @@ static void attention_weights_fn(sqlite3_context *ctx, int argc, sqlite3_value *
   int64_t n = arg_matrix(ctx, argv[0], q_width, &q, "attention_weights");
   int64_t t = n < 0 ? -1 : arg_matrix(ctx, argv[1], kv_dim, &k, "attention_weights");
   int64_t i = sqlite3_value_int64(argv[2]);
-  if( t < 0 ) return;
+  if( t < 0 || !arg_integer(ctx, argv[2], "attention_weights", "the row") ) return;
   if( i < 0 || i >= n || t < n ){
     sql_error(ctx, "attention_weights: row %lld is outside the step", (long long)i);
     return;

@@ -127,11 +127,14 @@ static void detokenize_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 static void token_text_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const tokenizer *t = fn_tokenizer(ctx);
   if( t == 0 || sqlite3_value_type(argv[0]) != SQLITE_INTEGER ) return;
+  /* in 64 bits: token 2^32 is no token, not token 0 */
+  sqlite3_int64 id = sqlite3_value_int64(argv[0]);
+  if( id < 0 || id >= tokenizer_vocab_size(t) ) return;
   const char *piece;
   size_t len;
   float score;
   token_kind kind;
-  if( tokenizer_token(t, sqlite3_value_int(argv[0]), &piece, &len, &score, &kind) == 0 ){
+  if( tokenizer_token(t, (int)id, &piece, &len, &score, &kind) == 0 ){
     sqlite3_result_text(ctx, piece, (int)len, SQLITE_TRANSIENT);
   }
 }
