@@ -675,6 +675,23 @@ START_TEST(test_kv_cache_reuse){
 }
 END_TEST
 
+/* PRAGMA temp_store and DROP TABLE drop temp.act and temp.kv; the next
+** generate makes them again, and leaves its state there. */
+START_TEST(test_state_tables_return){
+  sqlite3 *db = open_copy(bin_db, "temp_store.db");
+  int ids[8];
+  ck_assert_int_eq(sqlite3_exec(db, "PRAGMA temp_store = MEMORY", 0, 0, 0), SQLITE_OK);
+  ck_assert_int_eq(generate_ids(db, "prompt = 'Once' AND max_tokens = 2", ids, 8), 2);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM act WHERE name = 'logits'"), 1);
+  ck_assert_int_eq(sqlite3_exec(db, "DROP TABLE temp.act; DROP TABLE temp.kv", 0, 0, 0), SQLITE_OK);
+  ck_assert_int_eq(generate_ids(db, "prompt = 'Once' AND max_tokens = 2 AND capture = 'logits'",
+                                ids, 8), 2);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM activation WHERE name = 'logits'"), 3);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM kv WHERE layer = 0"), 2);
+  sqlite3_close(db);
+}
+END_TEST
+
 /* program_profile: empty before the first step, then one row per program
 ** statement, in order, each run once per step of its kind and timed; an
 ** edited program starts over. */
@@ -724,6 +741,7 @@ static Suite *generate_suite(void){
   tcase_add_test(tc, test_capture_cache_wins);
   tcase_add_test(tc, test_kv_cache_reuse);
   tcase_add_test(tc, test_program_profile);
+  tcase_add_test(tc, test_state_tables_return);
   suite_add_tcase(s, tc);
   return s;
 }

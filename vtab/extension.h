@@ -52,6 +52,9 @@ model *session_model(session *s, char **vtab_err);
 int tensor_vtab_register(sqlite3 *db, session *s);
 int tensor_values_register(sqlite3 *db, session *s);
 int state_tables_register(sqlite3 *db, session *s);
+/* Create temp.act and temp.kv again if they are gone (PRAGMA temp_store
+** and DROP TABLE drop them), so that a generate leaves its state there. */
+int state_tables_create(sqlite3 *db);
 int kernel_functions_register(sqlite3 *db, session *s);
 int generate_register(sqlite3 *db, session *s);
 int logprobs_register(sqlite3 *db, session *s);

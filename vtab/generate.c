@@ -427,6 +427,10 @@ static int generate_filter(sqlite3_vtab_cursor *cur, int plan, const char *unuse
                                           " finish that query first"));
   }
   s->busy = c->owns_state = 1;
+  if( state_tables_create(s->db) != SQLITE_OK ){
+    return cursor_fail(c, sqlite3_mprintf("generate: cannot create temp.act and temp.kv"
+                                          " again: %s", sqlite3_errmsg(s->db)));
+  }
   if( c->sampling ) sampler_free(&c->sampler);
   c->sampling = 1;
   if( sampler_init(&c->sampler, (size_t)s->model->params.vocab_size, (float)a.temperature,

@@ -329,9 +329,10 @@ int state_tables_register(sqlite3 *db, session *s){
   if( rc == SQLITE_OK ) rc = sqlite3_create_module(db, "tensql_kv", &kv_module, s);
   if( rc == SQLITE_OK ) rc = sqlite3_create_module(db, "step", &step_module, s);
   if( rc == SQLITE_OK ) rc = sqlite3_create_module(db, "head", &head_module, s);
-  if( rc == SQLITE_OK ){
-    rc = sqlite3_exec(db, "CREATE VIRTUAL TABLE IF NOT EXISTS temp.act USING tensql_act;"
+  return rc == SQLITE_OK ? state_tables_create(db) : rc;
+}
+
+int state_tables_create(sqlite3 *db){
+  return sqlite3_exec(db, "CREATE VIRTUAL TABLE IF NOT EXISTS temp.act USING tensql_act;"
                           "CREATE VIRTUAL TABLE IF NOT EXISTS temp.kv USING tensql_kv;", 0, 0, 0);
-  }
-  return rc;
 }
