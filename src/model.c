@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -42,13 +43,6 @@ static int64_t meta_int(sqlite3 *db, const char *key, int64_t fallback){
   return v;
 }
 
-static double meta_float(sqlite3 *db, const char *key, double fallback){
-  sqlite3_stmt *st = meta_value(db, key);
-  double v = st ? sqlite3_column_double(st, 0) : fallback;
-  sqlite3_finalize(st);
-  return v;
-}
-
 static char *meta_text(sqlite3 *db, const char *key){
   sqlite3_stmt *st = meta_value(db, key);
   char *v = st ? strdup((const char*)sqlite3_column_text(st, 0)) : 0;
@@ -56,16 +50,66 @@ static char *meta_text(sqlite3 *db, const char *key){
   return v;
 }
 
-static int64_t arch_int(sqlite3 *db, const char *arch, const char *key, int64_t fallback){
-  char full[128];
-  snprintf(full, sizeof full, "%s.%s", arch, key);
-  return meta_int(db, full, fallback);
+/* meta(key) as a number into *v, which keeps its value (the default) when
+** the key is absent or NULL.  The value may be an integer, a real or the
+** text of a number, finite, and whole for `whole`; a
+** hand-edited 'abc' is refused naming the key, where reading it as 0
+** gave a model that ran and produced garbage. */
+static int meta_number(sqlite3 *db, const char *key, int whole, double *v,
+                       char *err, size_t err_len){
+  sqlite3_stmt *st = meta_value(db, key);
+  if( st == 0 ) return 0;
+  int type = sqlite3_column_type(st, 0);
+  double x = sqlite3_column_double(st, 0);
+  int ok = type == SQLITE_INTEGER || type == SQLITE_FLOAT;
+  if( type == SQLITE_TEXT ){
+    const char *text = (const char*)sqlite3_column_text(st, 0);
+    char *end;
+    x = strtod(text, &end);
+    ok = end != text && *end == 0;
+  }
+  ok = ok && isfinite(x) && (!whole || x == floor(x));
+  if( ok ){
+    *v = x;
+  }else{
+    const char *text = (const char*)sqlite3_column_text(st, 0);
+    snprintf(err, err_len, "meta %s is '%.40s', not %s", key, text ? text : "",
+             whole ? "a whole number" : "a number");
+  }
+  sqlite3_finalize(st);
+  return ok ? 0 : -1;
 }
 
-static double arch_float(sqlite3 *db, const char *arch, const char *key, double fallback){
+/* The hyper-parameter ARCH.key of meta, as an int, into *out (which holds
+** the default); -1 with err when it is not a whole number in int's range. */
+static int arch_int(sqlite3 *db, const char *arch, const char *key, int *out,
+                    char *err, size_t err_len){
   char full[128];
+  double v = *out;
   snprintf(full, sizeof full, "%s.%s", arch, key);
-  return meta_float(db, full, fallback);
+  if( meta_number(db, full, 1, &v, err, err_len) ) return -1;
+  if( v < INT_MIN || v > INT_MAX ){
+    snprintf(err, err_len, "meta %s is %.0f, out of range", full, v);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+/* A token id of meta as an int: any id outside int's range (GGUF's
+** 0xFFFFFFFF for none, say) is none, -1. */
+static int token_id(double id){
+  return id >= 0 && id < INT_MAX ? (int)id : -1;
+}
+
+static int arch_float(sqlite3 *db, const char *arch, const char *key, float *out,
+                      char *err, size_t err_len){
+  char full[128];
+  double v = *out;
+  snprintf(full, sizeof full, "%s.%s", arch, key);
+  if( meta_number(db, full, 0, &v, err, err_len) ) return -1;
+  *out = (float)v;
+  return 0;
 }
 
 static int params_read(sqlite3 *db, model_params *p, char *err, size_t err_len){
@@ -79,18 +123,23 @@ static int params_read(sqlite3 *db, model_params *p, char *err, size_t err_len){
   }
   snprintf(p->arch, sizeof p->arch, "%s", arch);
   free(arch);
-  p->n_layers = (int)arch_int(db, p->arch, "block_count", 0);
-  p->dim = (int)arch_int(db, p->arch, "embedding_length", 0);
-  p->hidden_dim = (int)arch_int(db, p->arch, "feed_forward_length", 0);
-  p->n_heads = (int)arch_int(db, p->arch, "attention.head_count", 0);
-  p->n_kv_heads = (int)arch_int(db, p->arch, "attention.head_count_kv", p->n_heads);
-  p->context_length = (int)arch_int(db, p->arch, "context_length", 0);
-  p->rms_eps = (float)arch_float(db, p->arch, "attention.layer_norm_rms_epsilon", 1e-5);
-  p->rope_theta = (float)arch_float(db, p->arch, "rope.freq_base", 10000.0);
+  p->n_layers = p->dim = p->hidden_dim = p->n_heads = p->context_length = 0;
+  p->rms_eps = 1e-5f;
+  p->rope_theta = 10000.0f;
+  if( arch_int(db, p->arch, "block_count", &p->n_layers, err, err_len)
+   || arch_int(db, p->arch, "embedding_length", &p->dim, err, err_len)
+   || arch_int(db, p->arch, "feed_forward_length", &p->hidden_dim, err, err_len)
+   || arch_int(db, p->arch, "attention.head_count", &p->n_heads, err, err_len) ) return -1;
+  p->n_kv_heads = p->n_heads;
+  if( arch_int(db, p->arch, "attention.head_count_kv", &p->n_kv_heads, err, err_len)
+   || arch_int(db, p->arch, "context_length", &p->context_length, err, err_len)
+   || arch_float(db, p->arch, "attention.layer_norm_rms_epsilon", &p->rms_eps, err, err_len)
+   || arch_float(db, p->arch, "rope.freq_base", &p->rope_theta, err, err_len) ) return -1;
   /* llama.cpp's convention: llama rotates adjacent pairs, qwen2 halves. */
   p->rope = strcmp(p->arch, "qwen2") == 0 ? ROPE_HALVES : ROPE_ADJACENT;
   if( p->n_layers <= 0 || p->dim <= 0 || p->n_heads <= 0 || p->n_kv_heads <= 0
-   || p->dim % p->n_heads || p->n_heads % p->n_kv_heads || p->context_length <= 0 ){
+   || p->dim % p->n_heads || p->n_heads % p->n_kv_heads || p->context_length <= 0
+   || !(p->rms_eps >= 0) || !(p->rope_theta > 0) ){
     snprintf(err, err_len, "inconsistent hyper-parameters for %s", p->arch);
     return -1;
   }
@@ -184,11 +233,24 @@ static tokenizer *tokenizer_read(sqlite3 *db, char *err, size_t err_len){
     return 0;
   }
   sqlite3_stmt *st = 0;
-  int rc = 0;
-  sqlite3_prepare_v2(db, "SELECT piece, score, kind FROM vocab ORDER BY id", -1, &st, 0);
+  int rc = 0, err_set = 0;
+  /* A token's id is its place in the vocabulary: the ids must run 0, 1,
+  ** 2, ... (a gap shifted every later token, and the text came out
+  ** garbled). */
+  int64_t expect = 0;
+  sqlite3_prepare_v2(db, "SELECT id, piece, score, kind FROM vocab ORDER BY id", -1, &st, 0);
   while( rc == 0 && sqlite3_step(st) == SQLITE_ROW ){
-    rc = tokenizer_add_token(t, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-                             (float)sqlite3_column_double(st, 1), (token_kind)sqlite3_column_int(st, 2));
+    if( sqlite3_column_type(st, 0) != SQLITE_INTEGER || sqlite3_column_int64(st, 0) != expect ){
+      const char *id = (const char*)sqlite3_column_text(st, 0);
+      snprintf(err, err_len, "vocab: token ids must run 0, 1, 2, ... without gaps or"
+               " repeats, but id %.40s comes where %lld should", id ? id : "NULL",
+               (long long)expect);
+      err_set = rc = -1;
+      break;
+    }
+    expect++;
+    rc = tokenizer_add_token(t, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+                             (float)sqlite3_column_double(st, 2), (token_kind)sqlite3_column_int(st, 3));
   }
   sqlite3_finalize(st);
   sqlite3_prepare_v2(db, "SELECT left, right FROM merge ORDER BY rank", -1, &st, 0);
@@ -197,12 +259,18 @@ static tokenizer *tokenizer_read(sqlite3 *db, char *err, size_t err_len){
                              sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
   }
   sqlite3_finalize(st);
-  tokenizer_set_special(t, (int)meta_int(db, "tokenizer.ggml.bos_token_id", -1),
-                        (int)meta_int(db, "tokenizer.ggml.eos_token_id", -1),
-                        (int)meta_int(db, "tokenizer.ggml.add_bos_token", 1));
-  tokenizer_set_add_space_prefix(t, (int)meta_int(db, "tokenizer.ggml.add_space_prefix", 1));
+  double bos = -1, eos = -1, add_bos = 1, add_space_prefix = 1;
+  if( rc == 0
+   && (meta_number(db, "tokenizer.ggml.bos_token_id", 1, &bos, err, err_len)
+    || meta_number(db, "tokenizer.ggml.eos_token_id", 1, &eos, err, err_len)
+    || meta_number(db, "tokenizer.ggml.add_bos_token", 1, &add_bos, err, err_len)
+    || meta_number(db, "tokenizer.ggml.add_space_prefix", 1, &add_space_prefix, err, err_len)) ){
+    err_set = rc = -1;
+  }
+  tokenizer_set_special(t, token_id(bos), token_id(eos), add_bos != 0);
+  tokenizer_set_add_space_prefix(t, add_space_prefix != 0);
   if( rc || tokenizer_finish(t, err, err_len) ){
-    if( rc ) snprintf(err, err_len, "bad vocab or merge table");
+    if( rc && !err_set ) snprintf(err, err_len, "bad vocab or merge table");
     tokenizer_free(t);
     return 0;
   }

@@ -342,6 +342,64 @@ START_TEST(test_damaged_tiles){
 }
 END_TEST
 
+/* Token ids are places in the vocabulary: a gap, an id repeated, or ids
+** that start above 0 shifted every later token and the text came out
+** garbled; now the model is refused at open, naming the id.  A
+** hyper-parameter in meta that is not a number was read as 0, and an
+** epsilon of 'abc' ran; now it is refused, naming the key. */
+START_TEST(test_bad_vocab_and_meta){
+  expect_open_error("DELETE FROM vocab WHERE id = 100",
+                    "vocab: token ids must run 0, 1, 2, ... without gaps or repeats,"
+                    " but id 101 comes where 100 should");
+  expect_open_error("INSERT INTO vocab VALUES (100000, 'x', 0, 1)",
+                    "id 100000 comes where 512 should");
+  expect_open_error("DELETE FROM vocab WHERE id = 0", "id 1 comes where 0 should");
+  expect_open_error("CREATE TABLE v AS SELECT * FROM vocab; DROP TABLE vocab;"
+                    " CREATE TABLE vocab(id, piece BLOB, score REAL, kind INTEGER);"
+                    " INSERT INTO vocab SELECT * FROM v; DROP TABLE v;"
+                    " INSERT INTO vocab VALUES (7, 'x', 0, 1)", "id 7 comes where 8 should");
+  expect_open_error("UPDATE meta SET value = 'abc' WHERE key = 'llama.attention.layer_norm_rms_epsilon'",
+                    "meta llama.attention.layer_norm_rms_epsilon is 'abc', not a number");
+  const char *whole[] = { "block_count", "embedding_length", "feed_forward_length",
+                          "attention.head_count", "attention.head_count_kv", "context_length" };
+  for(size_t i = 0; i < sizeof whole / sizeof whole[0]; i++){
+    char sql[256], want[256];
+    snprintf(sql, sizeof sql, "UPDATE meta SET value = '12abc' WHERE key = 'llama.%s'", whole[i]);
+    snprintf(want, sizeof want, "meta llama.%s is '12abc', not a whole number", whole[i]);
+    expect_open_error(sql, want);
+  }
+  expect_open_error("UPDATE meta SET value = 2.5 WHERE key = 'llama.block_count'",
+                    "meta llama.block_count is '2.5', not a whole number");
+  expect_open_error("UPDATE meta SET value = 4294967301 WHERE key = 'llama.block_count'",
+                    "meta llama.block_count is 4294967301, out of range");
+  expect_open_error("INSERT INTO meta VALUES ('llama.rope.freq_base', x'00')",
+                    "meta llama.rope.freq_base is");
+  expect_open_error("INSERT INTO meta VALUES ('llama.rope.freq_base', -1)",
+                    "inconsistent hyper-parameters");
+  expect_open_error("UPDATE meta SET value = 'one' WHERE key = 'tokenizer.ggml.bos_token_id'",
+                    "meta tokenizer.ggml.bos_token_id is 'one', not a whole number");
+  /* numbers written as text, as a hand edit in the shell leaves them, are numbers */
+  char err[512];
+  const char *path = test_tmp_path("damaged.db");
+  import_options opt = { .dtype = TENSOR_Q8_0 };
+  ck_assert_msg(import_model(STORIES_GGUF, path, &opt, err, sizeof err) == 0, "%s", err);
+  sqlite3 *db;
+  sqlite3_open(path, &db);
+  ck_assert_int_eq(sqlite3_exec(db, "UPDATE meta SET value = '1e-5' WHERE key ="
+                                " 'llama.attention.layer_norm_rms_epsilon';"
+                                " UPDATE meta SET value = '5' WHERE key = 'llama.block_count';"
+                                " INSERT INTO meta VALUES ('llama.rope.freq_base', '10000.0')",
+                                0, 0, 0), SQLITE_OK);
+  sqlite3_close(db);
+  model *m = model_open(path, err, sizeof err);
+  ck_assert_msg(m != 0, "%s", err);
+  ck_assert_int_eq(m->params.n_layers, 5);
+  ck_assert_float_eq(m->params.rms_eps, 1e-5f);
+  ck_assert_float_eq(m->params.rope_theta, 10000.0f);
+  model_release(m);
+}
+END_TEST
+
 static Suite *import_suite(void){
   Suite *s = suite_create("import");
   TCase *tc = tcase_create("stories260K");
@@ -359,6 +417,7 @@ static Suite *import_suite(void){
   tcase_add_test(bad, test_bad_llama2c);
   tcase_add_test(bad, test_not_a_model);
   tcase_add_test(bad, test_damaged_tiles);
+  tcase_add_test(bad, test_bad_vocab_and_meta);
   suite_add_tcase(s, bad);
   return s;
 }
