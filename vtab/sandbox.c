@@ -46,7 +46,7 @@ struct sandbox {
   session *session;
   char **functions;          /* names registered here, so tensql's */
   int n_functions;
-  char denied[200];          /* what the authorizer refused first */
+  char denied[200];          /* why the authorizer refused: its first reason */
   int64_t ticks;             /* progress-handler calls in this statement */
   int stop;                  /* why the statement was stopped: STOP_... */
   sqlite3_stmt *caller_probe;
@@ -116,7 +116,7 @@ static const char *action_name(int action){
   }
 }
 
-/* Refuse, remembering why (the first reason: later ones follow from it). */
+/* Refuse, remembering why.  SQLite asks no more once one is refused. */
 static int deny(sandbox *sb, const char *fmt, ...){
   if( sb->denied[0] == 0 ){
     va_list ap;
@@ -131,6 +131,9 @@ static int deny(sandbox *sb, const char *fmt, ...){
 static int sandbox_authorize(void *arg, int action, const char *a, const char *b,
                              const char *schema, const char *trigger){
   sandbox *sb = arg;
+  if( a && sqlite3_strnicmp(a, "sqlite_", 7) == 0 ){
+    return deny(sb, "it reads or writes SQLite's schema");
+  }
   switch( action ){
     case SQLITE_SELECT: return SQLITE_OK;
     case SQLITE_READ:
@@ -242,20 +245,23 @@ static int functions_read(sandbox *sb){
   return rc;
 }
 
-/* Make SQLite set up each eponymous table now.  Its first use in a
-** statement otherwise adds SQLite's own UPDATE of sqlite_master to that
-** statement, which the authorizer would rightly refuse. */
+/* Make SQLite set up every eponymous table now: the tensor tables, step
+** and head, and the likes of tensors and json_each, which the program may
+** not read.  A statement's first use of one otherwise adds SQLite's own
+** write of its schema table to that statement, which the authorizer would
+** refuse before it saw what the statement reads. */
 static int eponymous_tables_init(sandbox *sb){
-  const model *m = sb->session->model;
-  int rc = SQLITE_OK;
-  for(int i = -2; rc == SQLITE_OK && i < m->n_tensors; i++){
-    const char *name = i == -2 ? "step" : i == -1 ? "head" : m->tensors[i].name;
-    char *sql = sqlite3_mprintf("SELECT 1 FROM \"%w\"", name);
+  sqlite3_stmt *modules = 0;
+  int rc = sqlite3_prepare_v2(sb->db, "SELECT name FROM pragma_module_list", -1, &modules, 0);
+  while( rc == SQLITE_OK && sqlite3_step(modules) == SQLITE_ROW ){
+    char *sql = sqlite3_mprintf("SELECT 1 FROM \"%w\"", sqlite3_column_text(modules, 0));
     sqlite3_stmt *st = 0;
-    rc = sql ? sqlite3_prepare_v2(sb->db, sql, -1, &st, 0) : SQLITE_NOMEM;
+    if( sql == 0 ) rc = SQLITE_NOMEM;
+    else sqlite3_prepare_v2(sb->db, sql, -1, &st, 0);   /* some need arguments: no matter */
     sqlite3_finalize(st);
     sqlite3_free(sql);
   }
+  sqlite3_finalize(modules);
   return rc;
 }
 
