@@ -79,6 +79,43 @@ START_TEST(test_tensor_table_scan){
 }
 END_TEST
 
+/* row, tile_row and tile_col take integers, with the columns' INTEGER
+** affinity ('4' is 4, 4.0 is 4); anything else is an error, not the row
+** it reads as (`row = 'abc'` gave row 0's tile); negative and huge values
+** match nothing. */
+START_TEST(test_constraints_are_integers){
+  sqlite3 *db = open_model(model_path);
+  const char *t = "\"blk.0.ffn_down.weight\"";
+  const char *bad[][2] = {
+    { "row = 'abc'", "blk.0.ffn_down.weight: row must be an integer, not 'abc'" },
+    { "row = 1.5", "row must be an integer, not '1.5'" },
+    { "row = x'00'", "row must be an integer" },
+    { "tile_row = 'abc'", "tile_row must be an integer, not 'abc'" },
+    { "tile_row > 2.5", "tile_row must be an integer" },
+    { "tile_col = 'x'", "tile_col must be an integer" },
+    { "row = 1e300", "row must be an integer" },
+  };
+  for(size_t i = 0; i < sizeof bad / sizeof bad[0]; i++){
+    char *sql = sqlite3_mprintf("SELECT count(*) FROM %s WHERE %s", t, bad[i][0]), *err = 0;
+    ck_assert_int_ne(sqlite3_exec(db, sql, 0, 0, &err), SQLITE_OK);
+    ck_assert_msg(err && strstr(err, bad[i][1]), "%s: '%s' lacks '%s'", sql, err, bad[i][1]);
+    sqlite3_free(err);
+    sqlite3_free(sql);
+  }
+  ck_assert_int_eq(query_int(db, "SELECT tile_row FROM \"blk.0.ffn_down.weight\" WHERE row = '63'"), 12);
+  ck_assert_int_eq(query_int(db, "SELECT tile_row FROM \"blk.0.ffn_down.weight\" WHERE row = 63.0"), 12);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM \"blk.0.ffn_down.weight\" WHERE row = -1"), 0);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM \"blk.0.ffn_down.weight\""
+                                 " WHERE row = -9223372036854775808"), 0);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM \"blk.0.ffn_down.weight\""
+                                 " WHERE row = 9223372036854775807"), 0);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM \"blk.0.ffn_down.weight\""
+                                 " WHERE tile_row < -9223372036854775808"), 0);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM \"blk.0.ffn_down.weight\" WHERE row = NULL"), 0);
+  sqlite3_close(db);
+}
+END_TEST
+
 START_TEST(test_group_by_needs_no_sorter){
   sqlite3 *db = open_model(model_path);
   char plan[2048];
@@ -206,6 +243,7 @@ static Suite *vtab_suite(void){
   TCase *tc = tcase_create("tables");
   tcase_add_unchecked_fixture(tc, setup_model, 0);
   tcase_add_test(tc, test_tensor_table_scan);
+  tcase_add_test(tc, test_constraints_are_integers);
   tcase_add_test(tc, test_group_by_needs_no_sorter);
   tcase_add_test(tc, test_tensors_directory);
   tcase_add_test(tc, test_tensor_values);

@@ -165,7 +165,31 @@ static int tensor_close(sqlite3_vtab_cursor *cur){
   return SQLITE_OK;
 }
 
-/* xFilter: turn the constraints of idxNum into the range [tile_row, end). */
+/* The column each PLAN_ bit constrains, by bit number. */
+static const char *const plan_column[7] = {
+  "tile_row", "tile_row", "tile_row", "tile_row", "tile_row", "tile_col", "row"
+};
+
+/* A constraint's value as an integer into *x: 1, 0 for NULL (which
+** matches nothing), or -1 for anything else.  The column's INTEGER
+** affinity applies first ('42' is 42, 2.0 is 2); 'abc' or 1.5 read as
+** integers were 0 and 1, and `row = 'abc'` gave row 0's tile. */
+static int constraint_integer(sqlite3_value *v, int64_t *x){
+  int type = sqlite3_value_numeric_type(v);
+  if( type == SQLITE_NULL ) return 0;
+  if( type == SQLITE_INTEGER ){
+    *x = sqlite3_value_int64(v);
+    return 1;
+  }
+  double d = sqlite3_value_double(v);
+  if( type != SQLITE_FLOAT || !(d >= -9.2e18 && d <= 9.2e18) || d != (double)(int64_t)d ) return -1;
+  *x = (int64_t)d;
+  return 1;
+}
+
+/* xFilter: turn the constraints of idxNum into the range [tile_row, end).
+** Values are clamped: a negative or huge row or tile_row matches nothing,
+** and a value that is not an integer is an error. */
 static int tensor_filter(sqlite3_vtab_cursor *cur, int plan, const char *unused,
                          int argc, sqlite3_value **argv){
   tensor_cursor *c = (tensor_cursor*)cur;
@@ -176,12 +200,19 @@ static int tensor_filter(sqlite3_vtab_cursor *cur, int plan, const char *unused,
   c->contains_row = -1;
   for(int b = 0; b < 7; b++){
     if( !(plan & (1 << b)) ) continue;
-    sqlite3_value *arg = argv[k++];
-    int64_t x = sqlite3_value_int64(arg);
+    int64_t x = 0;
+    int known = constraint_integer(argv[k++], &x);
+    if( known < 0 ){
+      sqlite3_vtab *vtab = cur->pVtab;
+      sqlite3_free(vtab->zErrMsg);
+      vtab->zErrMsg = sqlite3_mprintf("%s: %s must be an integer, not '%.40s'", t->name,
+                                      plan_column[b], sqlite3_value_text(argv[k - 1]));
+      return SQLITE_ERROR;
+    }
     /* Clamp so that x + 1 cannot overflow; the range stays the same. */
     if( x < -1 ) x = -1;
     if( x > t->rows ) x = t->rows;
-    int is_null = sqlite3_value_type(arg) == SQLITE_NULL;
+    int is_null = known == 0;
     switch( 1 << b ){
       case PLAN_ROW_EQ: if( x > lo ) lo = x; if( x + 1 < hi ) hi = x + 1; break;
       case PLAN_ROW_GE: if( x > lo ) lo = x; break;
