@@ -14,9 +14,11 @@
 #include "model_db.h"
 #include "database.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -399,6 +401,36 @@ static int writer_finish_db(model_writer *w){
   return 0;
 }
 
+/* Remove what killed imports to path left: the files of its directory
+** named exactly "<basename of path>.tmp-<pid>" whose process no longer
+** exists (kill(pid, 0) fails with ESRCH).  A live process's file, another
+** import's now, or ours, is left alone; a pid reused since only keeps a
+** stale file longer. */
+static void stale_temps_remove(const char *path){
+  char *dir_copy = strdup(path), *base_copy = strdup(path);
+  const char *dir = dir_copy ? dirname(dir_copy) : 0;
+  const char *base = base_copy ? basename(base_copy) : 0;
+  DIR *d = dir ? opendir(dir) : 0;
+  size_t base_len = base ? strlen(base) : 0;
+  for(struct dirent *e; d && (e = readdir(d)) != 0; ){
+    const char *pid_text = e->d_name + base_len + 5;
+    if( strncmp(e->d_name, base, base_len) || strncmp(e->d_name + base_len, ".tmp-", 5)
+     || pid_text[0] == 0 || strlen(pid_text) > 9 || strspn(pid_text, "0123456789") != strlen(pid_text) ){
+      continue;
+    }
+    pid_t pid = (pid_t)atol(pid_text);
+    if( pid <= 0 || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH ) continue;
+    char *stale = malloc(strlen(dir) + strlen(e->d_name) + 2);
+    if( stale == 0 ) continue;
+    sprintf(stale, "%s/%s", dir, e->d_name);
+    unlink(stale);
+    free(stale);
+  }
+  if( d ) closedir(d);
+  free(dir_copy);
+  free(base_copy);
+}
+
 int model_writer_commit(model_writer *w){
   int rc = writer_finish_db(w);
   if( rc == 0 && sync_path(w->tmp_path, O_RDONLY) ){
@@ -411,6 +443,7 @@ int model_writer_commit(model_writer *w){
     char *dir = strdup(w->path);
     if( dir ) sync_path(dirname(dir), O_RDONLY | O_DIRECTORY);
     free(dir);
+    stale_temps_remove(w->path);
   }
   if( rc == 0 ){
     free(w->path);

@@ -5,7 +5,9 @@
 ** the tokenizer, and commits.  Until the commit everything goes to a hidden
 ** temporary file beside the target ("OUT.db.tmp-PID"), which the commit
 ** renames over OUT.db in one step; an abort, an error or a crash leaves no
-** file that looks like a model.  The schema is sql/schema.sql.
+** file that looks like a model.  A killed import leaves its OUT.db.tmp-PID
+** behind: the next commit to OUT.db removes every such file whose process
+** PID no longer exists.  The schema is sql/schema.sql.
 */
 #ifndef TENSQL_MODEL_DB_H
 #define TENSQL_MODEL_DB_H

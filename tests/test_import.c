@@ -190,6 +190,36 @@ START_TEST(test_q8_0_conversion){
 }
 END_TEST
 
+/* A killed import leaves OUT.tmp-PID.  The next import to OUT removes the
+** ones whose process is gone, and nothing else: not a live process's
+** (the test runner's, here), nor names that only look alike. */
+START_TEST(test_stale_temps_removed){
+  char err[512], path[1024], out[1024];
+  snprintf(out, sizeof out, "%s", test_tmp_path("stale.db"));
+  int64_t pid_max = test_proc_number("/proc/sys/kernel/pid_max", "");
+  ck_assert_int_gt(pid_max, 0);
+  long dead = (long)pid_max + 1;              /* no process has it */
+  char names[6][64];
+  snprintf(names[0], 64, "stale.db.tmp-%ld", dead);                 /* removed */
+  snprintf(names[1], 64, "stale.db.tmp-%ld", (long)getppid());      /* alive */
+  snprintf(names[2], 64, "stale.db.tmp-%ldx", dead);
+  snprintf(names[3], 64, "stale.db.tmp-");
+  snprintf(names[4], 64, "other.db.tmp-%ld", dead);
+  snprintf(names[5], 64, "stale.db2.tmp-%ld", dead);
+  for(int i = 0; i < 6; i++) file_write(test_tmp_path(names[i]), "junk", 4);
+  import_options opt = { .dtype = -1, .tokenizer_path = TOK512 };
+  ck_assert_msg(import_model(STORIES_BIN, out, &opt, err, sizeof err) == 0, "%s", err);
+  snprintf(path, sizeof path, "%s", test_tmp_path(names[0]));
+  ck_assert_msg(access(path, F_OK) != 0, "%s is still there", path);
+  for(int i = 1; i < 6; i++){
+    snprintf(path, sizeof path, "%s", test_tmp_path(names[i]));
+    ck_assert_msg(access(path, F_OK) == 0, "%s was removed", path);
+    unlink(path);
+  }
+  ck_assert_int_eq(access(out, F_OK), 0);
+}
+END_TEST
+
 /* ---- bad input --------------------------------------------------------- */
 
 /* No file named like the output, nor its temporary, may exist. */
@@ -407,6 +437,7 @@ static Suite *import_suite(void){
   tcase_add_test(tc, test_llama2c_tiles_reassemble);
   tcase_add_test(tc, test_model_metadata);
   tcase_add_test(tc, test_q8_0_conversion);
+  tcase_add_test(tc, test_stale_temps_removed);
   suite_add_tcase(s, tc);
   TCase *bad = tcase_create("bad input");
   tcase_add_test(bad, test_truncated_gguf);
