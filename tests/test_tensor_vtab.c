@@ -112,6 +112,14 @@ START_TEST(test_constraints_are_integers){
   ck_assert_int_eq(query_int(db, "SELECT count(*) FROM \"blk.0.ffn_down.weight\""
                                  " WHERE tile_row < -9223372036854775808"), 0);
   ck_assert_int_eq(query_int(db, "SELECT count(*) FROM \"blk.0.ffn_down.weight\" WHERE row = NULL"), 0);
+  /* tensor_values' tile argument likewise: 'abc' was tile 0 */
+  char *err = 0;
+  ck_assert_int_ne(sqlite3_exec(db, "SELECT count(*) FROM tensor_values('blk.0.ffn_down.weight', 'abc')",
+                                0, 0, &err), SQLITE_OK);
+  ck_assert_msg(err && strstr(err, "has tiles 0 to"), "%s", err);
+  sqlite3_free(err);
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM tensor_values('blk.0.ffn_down.weight', '1')"),
+                   query_int(db, "SELECT count(*) FROM tensor_values('blk.0.ffn_down.weight', 1)"));
   sqlite3_close(db);
 }
 END_TEST

@@ -98,9 +98,9 @@ static int arg_floats(sqlite3_context *ctx, sqlite3_value *v, const char *fn,
 
 /* Argument v as k >= 1: 1, 0 if NULL, -1 after setting the error. */
 static int arg_k(sqlite3_context *ctx, sqlite3_value *v, const char *fn, int64_t *k){
-  if( sqlite3_value_type(v) == SQLITE_NULL ) return 0;
-  *k = sqlite3_value_int64(v);
-  if( sqlite3_value_numeric_type(v) != SQLITE_INTEGER || *k < 1 ){
+  int known = sql_integer(v, k);
+  if( known == 0 ) return 0;
+  if( known < 0 || *k < 1 ){
     sql_error(ctx, "%s: k must be an integer of at least 1", fn);
     return -1;
   }

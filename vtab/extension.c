@@ -49,6 +49,19 @@ void sql_error(sqlite3_context *ctx, const char *fmt, ...){
   sqlite3_free(msg);
 }
 
+int sql_integer(sqlite3_value *v, int64_t *x){
+  int type = sqlite3_value_numeric_type(v);
+  if( type == SQLITE_NULL ) return 0;
+  if( type == SQLITE_INTEGER ){
+    *x = sqlite3_value_int64(v);
+    return 1;
+  }
+  double d = sqlite3_value_double(v);
+  if( type != SQLITE_FLOAT || !(d >= -9.2e18 && d <= 9.2e18) || d != (double)(int64_t)d ) return -1;
+  *x = (int64_t)d;
+  return 1;
+}
+
 model *session_model(session *s, char **vtab_err){
   if( s->model == 0 && vtab_err ){
     sqlite3_free(*vtab_err);

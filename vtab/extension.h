@@ -46,6 +46,11 @@ typedef struct session {
 /* Set a formatted error as the result of an SQL function. */
 void sql_error(sqlite3_context *ctx, const char *fmt, ...);
 
+/* Value v from SQL as an integer into *x: 1, 0 for NULL, or -1 for
+** anything else.  INTEGER affinity applies first ('42' is 42, 2.0 is 2):
+** 'abc' or 1.5 read by sqlite3_value_int64 would quietly be 0 or 1. */
+int sql_integer(sqlite3_value *v, int64_t *x);
+
 /* The model of the session, or NULL after setting an error on ctx/vtab. */
 model *session_model(session *s, char **vtab_err);
 

@@ -63,7 +63,8 @@ static int64_t arg_matrix(sqlite3_context *ctx, sqlite3_value *v, int64_t cols,
 ** integer; otherwise sets the error.  ('abc' or 1.5 read as an integer
 ** would quietly pick row 0 or 1.) */
 static int arg_integer(sqlite3_context *ctx, sqlite3_value *v, const char *fn, const char *what){
-  if( sqlite3_value_type(v) == SQLITE_INTEGER ) return 1;
+  int64_t x;
+  if( sql_integer(v, &x) == 1 ) return 1;
   sql_error(ctx, "%s: %s must be an integer", fn, what);
   return 0;
 }

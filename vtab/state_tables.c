@@ -260,8 +260,8 @@ static int update_fail(sqlite3_vtab *vtab, const char *msg){
 }
 
 static int integer_or_null(sqlite3_value *v){
-  int type = sqlite3_value_type(v);
-  return type == SQLITE_INTEGER || type == SQLITE_NULL;
+  int64_t x;
+  return sql_integer(v, &x) >= 0;
 }
 
 /* xUpdate: INSERT only.  act: (name, data, rows, cols, tile), rows

@@ -187,8 +187,8 @@ static int values_filter(sqlite3_vtab_cursor *cur, int plan, const char *unused,
   c->tile_row = 0;
   c->end_tile = c->tensor->n_tiles;
   if( plan & 2 ){
-    int64_t tile = sqlite3_value_int64(argv[1]);
-    if( tile < 0 || tile >= c->tensor->n_tiles ){
+    int64_t tile = -1;
+    if( sql_integer(argv[1], &tile) != 1 || tile < 0 || tile >= c->tensor->n_tiles ){
       return values_fail(c, sqlite3_mprintf("tensor_values: %s has tiles 0 to %lld",
                          name, (long long)c->tensor->n_tiles - 1));
     }

@@ -170,23 +170,6 @@ static const char *const plan_column[7] = {
   "tile_row", "tile_row", "tile_row", "tile_row", "tile_row", "tile_col", "row"
 };
 
-/* A constraint's value as an integer into *x: 1, 0 for NULL (which
-** matches nothing), or -1 for anything else.  The column's INTEGER
-** affinity applies first ('42' is 42, 2.0 is 2); 'abc' or 1.5 read as
-** integers were 0 and 1, and `row = 'abc'` gave row 0's tile. */
-static int constraint_integer(sqlite3_value *v, int64_t *x){
-  int type = sqlite3_value_numeric_type(v);
-  if( type == SQLITE_NULL ) return 0;
-  if( type == SQLITE_INTEGER ){
-    *x = sqlite3_value_int64(v);
-    return 1;
-  }
-  double d = sqlite3_value_double(v);
-  if( type != SQLITE_FLOAT || !(d >= -9.2e18 && d <= 9.2e18) || d != (double)(int64_t)d ) return -1;
-  *x = (int64_t)d;
-  return 1;
-}
-
 /* xFilter: turn the constraints of idxNum into the range [tile_row, end).
 ** Values are clamped: a negative or huge row or tile_row matches nothing,
 ** and a value that is not an integer is an error. */
@@ -201,7 +184,7 @@ static int tensor_filter(sqlite3_vtab_cursor *cur, int plan, const char *unused,
   for(int b = 0; b < 7; b++){
     if( !(plan & (1 << b)) ) continue;
     int64_t x = 0;
-    int known = constraint_integer(argv[k++], &x);
+    int known = sql_integer(argv[k++], &x);   /* NULL matches nothing */
     if( known < 0 ){
       sqlite3_vtab *vtab = cur->pVtab;
       sqlite3_free(vtab->zErrMsg);
