@@ -691,7 +691,9 @@ static void *prefetch_main(void *arg){
   tile_manager *tm = arg;
   pthread_mutex_lock(&tm->lock);
   while( !tm->stopping ){
-    if( prefetch_one(tm) == 0 ) continue;
+    /* prefetch_one may drop the lock to read, and close may stop us then:
+    ** its broadcast has come and gone, so look again before waiting. */
+    if( prefetch_one(tm) == 0 || tm->stopping ) continue;
     tm->prefetcher_idle = 1;
     pthread_cond_wait(&tm->changed, &tm->lock);
     tm->prefetcher_idle = 0;
