@@ -250,7 +250,7 @@ static void tokenizer_strings_shrink(tokenizer_strings *s){
 static const char *tokenizer_strings_get(const tokenizer_strings *s, int i,
                                          size_t *len){
   *len = s->at[i + 1] - s->at[i];
-  return s->bytes + s->at[i];
+  return s->bytes ? s->bytes + s->at[i] : "";   /* none yet: every string is empty */
 }
 
 static const char *tokenizer_piece(const tokenizer *t, int id, size_t *len){

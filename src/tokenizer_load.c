@@ -411,6 +411,12 @@ tokenizer *tokenizer_load_gguf(const struct gguf *g, char *err, size_t err_len){
 
 /* ---- Hugging Face ----------------------------------------------------------- */
 
+/* Ids from LOAD_HF_MAX_ID up are refused: the vocab below is as long as
+** its largest id, so one stray id of 10^9 in a small file would cost
+** gigabytes.  Real vocabularies stop near 262,144 (Gemma 3); llama2.c
+** checkpoints may have 2^22 tokens too (import_llama2c.c). */
+#define LOAD_HF_MAX_ID (1 << 22)
+
 /* The vocab gathered from the JSON files, by id, before the tokenizer is
 ** built (ids arrive in any order; gaps become unused tokens). */
 typedef struct load_hf_vocab {
@@ -429,7 +435,7 @@ static void load_hf_vocab_free(load_hf_vocab *v){
 
 static int load_hf_vocab_set(load_hf_vocab *v, int64_t id, const char *s,
                              size_t len, token_kind kind){
-  if( id < 0 || id >= INT32_MAX / 2 ) return -1;
+  if( id < 0 || id >= LOAD_HF_MAX_ID ) return -1;
   if( id >= v->cap ){
     int cap = v->cap ? v->cap : 1024;
     while( cap <= id ) cap *= 2;
@@ -556,7 +562,8 @@ static int load_hf_vocab_object(load_hf *h, const char *json, const char *path,
     if( load_byte_level_piece(&h->map, &h->a, s, len)
      || load_hf_vocab_set(&h->vocab, id, h->a.p ? h->a.p : "", h->a.len, TOKEN_NORMAL) ){
       load_error(h->err, h->err_len, "%s/%s: vocab entry \"%.40s\" (id %lld) is "
-                 "not a byte-level piece", h->dir, file, s, (long long)id);
+                 "not a byte-level piece with an id below %d", h->dir, file, s,
+                 (long long)id, LOAD_HF_MAX_ID);
       sqlite3_finalize(st);
       return -1;
     }

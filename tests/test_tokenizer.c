@@ -625,6 +625,24 @@ START_TEST(test_merges_keep_their_text){
 }
 END_TEST
 
+/* A merge side may be empty (a merges.txt line "a " reads so; found by
+** fuzz_hf_json): while no other side needs bytes, the extra strings have
+** none allocated, and their text is still "". */
+START_TEST(test_merge_with_empty_side){
+  static const char *const pieces[] = { "ab" };
+  tokenizer *t = byte_level(pieces, 1);
+  char err[256] = "";
+  int ids[4];
+  ck_assert_int_eq(tokenizer_add_merge(t, "a", 1, "", 0), 0);
+  ck_assert_int_eq(tokenizer_add_merge(t, "a", 1, "b", 1), 0);
+  ck_assert_int_eq(tokenizer_finish(t, err, sizeof err), 0);
+  assert_merge(t, 0, "a", "");
+  ck_assert_int_eq(tokenizer_encode(t, "ab", 2, 0, ids, 4, err, sizeof err), 1);
+  ck_assert_int_eq(ids[0], 256);
+  tokenizer_free(t);
+}
+END_TEST
+
 /* The tokenizer lives outside the memory budget, as long as its model:
 ** Qwen2's 151,665 tokens and 151,387 merges fit in a few megabytes,
 ** whether loaded from files or rebuilt from pieces as the model database
@@ -729,6 +747,12 @@ START_TEST(test_loader_errors){
   write_file(path, "not json");
   ck_assert_ptr_null(tokenizer_load_hf(dir, err, sizeof err));
   ck_assert_msg(strstr(err, "tokenizer.json"), "%s", err);
+  /* An id of 10^9 would size the vocab arrays at gigabytes (fuzz_hf_json). */
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 1000000000},"
+             " \"merges\": []}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}");
+  ck_assert_ptr_null(tokenizer_load_hf(dir, err, sizeof err));
+  ck_assert_msg(strstr(err, "(id 1000000000) is not a byte-level piece with an id below"),
+                "%s", err);
   snprintf(cmd, sizeof cmd, "rm '%s'", path);
   ck_assert_int_eq(system(cmd), 0);
   snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
@@ -868,6 +892,7 @@ static Suite *tokenizer_suite(void){
   tcase_add_test(behaviour, test_rebuild_from_pieces);
   tcase_add_test(behaviour, test_pieces_are_raw_bytes);
   tcase_add_test(behaviour, test_merges_keep_their_text);
+  tcase_add_test(behaviour, test_merge_with_empty_side);
   tcase_add_test(behaviour, test_memory_is_small);
   tcase_add_test(behaviour, test_output_capacity);
   tcase_add_test(behaviour, test_api_errors);
