@@ -196,11 +196,18 @@ static int tensors_read(sqlite3 *db, model *m, char *err, size_t err_len){
   if( m->tensors == 0 ) return -1;
   sqlite3_prepare_v2(db, "SELECT id, name, dtype, rows, cols, tile_rows, tile_cols,"
                      " first_tile, n_tiles, shape FROM tensor ORDER BY id", -1, &st, 0);
-  int i = 0, rc = 0;
-  while( rc == 0 && i < m->n_tensors && sqlite3_step(st) == SQLITE_ROW ){
+  int i = 0, rc = 0, step = SQLITE_DONE;
+  while( rc == 0 && i < m->n_tensors && (step = sqlite3_step(st)) == SQLITE_ROW ){
     model_tensor *t = &m->tensors[i++];
+    const char *name = (const char*)sqlite3_column_text(st, 1);
+    const char *shape = (const char*)sqlite3_column_text(st, 9);
     t->id = sqlite3_column_int64(st, 0);
-    t->name = strdup((const char*)sqlite3_column_text(st, 1));
+    if( name == 0 || shape == 0 ){
+      snprintf(err, err_len, "tensor %lld has no name or shape", (long long)t->id);
+      rc = -1;
+      break;
+    }
+    t->name = strdup(name);
     int dtype = tensor_dtype_from_name((const char*)sqlite3_column_text(st, 2));
     t->rows = sqlite3_column_int64(st, 3);
     t->cols = sqlite3_column_int64(st, 4);
@@ -208,14 +215,24 @@ static int tensors_read(sqlite3 *db, model *m, char *err, size_t err_len){
     t->tile_cols = sqlite3_column_int64(st, 6);
     t->first_tile = sqlite3_column_int64(st, 7);
     t->n_tiles = sqlite3_column_int64(st, 8);
-    t->shape = strdup((const char*)sqlite3_column_text(st, 9));
-    if( dtype < 0 || t->rows <= 0 || t->tile_rows <= 0 || t->tile_cols != t->cols
+    t->shape = strdup(shape);
+    if( t->name == 0 || t->shape == 0 ){
+      snprintf(err, err_len, "out of memory");
+      rc = -1;
+    }else if( dtype < 0 || t->rows <= 0 || t->tile_rows <= 0 || t->tile_cols != t->cols
      || t->n_tiles != (t->rows + t->tile_rows - 1) / t->tile_rows ){
       snprintf(err, err_len, "tensor %s: bad dtype or tile geometry", t->name);
       rc = -1;
     }
     t->dtype = (tensor_dtype)dtype;
     if( rc == 0 ) rc = tiles_check(db, t, err, err_len);
+  }
+  /* Every entry must be filled: count(*) may read an index that a damaged
+  ** table does not match. */
+  if( rc == 0 && i < m->n_tensors ){
+    snprintf(err, err_len, "the tensor table holds %d rows, not %d: %s", i,
+             m->n_tensors, step == SQLITE_DONE ? "a damaged file" : sqlite3_errmsg(db));
+    rc = -1;
   }
   sqlite3_finalize(st);
   return rc;

@@ -372,6 +372,40 @@ START_TEST(test_damaged_tiles){
 }
 END_TEST
 
+/* A tensor table that SQLite reads without complaint can still be
+** damaged (fuzz_model_db found both): a row without a name, and a table
+** page whose cell count is cut, so that a scan ends before the rows
+** count(*) finds in the name index.  Either is refused, not opened with
+** empty entries. */
+START_TEST(test_damaged_tensor_table){
+  expect_open_error("CREATE TABLE t AS SELECT * FROM tensor; DROP TABLE tensor;"
+                    " CREATE TABLE tensor(id INTEGER PRIMARY KEY, name, dtype, shape, rows,"
+                    " cols, tile_rows, tile_cols, first_tile, n_tiles);"
+                    " INSERT INTO tensor SELECT * FROM t; DROP TABLE t;"
+                    " UPDATE tensor SET name = NULL WHERE id = 2",
+                    "tensor 2 has no name or shape");
+  char err[512];
+  const char *path = test_tmp_path("damaged.db");
+  import_options opt = { .dtype = TENSOR_Q8_0 };
+  ck_assert_msg(import_model(STORIES_GGUF, path, &opt, err, sizeof err) == 0, "%s", err);
+  sqlite3 *db;
+  sqlite3_open(path, &db);
+  int64_t page = query_int(db, "PRAGMA page_size");
+  int64_t root = query_int(db, "SELECT rootpage FROM sqlite_schema WHERE name = 'tensor'");
+  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM tensor"), 48);
+  sqlite3_close(db);
+  FILE *f = fopen(path, "r+b");
+  unsigned char header[5];
+  ck_assert(f != 0 && fseek(f, (long)((root - 1) * page), SEEK_SET) == 0);
+  ck_assert(fread(header, 1, 5, f) == 5 && header[0] == 0x0D);   /* one leaf page */
+  ck_assert(fseek(f, (long)((root - 1) * page + 3), SEEK_SET) == 0);
+  ck_assert(fwrite("\0\7", 1, 2, f) == 2);   /* 7 cells of 48 */
+  fclose(f);
+  ck_assert_ptr_null(model_open(path, err, sizeof err));
+  ck_assert_msg(strstr(err, "the tensor table holds 7 rows, not 48") != 0, "%s", err);
+}
+END_TEST
+
 /* Token ids are places in the vocabulary: a gap, an id repeated, or ids
 ** that start above 0 shifted every later token and the text came out
 ** garbled; now the model is refused at open, naming the id.  A
@@ -449,6 +483,7 @@ static Suite *import_suite(void){
   tcase_add_test(bad, test_not_a_model);
   tcase_add_test(bad, test_damaged_tiles);
   tcase_add_test(bad, test_bad_vocab_and_meta);
+  tcase_add_test(bad, test_damaged_tensor_table);
   suite_add_tcase(s, bad);
   return s;
 }
