@@ -294,23 +294,6 @@ static tokenizer *tokenizer_read(sqlite3 *db, char *err, size_t err_len){
   return t;
 }
 
-static int format_check(sqlite3 *db, const char *path, char *err, size_t err_len){
-  char *format = meta_text(db, "format");
-  int64_t version = meta_int(db, "format_version", -1);
-  int ok = format && strcmp(format, "tensql") == 0;
-  free(format);
-  if( !ok ){
-    snprintf(err, err_len, "%s is not a tensql model database", path);
-    return -1;
-  }
-  if( version != MODEL_DB_FORMAT_VERSION ){
-    snprintf(err, err_len, "%s: model format version %lld, this tensql reads %d"
-             " (re-import the model with this tensql)",
-             path, (long long)version, MODEL_DB_FORMAT_VERSION);
-    return -1;
-  }
-  return 0;
-}
 /* A model database holds tables only.  tensql reads `program` and writes
 ** `activation` on the caller's connection, where a view or trigger that
 ** came with the file would run its SQL with whatever that connection has
@@ -330,6 +313,23 @@ static int schema_check(sqlite3 *db, const char *path, char *err, size_t err_len
   return rc == SQLITE_DONE ? 0 : -1;
 }
 
+static int format_check(sqlite3 *db, const char *path, char *err, size_t err_len){
+  char *format = meta_text(db, "format");
+  int64_t version = meta_int(db, "format_version", -1);
+  int ok = format && strcmp(format, "tensql") == 0;
+  free(format);
+  if( !ok ){
+    snprintf(err, err_len, "%s is not a tensql model database", path);
+    return -1;
+  }
+  if( version != MODEL_DB_FORMAT_VERSION ){
+    snprintf(err, err_len, "%s: model format version %lld, this tensql reads %d"
+             " (re-import the model with this tensql)",
+             path, (long long)version, MODEL_DB_FORMAT_VERSION);
+    return -1;
+  }
+  return 0;
+}
 
 /* Opening reads the meta, tensor, vocab and merge tables through the OS
 ** page cache, and the kernel reads ahead of them (up to read_ahead_kb, 8 MB
