@@ -220,7 +220,7 @@ static int tensors_read(sqlite3 *db, model *m, char *err, size_t err_len){
       snprintf(err, err_len, "out of memory");
       rc = -1;
     }else if( dtype < 0 || t->rows <= 0 || t->tile_rows <= 0 || t->tile_cols != t->cols
-     || t->n_tiles != (t->rows + t->tile_rows - 1) / t->tile_rows ){
+     || t->n_tiles != (t->rows - 1) / t->tile_rows + 1 ){   /* rows + tile_rows could overflow */
       snprintf(err, err_len, "tensor %s: bad dtype or tile geometry", t->name);
       rc = -1;
     }
