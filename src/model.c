@@ -17,9 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model_db.h"
-#include "tile.h"
-#include "tokenizer.h"
+#include "memory/tile.h"
+#include "tokenizer/tokenizer.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static model **registry;
@@ -322,10 +321,10 @@ static int format_check(sqlite3 *db, const char *path, char *err, size_t err_len
     snprintf(err, err_len, "%s is not a tensql model database", path);
     return -1;
   }
-  if( version != MODEL_DB_FORMAT_VERSION ){
+  if( version != MODEL_FORMAT_VERSION ){
     snprintf(err, err_len, "%s: model format version %lld, this tensql reads %d"
              " (re-import the model with this tensql)",
-             path, (long long)version, MODEL_DB_FORMAT_VERSION);
+             path, (long long)version, MODEL_FORMAT_VERSION);
     return -1;
   }
   return 0;

@@ -13,8 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernels.h"
-#include "tensor.h"
+#include "kernels/kernels.h"
+#include "kernels/tensor.h"
+
+/* The format version of a model database (meta 'format_version'), which
+** the writer writes and model_open insists on.  2: Q8_0 tiles interleave
+** 16 rows (tensor.h). */
+#define MODEL_FORMAT_VERSION 2
 
 struct tile_manager;
 struct tokenizer;

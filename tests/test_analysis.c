@@ -15,9 +15,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "import.h"
+#include "import/import.h"
+#include "kernels/tensor.h"
 #include "synth.h"
-#include "tensor.h"
 #include "tensql.h"
 
 static char stories_db[1024], tiny_db[1024];

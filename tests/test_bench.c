@@ -1,6 +1,6 @@
 /*
-** test_bench.c: the benchmark command (src/bench.c) and the bandwidth
-** probe (src/probe.c), in everything that does not depend on a clock:
+** test_bench.c: the benchmark command (tools/bench/bench.c) and the bandwidth
+** probe (tools/bench/probe.c), in everything that does not depend on a clock:
 ** option parsing, size lists, medians, the shape and keys of the JSON
 ** line, the probe giving a positive rate and leaving nothing resident, and
 ** a whole `bench --json` and `bench --sweep` on stories260K producing
@@ -18,9 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bench.h"
-#include "import.h"
-#include "probe.h"
+#include "bench/bench.h"
+#include "bench/probe.h"
+#include "import/import.h"
 
 #define MIB (1024ll * 1024)
 

@@ -8,8 +8,8 @@
 ** expected prompts were worked out by hand from the template's Jinja text.
 */
 #include "testutil.h"
-#include "chat.h"
-#include "tokenizer.h"
+#include "tokenizer/chat.h"
+#include "tokenizer/tokenizer.h"
 
 #include <sqlite3.h>
 #include <string.h>

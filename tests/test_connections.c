@@ -18,7 +18,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#include "import.h"
+#include "import/import.h"
 #include "tensql.h"
 
 #define THREADS 8

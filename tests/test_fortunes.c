@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#include "import.h"
+#include "import/import.h"
 #include "tensql.h"
 
 /* SRC_DIR comes from Makefile.am: the top source directory. */

@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#include "import.h"
+#include "import/import.h"
 #include "tensql.h"
 
 #define VECTORS(f) SHARED("models/stories260K/vectors/" f)
@@ -388,33 +388,43 @@ static int bad_sqlite_formats(const char *file, const char *text, const char *fn
   return bad;
 }
 
-/* Every format handed to SQLite's printf in src/ and vtab/ uses SQLite's
-** specifiers: no %zu, %jd, %hhd... (size_t goes as (long long) with %lld). */
-START_TEST(test_sqlite_formats){
+/* The .c files under dir and its folders: how many, and how many bad
+** SQLite formats they hold. */
+static void scan_formats(const char *dir, int *files, int *bad){
   static const struct { const char *fn; int skip_args; } fns[] = {
     { "sqlite3_mprintf", 0 }, { "sqlite3_vmprintf", 0 }, { "sqlite3_snprintf", 2 },
     { "sqlite3_vsnprintf", 2 }, { "sqlite3_str_appendf", 1 }, { "sql_error", 1 },
   };
-  const char *dirs[] = { SRC_DIR "/src", SRC_DIR "/vtab" };
-  int bad = 0, files = 0;
-  for(int d = 0; d < 2; d++){
-    DIR *dir = opendir(dirs[d]);
-    ck_assert_msg(dir != 0, "%s", dirs[d]);
-    for(struct dirent *e; (e = readdir(dir)) != 0; ){
-      size_t len = strlen(e->d_name);
-      if( len < 3 || strcmp(e->d_name + len - 2, ".c") ) continue;
-      char path[2048];
-      snprintf(path, sizeof path, "%s/%s", dirs[d], e->d_name);
-      char *text = test_read_file(path, 0);
-      for(size_t i = 0; i < sizeof fns / sizeof fns[0]; i++){
-        bad += bad_sqlite_formats(path, text, fns[i].fn, fns[i].skip_args);
-      }
-      free(text);
-      files++;
+  DIR *d = opendir(dir);
+  ck_assert_msg(d != 0, "%s", dir);
+  for(struct dirent *e; (e = readdir(d)) != 0; ){
+    size_t len = strlen(e->d_name);
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if( e->d_type == DT_DIR && e->d_name[0] != '.' ){
+      scan_formats(path, files, bad);
+      continue;
     }
-    closedir(dir);
+    if( len < 3 || strcmp(e->d_name + len - 2, ".c") ) continue;
+    char *text = test_read_file(path, 0);
+    for(size_t i = 0; i < sizeof fns / sizeof fns[0]; i++){
+      *bad += bad_sqlite_formats(path, text, fns[i].fn, fns[i].skip_args);
+    }
+    free(text);
+    (*files)++;
   }
-  ck_assert_int_gt(files, 20);
+  closedir(d);
+}
+
+/* Every format handed to SQLite's printf in src/, vtab/ and tools/ uses
+** SQLite's specifiers: no %zu, %jd, %hhd... (size_t goes as (long long)
+** with %lld). */
+START_TEST(test_sqlite_formats){
+  int bad = 0, files = 0;
+  scan_formats(SRC_DIR "/src", &files, &bad);
+  scan_formats(SRC_DIR "/vtab", &files, &bad);
+  scan_formats(SRC_DIR "/tools", &files, &bad);
+  ck_assert_int_gt(files, 40);
   ck_assert_msg(bad == 0, "%d formats with printf-only specifiers (see stderr)", bad);
 }
 END_TEST

@@ -26,8 +26,8 @@
 **
 ** The synthetic file's values are known because this file writes them.
 */
+#include "format/gguf.h"
 #include "testutil.h"
-#include "gguf.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "import.h"
+#include "import/import.h"
+#include "kernels/tensor.h"
 #include "model.h"
-#include "tensor.h"
 
 #define STORIES_GGUF SHARED("models/stories260K/stories260K.gguf")
 #define STORIES_BIN SHARED("models/stories260K/stories260K.bin")
@@ -226,7 +226,7 @@ END_TEST
 static void assert_nothing_left(const char *out){
   ck_assert_msg(access(out, F_OK) != 0, "%s exists after a failed import", out);
   char tmp[1024];
-  model_db_temp_path(out, tmp, sizeof tmp);
+  model_writer_temp_path(out, tmp, sizeof tmp);
   ck_assert_msg(access(tmp, F_OK) != 0, "%s left behind", tmp);
 }
 

@@ -7,8 +7,8 @@
 ** path, _i = 1 allows AVX2 and _i = 2 AVX-512 VNNI where the CPU has them,
 ** so every path meets the same references.
 */
+#include "kernels/kernels.h"
 #include "testutil.h"
-#include "kernels.h"
 
 #include <math.h>
 #include <string.h>

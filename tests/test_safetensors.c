@@ -21,10 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "import.h"
-#include "model_db.h"
-#include "safetensors.h"
-#include "tensor.h"
+#include "format/safetensors.h"
+#include "import/import.h"
+#include "import/model_writer.h"
+#include "kernels/tensor.h"
 
 #define HF_DIR SHARED("models/stories260K/hf")
 

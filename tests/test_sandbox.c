@@ -8,7 +8,7 @@
 */
 #include "testutil.h"
 
-#include "import.h"
+#include "import/import.h"
 #include "tensql.h"
 
 static char model_db[1024];

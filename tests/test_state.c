@@ -1,5 +1,5 @@
 /*
-** test_state.c: activations and the KV cache (src/state.c): tiled writes
+** test_state.c: activations and the KV cache (src/memory/state.c): tiled writes
 ** assemble a matrix and zero what no tile wrote, a new version starts
 ** over, wrong shapes and sizes that would overflow are refused, the KV
 ** cache keeps positions and is reused by prefix, every byte is counted,
@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#include "state.h"
+#include "memory/state.h"
 
 static state *step_of(int64_t n){
   state *s = state_new(2, 4, 64);

@@ -1,5 +1,5 @@
 /*
-** test_synth.c: synthetic GGUF models (src/synth.c).  The tiny preset is
+** test_synth.c: synthetic GGUF models (tools/synth.c).  The tiny preset is
 ** written and read back with the GGUF reader (shapes, types, metadata,
 ** value ranges), is the same across dtypes and runs for one seed, imports
 ** and generates through SQL; the real Qwen2.5 tokenizer survives the trip
@@ -18,13 +18,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gguf.h"
-#include "import.h"
-#include "kernels.h"
+#include "format/gguf.h"
+#include "import/import.h"
+#include "kernels/kernels.h"
+#include "kernels/tensor.h"
 #include "synth.h"
-#include "tensor.h"
 #include "tensql.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #define QWEN_DIR SHARED("tokenizers/qwen2.5")
 #define VOCAB 151936

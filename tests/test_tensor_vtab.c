@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "import.h"
+#include "import/import.h"
 #include "tensql.h"
 
 #define STORIES_BIN SHARED("models/stories260K/stories260K.bin")

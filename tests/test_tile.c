@@ -15,11 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "budget.h"
-#include "import.h"
-#include "model_db.h"
+#include "import/import.h"
+#include "import/model_writer.h"
+#include "memory/budget.h"
+#include "memory/tile.h"
 #include "tensql.h"
-#include "tile.h"
 
 #define TILE_BYTES 256           /* one row of 64 floats */
 #define BIG_TILE_BYTES (64 << 10) /* slower to load than to pin */

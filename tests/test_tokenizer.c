@@ -13,9 +13,9 @@
 ** UTF-8, the dummy-prefix rule of decode, the add API, loader errors, and
 ** how much memory a loaded tokenizer holds.
 */
+#include "format/gguf.h"
 #include "testutil.h"
-#include "gguf.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <sqlite3.h>
 #include <stdint.h>

@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "workers.h"
+#include "kernels/workers.h"
 
 typedef struct counted {
   atomic_int runs;

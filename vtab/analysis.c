@@ -48,8 +48,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
-#include "tokenizer.h"
+#include "kernels/kernels.h"
+#include "tokenizer/tokenizer.h"
 
 /* ---- arguments ------------------------------------------------------------ */
 

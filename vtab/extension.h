@@ -6,10 +6,10 @@
 #ifndef TENSQL_EXTENSION_H
 #define TENSQL_EXTENSION_H
 
-#include "sqlite_api.h"
+#include "memory/state.h"
+#include "memory/tile.h"
 #include "model.h"
-#include "state.h"
-#include "tile.h"
+#include "sqlite_api.h"
 
 /* A weight tile as it travels from a tensor table's `data` column to a
 ** kernel, by sqlite3_result_pointer with type TILE_POINTER.  Owned by the

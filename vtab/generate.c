@@ -34,10 +34,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "chat.h"
 #include "runner.h"
 #include "sampler.h"
-#include "tokenizer.h"
+#include "tokenizer/chat.h"
+#include "tokenizer/tokenizer.h"
 
 enum { GEN_TOKEN, GEN_TEXT, GEN_POS, GEN_LOGPROB, GEN_PROMPT, GEN_MAX_TOKENS,
        GEN_TEMPERATURE, GEN_TOP_K, GEN_TOP_P, GEN_SEED, GEN_CHAT, GEN_CAPTURE, GEN_COLUMNS };

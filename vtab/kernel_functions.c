@@ -26,8 +26,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels.h"
-#include "workers.h"
+#include "kernels/kernels.h"
+#include "kernels/workers.h"
 
 static session *fn_session(sqlite3_context *ctx){
   return sqlite3_user_data(ctx);

@@ -24,7 +24,7 @@
 ** the program's last statements leave a logits row per position in act;
 ** xFilter turns them into log-probabilities and the rows are read from that
 ** array.  The sequence must fit the context; `tensql perplexity` cuts a long
-** text into windows (src/perplexity.c).  The logits of a step take
+** text into windows (tools/perplexity.c).  The logits of a step take
 ** positions x vocabulary float32 values of memory.
 */
 #include "extension.h"
@@ -34,7 +34,7 @@
 #include <string.h>
 
 #include "runner.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 enum { LP_POS, LP_TOKEN, LP_LOGPROB, LP_PREDICTED, LP_TEXT, LP_TOKENS, LP_COLUMNS };
 #define LP_FIRST_HIDDEN LP_TEXT

@@ -20,8 +20,8 @@
 
 #include <string.h>
 
-#include "budget.h"
-#include "workers.h"
+#include "kernels/workers.h"
+#include "memory/budget.h"
 
 static void budget_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( argc == 1 ){

@@ -1,6 +1,6 @@
 /*
 ** state_tables.c: the tables through which the forward pass reads and
-** writes a running model's state (src/state.h).
+** writes a running model's state (src/memory/state.h).
 **
 **   act(name, data, rows, cols, tile HIDDEN)  activations; INSERT writes
 **       one (or one column tile of one), SELECT reads whole matrices

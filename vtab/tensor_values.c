@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 enum { VAL_ROW, VAL_COL, VAL_VALUE, VAL_SOURCE, VAL_TILE };
 

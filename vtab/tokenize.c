@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 static const tokenizer *fn_tokenizer(sqlite3_context *ctx){
   session *s = sqlite3_user_data(ctx);

@@ -12,7 +12,7 @@
 ** A good seed corpus: the small GGUFs in ../shared and tests/tmp/sample.gguf,
 ** which `make check` writes.
 */
-#include "gguf.h"
+#include "format/gguf.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -44,10 +44,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "import.h"
+#include "import/import.h"
+#include "import/model_writer.h"
 #include "model.h"
-#include "model_db.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #define STORIES SHARED_DIR "/models/stories260K"
 
@@ -78,7 +78,7 @@ static void fuzz_empty_dir(void){
     fuzz_path(path, sizeof path, fuzz_names[i]);
     unlink(path);
   }
-  model_db_temp_path(path, temp, sizeof temp);
+  model_writer_temp_path(path, temp, sizeof temp);
   unlink(temp);
 }
 
@@ -173,7 +173,7 @@ static void fuzz_import(void){
     model_release(m);
     return;
   }
-  model_db_temp_path(out, temp, sizeof temp);
+  model_writer_temp_path(out, temp, sizeof temp);
   require(err[0] != 0);
   require(access(out, F_OK) != 0 && access(temp, F_OK) != 0);
 }

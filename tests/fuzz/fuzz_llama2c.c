@@ -36,10 +36,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "import.h"
+#include "import/import.h"
+#include "import/model_writer.h"
 #include "model.h"
-#include "model_db.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #define FUZZ_MARKER "--tokenizer.bin--"
 #define FUZZ_HEADER 28                    /* seven int32 */
@@ -54,7 +54,7 @@ static void require(int ok){
 
 static void fuzz_cleanup(void){
   char temp[256];
-  model_db_temp_path(fuzz_out, temp, sizeof temp);
+  model_writer_temp_path(fuzz_out, temp, sizeof temp);
   unlink(fuzz_checkpoint);
   unlink(fuzz_tokenizer);
   unlink(fuzz_out);
@@ -145,7 +145,7 @@ static size_t fuzz_import(void){
   }
   if( err[0] == 0 ) snprintf(err, sizeof err, "%s", model_writer_error(w));
   model_writer_abort(w);
-  model_db_temp_path(fuzz_out, temp, sizeof temp);
+  model_writer_temp_path(fuzz_out, temp, sizeof temp);
   require(err[0] != 0);
   require(access(fuzz_out, F_OK) != 0 && access(temp, F_OK) != 0);
   const char *promise = strstr(err, "promises ");

@@ -45,7 +45,7 @@
 
 #include "model.h"
 #include "tensql.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 static uint8_t *fuzz_base, *fuzz_copy;   /* the database, and a patched copy */
 static size_t fuzz_size;

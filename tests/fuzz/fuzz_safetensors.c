@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "format/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size){
   char err[256];

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
 #include "../testutil.h"
-#include "tokenizer.h"
+#include "format/gguf.h"
+#include "tokenizer/tokenizer.h"
 
 static tokenizer *fuzz_tokenizers[3];
 

@@ -21,18 +21,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "bench/bench.h"
 #include "clock.h"
 #include "database.h"
-#include "budget.h"
-#include "import.h"
+#include "import/import.h"
+#include "kernels/tensor.h"
+#include "kernels/workers.h"
+#include "memory/budget.h"
 #include "model.h"
-#include "tensor.h"
-#include "tensql.h"
 #include "perplexity.h"
 #include "synth.h"
-#include "tokenizer.h"
-#include "workers.h"
+#include "tensql.h"
+#include "tokenizer/tokenizer.h"
 
 #define EXIT_USAGE 2
 
@@ -103,7 +103,7 @@ static int cmd_import(int argc, char **argv){
     opt.progress = progress_show;
     opt.progress_ctx = &bar;
   }
-  model_db_temp_path(out, import_temp, sizeof import_temp);
+  model_writer_temp_path(out, import_temp, sizeof import_temp);
   signal(SIGINT, import_interrupted);
   signal(SIGTERM, import_interrupted);
   char err[1024];

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model_db.h"
+#include "model_writer.h"
 
 typedef struct import_options {
   const char *tokenizer_path;  /* llama2.c tokenizer.bin, for .bin sources */

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "tensor.h"
-#include "tokenizer.h"
+#include "format/gguf.h"
+#include "kernels/tensor.h"
+#include "tokenizer/tokenizer.h"
 
 /* Copy one scalar key; arrays are skipped (the tokenizer's are read by the
 ** tokenizer loader, and no forward pass needs the others). */

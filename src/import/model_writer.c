@@ -1,5 +1,5 @@
 /*
-** model_db.c: the writer behind `tensql import`.  It lays a model out as
+** model_writer.c: the writer behind `tensql import`.  It lays a model out as
 ** sql/schema.sql describes (meta, tensor, tile, vocab, merge, program) in a
 ** temporary file and renames it into place on commit, so a reader never
 ** sees half a model.
@@ -11,8 +11,9 @@
 ** Qwen2.5-0.5B ran 1.055x faster with 1 MiB tiles than with 256 KiB on 1
 ** thread and 1.067x on 2 (medians of 6-8 paired runs).
 */
-#include "model_db.h"
+#include "model_writer.h"
 #include "database.h"
+#include "model.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,9 +28,9 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "program.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #define DEFAULT_TILE_BYTES (1024 * 1024)
 
@@ -91,7 +92,7 @@ static int writer_setup(model_writer *w){
   return 0;
 }
 
-void model_db_temp_path(const char *path, char *out, size_t out_len){
+void model_writer_temp_path(const char *path, char *out, size_t out_len){
   snprintf(out, out_len, "%s.tmp-%ld", path, (long)getpid());
 }
 
@@ -108,7 +109,7 @@ model_writer *model_writer_open(const char *path, char *err, size_t err_len){
     model_writer_abort(w);
     return 0;
   }
-  model_db_temp_path(path, w->tmp_path, strlen(path) + 32);
+  model_writer_temp_path(path, w->tmp_path, strlen(path) + 32);
   w->tile_bytes = DEFAULT_TILE_BYTES;
   w->next_tile = 1;
   w->next_tensor = 1;
@@ -391,7 +392,7 @@ static int sync_path(const char *path, int flags){
 
 static int writer_finish_db(model_writer *w){
   if( model_writer_meta_text(w, "format", "tensql") ) return -1;
-  if( model_writer_meta_int(w, "format_version", MODEL_DB_FORMAT_VERSION) ) return -1;
+  if( model_writer_meta_int(w, "format_version", MODEL_FORMAT_VERSION) ) return -1;
   if( program_write(w->db, w->err, sizeof w->err) ) return -1;
   sqlite3_finalize(w->put_tile);
   w->put_tile = 0;

@@ -32,7 +32,7 @@
 
 #include "model.h"
 #include "tensql.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #define EXIT_USAGE 2
 

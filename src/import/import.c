@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
-#include "tensor.h"
+#include "kernels/tensor.h"
 
 int import_target_dtype(const import_options *opt, int n_dims, uint64_t cols,
                         int src_dtype){

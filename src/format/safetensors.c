@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tensor.h"
+#include "kernels/tensor.h"
 
 /* The reference implementation refuses larger headers; so do we, which
 ** also bounds what a hostile file can make us allocate. */

@@ -36,8 +36,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "safetensors.h"
-#include "tokenizer.h"
+#include "format/safetensors.h"
+#include "tokenizer/tokenizer.h"
 
 /* ---- the import in progress ------------------------------------------- */
 

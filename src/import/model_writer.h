@@ -1,5 +1,5 @@
 /*
-** model_db.h: writing a tensql model database, atomically.
+** model_writer.h: writing a tensql model database, atomically.
 **
 ** An importer opens a writer on the final path, adds metadata, tensors and
 ** the tokenizer, and commits.  Until the commit everything goes to a hidden
@@ -9,20 +9,16 @@
 ** behind: the next commit to OUT.db removes every such file whose process
 ** PID no longer exists.  The schema is sql/schema.sql.
 */
-#ifndef TENSQL_MODEL_DB_H
-#define TENSQL_MODEL_DB_H
+#ifndef TENSQL_MODEL_WRITER_H
+#define TENSQL_MODEL_WRITER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tensor.h"
+#include "kernels/tensor.h"
 
 struct tokenizer;
 typedef struct model_writer model_writer;
-
-/* The format version written to meta('format_version'); readers refuse
-** others.  2: Q8_0 tiles interleave 16 rows (tensor.h). */
-#define MODEL_DB_FORMAT_VERSION 2
 
 /* Called as tensors are written, with bytes done so far and the total given
 ** to model_writer_expect (0 if unknown). */
@@ -30,7 +26,7 @@ typedef void (*model_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 /* The temporary file a writer for path uses until its commit, so that a
 ** signal handler can remove it. */
-void model_db_temp_path(const char *path, char *out, size_t out_len);
+void model_writer_temp_path(const char *path, char *out, size_t out_len);
 
 model_writer *model_writer_open(const char *path, char *err, size_t err_len);
 void model_writer_progress(model_writer *w, model_progress_fn fn, void *ctx,

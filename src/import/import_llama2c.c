@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tensor.h"
-#include "tokenizer.h"
+#include "kernels/tensor.h"
+#include "tokenizer/tokenizer.h"
 
 typedef struct llama2c_config {
   int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;

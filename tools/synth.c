@@ -41,10 +41,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gguf.h"
-#include "kernels.h"
-#include "tensor.h"
-#include "tokenizer.h"
+#include "format/gguf.h"
+#include "kernels/kernels.h"
+#include "kernels/tensor.h"
+#include "tokenizer/tokenizer.h"
 
 /* ---- presets --------------------------------------------------------------- */
 

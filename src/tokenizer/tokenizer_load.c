@@ -29,7 +29,7 @@
 #include <sqlite3.h>
 
 #include "database.h"
-#include "gguf.h"
+#include "format/gguf.h"
 #include "tokenizer.h"
 
 static void load_error(char *err, size_t err_len, const char *fmt, ...){

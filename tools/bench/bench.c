@@ -81,11 +81,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "budget.h"
+#include "memory/budget.h"
 #include "model.h"
 #include "probe.h"
 #include "tensql.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #define EXIT_USAGE 2
 
