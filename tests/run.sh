@@ -17,7 +17,7 @@ done
 # Each Check program's own summary line, a script's "N passed, N failed",
 # or else the harness's verdict as one check.
 passed=0 failed=0
-for trs in build/release/tests/*.trs build/asan/tests/*.trs; do
+for trs in build/release/tests/*/*.trs build/asan/tests/*/*.trs; do
   [ -f "$trs" ] || continue
   log=${trs%.trs}.log
   line=$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -n 1 || true)

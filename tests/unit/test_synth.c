@@ -7,7 +7,7 @@
 ** with a message and leave no file.  The forward pass itself is checked
 ** against an independent PyTorch reference by tests/test_qwen2.sh.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -12,7 +12,7 @@
 ** synthetic llama and qwen2 models check biases, sharding and tokenizer
 ** metadata.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <math.h>
 #include <sqlite3.h>

@@ -14,7 +14,7 @@
 ** how much memory a loaded tokenizer holds.
 */
 #include "format/gguf.h"
-#include "testutil.h"
+#include "../testutil.h"
 #include "tokenizer/tokenizer.h"
 
 #include <sqlite3.h>

@@ -8,7 +8,7 @@
 ** many tiles, under a memory budget of a few tiles).  Bad input gives
 ** errors that name the function; NULL gives NULL.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <math.h>
 #include <sqlite3.h>

@@ -1,6 +1,6 @@
 /* test_tensor.c: the dtype table and the tile layouts. */
 #include "kernels/tensor.h"
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <string.h>
 

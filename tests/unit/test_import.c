@@ -4,7 +4,7 @@
 ** (whose layout, in ../shared/README.md, this test walks by itself); and
 ** every way an import must fail cleanly, leaving no file behind.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <math.h>
 #include <sqlite3.h>

@@ -9,7 +9,7 @@
 ** the disk (/proc/self/io) stay those of the tiles loaded.  The end-to-end
 ** tests run stories260K under half its size in budget.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <sqlite3.h>
 #include <string.h>

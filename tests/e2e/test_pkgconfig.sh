@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_pkgconfig.sh: libtensql as an installed library, the way README.md's
 # C section says to use it.  Stages `make install DESTDIR=...` in
-# tests/tmp, builds tests/client_pkgconfig.c with
+# tests/tmp, builds tests/e2e/client_pkgconfig.c with
 # `cc client.c $(pkg-config --cflags --libs tensql)` against the staged
 # tensql.pc, runs it on stories260K and compares its 20 greedy tokens after
 # "Once upon a time" with llama2.c run.c's greedy output in ../shared.
@@ -83,7 +83,7 @@ flags=$(PKG_CONFIG_SYSROOT_DIR="$stage" PKG_CONFIG_PATH="$pcdir" pkg-config --cf
   || { check "pkg-config --cflags --libs tensql" ok failed; finish; }
 case "$flags" in *"-L$libdir "*|*"-L$libdir") ok=ok ;; *) ok="$flags" ;; esac
 check "pkg-config points into the stage" ok "$ok"
-if ${cc:-cc} $sanitize -o "$client" "$srcdir/tests/client_pkgconfig.c" $flags \
+if ${cc:-cc} $sanitize -o "$client" "$srcdir/tests/e2e/client_pkgconfig.c" $flags \
      -Wl,-rpath,"$libdir" 2> tests/tmp/client_pkgconfig.log; then
   check "client compiles and links" ok ok
 else

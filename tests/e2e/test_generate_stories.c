@@ -5,7 +5,7 @@
 ** logits of positions 0-3, prefill against step-by-step decoding, a head
 ** ablated by editing the program, and the errors generate must give.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <ctype.h>
 #include <dirent.h>

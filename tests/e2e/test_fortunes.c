@@ -7,7 +7,7 @@
 ** the logprobs table must give as PyTorch did (within 1%; in practice far
 ** closer).
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <math.h>
 #include <sqlite3.h>

@@ -7,7 +7,7 @@
 ** well-formed output.  No assertion is about speed: performance is
 ** measured by the command, not by tests.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <fcntl.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_qwen2.sh: tensql's SQL forward pass on a qwen2 model against an
-# independent PyTorch implementation (tests/qwen2_reference.py).
+# independent PyTorch implementation (tests/e2e/qwen2_reference.py).
 #
 # For each of f32 and q8_0 weights: writes the tiny synthetic qwen2 model
 # (tensql synth: the real Qwen2.5 vocabulary size, q/k/v biases, tied
@@ -19,7 +19,7 @@
 # missing torch is a failure, not a skip.  Run from the build directory
 # (make check does); $srcdir locates the reference script.
 set -u
-srcdir=${srcdir:-$(dirname "$0")/..}
+srcdir=${srcdir:-$(dirname "$0")/../..}
 python=/usr/bin/python3
 prompt='The quick brown fox jumps over the lazy dog'
 n_greedy=8
@@ -40,7 +40,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # sql DB STATEMENTS: run SQL with the tensql extension loaded.
 sql(){
-  ( . "$srcdir/tests/host_env.sh"
+  ( . "$srcdir/tests/e2e/host_env.sh"
     sqlite3 -batch -noheader -list "$1" ".load ./.libs/tensql" "$2" )
 }
 quoted=$(printf '%s' "$prompt" | sed "s/'/''/g")
@@ -87,7 +87,7 @@ for dtype in f32 q8_0; do
   [ "$grouped" = "$(printf '1\n%s' "$(cat "$tmp/logits.txt")")" ] \
     || stop "$dtype: the grouped output product gave other logits"
 
-  "$python" "$srcdir/tests/qwen2_reference.py" "$gguf" --ids "$ids" \
+  "$python" "$srcdir/tests/e2e/qwen2_reference.py" "$gguf" --ids "$ids" \
     --generate "$n_greedy" >"$tmp/ref.json" || stop "qwen2_reference.py"
 
   if "$python" - "$tmp/ref.json" "$tmp/logits.txt" "$ids" "$greedy" <<'EOF'

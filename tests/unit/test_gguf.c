@@ -27,7 +27,7 @@
 ** The synthetic file's values are known because this file writes them.
 */
 #include "format/gguf.h"
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -11,7 +11,7 @@ mkdir -p tests/tmp
 rm -f "$db"
 ./tensql import "$src/../shared/models/stories260K/stories260K.gguf" -o "$db" 2>/dev/null \
   || { echo "import failed"; echo "0 passed, 1 failed"; exit 1; }
-. "$src/tests/host_env.sh"
+. "$src/tests/e2e/host_env.sh"
 
 blocks=$(mktemp -d tests/tmp/research.XXXXXX)
 trap 'rm -rf "$blocks"' EXIT

@@ -6,7 +6,7 @@
 ** neither reached nor changed.  The hostile models through the shell,
 ** Python and the CLI are tests/test_hostile.sh.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include "import/import.h"
 #include "tensql.h"

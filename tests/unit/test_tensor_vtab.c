@@ -4,7 +4,7 @@
 ** plan of a GROUP BY tile_row (no sorter); checksum failures; and loading
 ** the real tensql.so into a connection.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <math.h>
 #include <sqlite3.h>

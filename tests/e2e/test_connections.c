@@ -12,7 +12,7 @@
 ** compiled into it under ThreadSanitizer (Makefile.am).  The TSan build
 ** runs the tensql_register test only: tensql.so is not instrumented.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <dlfcn.h>
 #include <pthread.h>

@@ -7,7 +7,7 @@
 ** made by an independent implementation (see its SOURCE.md).  The other
 ** expected prompts were worked out by hand from the template's Jinja text.
 */
-#include "testutil.h"
+#include "../testutil.h"
 #include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
 

@@ -17,7 +17,7 @@ check(){  # name, expected, actual
 
 ./tensql import "$shared/models/stories260K/stories260K.gguf" -o "$db" 2>/dev/null \
   || { echo "import failed"; echo "0 passed, 1 failed"; exit 1; }
-. "${srcdir:-.}/tests/host_env.sh"
+. "${srcdir:-.}/tests/e2e/host_env.sh"
 # run.c prints the prompt, then 53 tokens; stdout ends with a newline
 expected=$(cat "$ref")
 

@@ -22,7 +22,7 @@ check(){  # name, expected, actual
 base="$work/base.db"
 ./tensql import "$shared/models/stories260K/stories260K.gguf" -o "$base" 2>/dev/null \
   || { echo "import failed"; echo "0 passed, 1 failed"; exit 1; }
-. "${srcdir:-.}/tests/host_env.sh"
+. "${srcdir:-.}/tests/e2e/host_env.sh"
 
 # A database that the attack on ATTACH aims to rewrite.
 sqlite3 "$work/victim.db" "CREATE TABLE t(x); INSERT INTO t VALUES ('untouched');"

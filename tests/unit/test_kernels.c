@@ -8,7 +8,7 @@
 ** so every path meets the same references.
 */
 #include "kernels/kernels.h"
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <math.h>
 #include <string.h>

@@ -6,7 +6,7 @@
 ** the statement scratch hands out room and grows to what a statement
 ** asked for, and state_holds knows which memory is the state's.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <string.h>
 

@@ -5,7 +5,7 @@
 ** worker asleep wakes for new work, and the submitter takes a task of its
 ** own (workers_share) only when more are queued than the others can start.
 */
-#include "testutil.h"
+#include "../testutil.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
