@@ -22,7 +22,9 @@ extern "C" {
 ** a tensql model, its tensors become tables too.  Returns an SQLite code. */
 int tensql_register(sqlite3 *db);
 
-/* The loadable-extension entry point, for sqlite3_load_extension(). */
+/* The entry point of the loadable extension tensql.so, which
+** sqlite3_load_extension() calls.  libtensql does not export it: a program
+** linked with libtensql calls tensql_register. */
 int sqlite3_tensql_init(sqlite3 *db, char **err, const struct sqlite3_api_routines *api);
 
 #ifdef __cplusplus

@@ -34,7 +34,7 @@
 
 #define DEFAULT_TILE_BYTES (1024 * 1024)
 
-extern const char tensql_sql_schema[];
+extern const char sql_text_schema[];
 
 struct model_writer {
   sqlite3 *db;
@@ -83,7 +83,7 @@ static int writer_setup(model_writer *w){
   ** atomicity comes from the rename at commit. */
   if( writer_exec(w, "PRAGMA page_size=65536; PRAGMA journal_mode=MEMORY;"
                      "PRAGMA synchronous=OFF; BEGIN;") ) return -1;
-  if( writer_exec(w, tensql_sql_schema) ) return -1;
+  if( writer_exec(w, sql_text_schema) ) return -1;
   if( sqlite3_prepare_v2(w->db,
         "INSERT INTO tile(id, tensor_id, tile_row, tile_col, checksum, data)"
         " VALUES (?1, ?2, ?3, 0, ?4, ?5)", -1, &w->put_tile, 0) != SQLITE_OK ){

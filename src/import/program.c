@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const char tensql_sql_llama[];
+extern const char sql_text_llama[];
 
 enum section { SECTION_FIRST, SECTION_LAYER, SECTION_FINAL };
 
@@ -157,7 +157,7 @@ int program_write(sqlite3 *db, char *err, size_t err_len){
   sqlite3_prepare_v2(db, "SELECT 1 FROM tensor WHERE name = ?", -1, &p.has_tensor, 0);
   p.output = tensor_exists(&p, "output.weight") ? "output.weight" : "token_embd.weight";
   template_statement t[64];
-  int n = template_parse(tensql_sql_llama, t, 64);
+  int n = template_parse(sql_text_llama, t, 64);
   int rc = program_emit_all(&p, t, n);
   for(int i = 0; i < n; i++) sqlite3_free(t[i].text);
   sqlite3_finalize(p.insert);
