@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "convert.h"   /* kernel_f16_to_f32 and the other conversions */
 #include "tensor.h"
 
 /* Detect CPU features once; safe to call many times. */
@@ -28,14 +29,6 @@ const char *kernels_isa(void);
 ** use, which is lower where the CPU lacks `most`. */
 kernel_isa kernels_limit(kernel_isa most);
 
-/* Conversions.  f32 -> f16 and f32 -> bf16 round to nearest even, with
-** subnormals; f16 overflows to inf from 65520 up.  A NaN stays a NaN and
-** keeps the top bits of its payload, so every one of the 65536 f16 values
-** survives f16 -> f32 -> f16 unchanged. */
-float kernel_f16_to_f32(uint16_t h);
-uint16_t kernel_f32_to_f16(float f);
-float kernel_bf16_to_f32(uint16_t h);
-uint16_t kernel_f32_to_bf16(float f);
 
 /* Quantize n floats (n a multiple of 32) to Q8_0 blocks, bit-identical to
 ** ggml's quantize_row_q8_0_ref: per block d = amax/127, id = d ? 1/d : 0,

@@ -210,11 +210,11 @@ static void bf16_group(const uint8_t *const w[GROUP_ROWS], const void *const x[2
 }
 
 void kernels_avx2_matmul(tensor_dtype dtype, const void *w, size_t rows,
-                         size_t cols, const float *x, size_t x_stride,
+                         size_t cols, size_t row_bytes, const float *x, size_t x_stride,
                          size_t n, float *y, size_t y_stride, int accumulate){
   group_kernel *kernel = dtype == TENSOR_F16 ? f16_group
                        : dtype == TENSOR_BF16 ? bf16_group : f32_group;
-  matmul_by_groups(kernel, w, tensor_row_bytes(dtype, cols), rows, cols,
+  matmul_by_groups(kernel, w, row_bytes, rows, cols,
                    x, x_stride * sizeof(float), n, y, y_stride, accumulate);
 }
 

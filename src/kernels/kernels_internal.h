@@ -50,8 +50,10 @@ static inline size_t q8_0_decode_lockstep(const kernel_input *in, const void *w,
 
 void kernels_avx2_quantize_q8_0(const float *x, void *blocks, size_t n);
 
+/* row_bytes: tensor_row_bytes(dtype, cols), which lives in tensor.c, as
+** the ISA libraries call nothing in the portable one. */
 void kernels_avx2_matmul(tensor_dtype dtype, const void *w, size_t rows,
-                         size_t cols, const float *x, size_t x_stride,
+                         size_t cols, size_t row_bytes, const float *x, size_t x_stride,
                          size_t n, float *y, size_t y_stride, int accumulate);
 
 void kernels_avx2_softmax(float *x, size_t n);
