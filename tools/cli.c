@@ -29,12 +29,11 @@
 #include "kernels/workers.h"
 #include "memory/budget.h"
 #include "model.h"
+#include "options.h"
 #include "perplexity.h"
 #include "synth.h"
 #include "tensql.h"
 #include "tokenizer/tokenizer.h"
-
-#define EXIT_USAGE 2
 
 /* ---- import --------------------------------------------------------------- */
 

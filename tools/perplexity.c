@@ -34,7 +34,7 @@
 #include "tensql.h"
 #include "tokenizer/tokenizer.h"
 
-#define EXIT_USAGE 2
+#include "options.h"
 
 int perplexity_usage(FILE *f){
   fprintf(f,

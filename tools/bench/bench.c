@@ -83,11 +83,10 @@
 
 #include "memory/budget.h"
 #include "model.h"
+#include "options.h"
 #include "probe.h"
 #include "tensql.h"
 #include "tokenizer/tokenizer.h"
-
-#define EXIT_USAGE 2
 
 /* snprintf for messages and paths: cuts to len; -1 if it had to. */
 __attribute__((format(printf, 3, 4)))
