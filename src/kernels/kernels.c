@@ -11,7 +11,7 @@
 ** path).  rmsnorm and rope are scalar only: next to the matmuls they cost
 ** nothing.
 */
-#if defined(__x86_64__) || defined(__i386__)
+#if HAVE_X86_KERNELS
 #include <cpuid.h>
 #endif
 
@@ -32,7 +32,7 @@ static atomic_int isa_limit = KERNELS_AVX512;
 void kernels_init(void){
   if( atomic_load_explicit(&cpu_isa, memory_order_relaxed) >= 0 ) return;
   int isa = KERNELS_SCALAR;
-#if defined(__x86_64__) || defined(__i386__)
+#if HAVE_X86_KERNELS
   __builtin_cpu_init();
   /* The builtin's checks include the OS saving the YMM and ZMM registers
   ** (XGETBV).  F16C is read from CPUID leaf 1 directly, because clang's
@@ -59,9 +59,11 @@ static kernel_isa isa(void){
   return (kernel_isa)(cpu < most ? cpu : most);
 }
 
+#if HAVE_X86_KERNELS
 static int use_avx2(void){
   return isa() >= KERNELS_AVX2;
 }
+#endif
 
 const char *kernels_isa(void){
   static const char *const names[] = { "scalar", "avx2", "avx512-vnni" };
@@ -77,7 +79,9 @@ kernel_isa kernels_limit(kernel_isa most){
 /* ---- Q8_0 ---------------------------------------------------------------- */
 
 void kernel_quantize_q8_0(const float *x, void *blocks, size_t n){
+#if HAVE_X86_KERNELS
   if( use_avx2() ){ kernels_avx2_quantize_q8_0(x, blocks, n); return; }
+#endif
   uint8_t *block = blocks;
   for(size_t b = 0; b < n / TENSOR_Q8_0_BLOCK; b++){
     /* Written as ggml writes it (MAX(amax, fabsf(v)), amax / 127, 1/d,
@@ -169,10 +173,12 @@ void kernel_matmul(tensor_dtype dtype, const void *w, size_t rows, size_t cols,
                    const float *x, size_t x_stride, size_t n,
                    float *y, size_t y_stride, int accumulate){
   const size_t row_bytes = tensor_row_bytes(dtype, cols);
+#if HAVE_X86_KERNELS
   if( use_avx2() ){
     kernels_avx2_matmul(dtype, w, rows, cols, row_bytes, x, x_stride, n, y, y_stride, accumulate);
     return;
   }
+#endif
   for(size_t r = 0; r < rows; r++){
     /* One weight row stays in L1 while it meets all n activation rows, so W
     ** is read from memory once whatever n is. */
@@ -213,8 +219,10 @@ static float q8_0_row_dot(const kernel_input *in, const uint8_t *group, size_t k
 
 static void matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
                         float *y, size_t y_stride){
+#if HAVE_X86_KERNELS
   if( isa() == KERNELS_AVX512 ){ kernels_avx512_matmul_q8_0(in, w, rows, y, y_stride); return; }
   if( isa() == KERNELS_AVX2 ){ kernels_avx2_matmul_q8_0(in, w, rows, y, y_stride); return; }
+#endif
   for(size_t r = 0; r < rows; r++){
     const uint8_t *group = tensor_q8_0_group(w, in->cols, r);
     for(size_t i = 0; i < in->n; i++){
@@ -303,7 +311,9 @@ void kernel_rope(float *x, size_t n_heads, size_t head_dim, const float *rot,
 
 void kernel_softmax(float *x, size_t n){
   if( n == 0 ) return;
+#if HAVE_X86_KERNELS
   if( use_avx2() ){ kernels_avx2_softmax(x, n); return; }
+#endif
   /* Subtracting the max keeps every exponent <= 0: no overflow. */
   float max = x[0];
   for(size_t i = 1; i < n; i++) if( x[i] > max ) max = x[i];
@@ -317,7 +327,9 @@ void kernel_softmax(float *x, size_t n){
 }
 
 void kernel_silu_mul(float *out, const float *gate, const float *up, size_t n){
+#if HAVE_X86_KERNELS
   if( use_avx2() ){ kernels_avx2_silu_mul(out, gate, up, n); return; }
+#endif
   for(size_t i = 0; i < n; i++){
     const float g = gate[i];
     out[i] = g / (1.0f + expf(-g)) * up[i];
@@ -327,10 +339,12 @@ void kernel_silu_mul(float *out, const float *gate, const float *up, size_t n){
 void kernel_attend(float *out, const float *q, const float *k, const float *v,
                    size_t kv_stride, size_t n_ctx, size_t head_dim,
                    float *scores){
+#if HAVE_X86_KERNELS
   if( use_avx2() ){
     kernels_avx2_attend(out, q, k, v, kv_stride, n_ctx, head_dim, scores);
     return;
   }
+#endif
   const float scale = 1.0f / sqrtf((float)head_dim);
   for(size_t t = 0; t < n_ctx; t++){
     scores[t] = dot_f32(q, k + t * kv_stride, head_dim) * scale;
