@@ -203,9 +203,7 @@ static int cmd_info(int argc, char **argv){
 
 typedef struct run_options {
   const char *model, *prompt;
-  int64_t budget;             /* bytes; 0 = none */
-  int threads;                /* 0 = run_default_threads() */
-  int policy_lru, no_prefetch;
+  engine_options engine;      /* threads 0 = run_default_threads() */
   int64_t max_tokens;         /* -1 = until the context is full */
   double temperature, top_p;
   int64_t top_k, seed;
@@ -252,9 +250,7 @@ static int run_parse(int argc, char **argv, run_options *o){
     { "prompt", required_argument, 0, 'p' }, { "tokens", required_argument, 0, 'n' },
     { "temp", required_argument, 0, 't' }, { "top-k", required_argument, 0, 'k' },
     { "top-p", required_argument, 0, 'P' }, { "seed", required_argument, 0, 's' },
-    { "chat", no_argument, 0, 'c' }, { "budget", required_argument, 0, 'b' },
-    { "policy", required_argument, 0, 'L' }, { "no-prefetch", no_argument, 0, 'N' },
-    { "threads", required_argument, 0, 'T' },
+    { "chat", no_argument, 0, 'c' }, OPTIONS_ENGINE_LONG,
     { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
   };
   *o = (run_options){ .prompt = "", .max_tokens = -1, .top_p = 1, .seed = (int64_t)time(0) };
@@ -269,19 +265,11 @@ static int run_parse(int argc, char **argv, run_options *o){
       case 'P': o->top_p = strtod(optarg, &end); break;
       case 's': o->seed = strtoll(optarg, &end, 10); break;
       case 'c': o->chat = 1; break;
-      case 'b': if( (o->budget = budget_parse(optarg)) < 0 ) return -1; break;
-      case 'L':
-        if( strcmp(optarg, "lru") && strcmp(optarg, "opt") ) return -1;
-        o->policy_lru = strcmp(optarg, "lru") == 0;
-        break;
-      case 'N': o->no_prefetch = 1; break;
-      case 'T':
-        o->threads = (int)strtol(optarg, &end, 10);
-        if( o->threads < 1 || o->threads > 64 ) return -1;
-        break;
-      default: return -1;
+      default:
+        if( options_engine(&o->engine, c, optarg, 64, 0) > 0 ) continue;
+        return -1;
     }
-    if( strchr("ntkPsT", c) && *end ) return -1;
+    if( strchr("ntkPs", c) && *end ) return -1;
   }
   if( optind == argc ){
     o->model = default_model();
@@ -389,10 +377,10 @@ static void run_memory_summary(sqlite3 *db){
 static int cmd_run(int argc, char **argv){
   run_options o;
   if( run_parse(argc, argv, &o) ) return usage_run(stderr);
-  budget_set((uint64_t)o.budget);
-  budget_set_policy(o.policy_lru ? POLICY_LRU : POLICY_OPT);
-  budget_set_prefetch(!o.no_prefetch);
-  workers_set_threads(o.threads ? o.threads : run_default_threads());
+  budget_set((uint64_t)o.engine.budget);
+  budget_set_policy(o.engine.policy_lru ? POLICY_LRU : POLICY_OPT);
+  budget_set_prefetch(!o.engine.no_prefetch);
+  workers_set_threads(o.engine.threads ? o.engine.threads : run_default_threads());
   sqlite3 *db = run_open(o.model, "tensql run");
   if( db == 0 ) return 1;
   sqlite3_stmt *st = run_prepare(db, &o);
@@ -463,8 +451,8 @@ static char *chat_turn(sqlite3 *db, run_options *o, const char *conversation){
 static int cmd_chat(int argc, char **argv){
   run_options o;
   if( run_parse(argc, argv, &o) ) return usage_chat(stderr);
-  budget_set((uint64_t)o.budget);
-  workers_set_threads(o.threads ? o.threads : run_default_threads());
+  budget_set((uint64_t)o.engine.budget);
+  workers_set_threads(o.engine.threads ? o.engine.threads : run_default_threads());
   sqlite3 *db = run_open(o.model, "tensql chat");
   if( db == 0 ) return 1;
   char *conversation = strdup("[]"), line[8192];

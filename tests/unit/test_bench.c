@@ -1,7 +1,8 @@
 /*
 ** test_bench.c: the benchmark command (tools/bench/bench.c) and the bandwidth
 ** probe (tools/bench/probe.c), in everything that does not depend on a clock:
-** option parsing, size lists, medians, the shape and keys of the JSON
+** option parsing (and the engine options it shares with `tensql run`,
+** tools/options.c), size lists, medians, the shape and keys of the JSON
 ** line, the probe giving a positive rate and leaving nothing resident, and
 ** a whole `bench --json` and `bench --sweep` on stories260K producing
 ** well-formed output.  No assertion is about speed: performance is
@@ -21,8 +22,73 @@
 #include "bench/bench.h"
 #include "bench/probe.h"
 #include "import/import.h"
+#include "options.h"
 
 #define MIB (1024ll * 1024)
+
+/* ---- the engine options, shared with `tensql run` (tools/options.c) ------- */
+
+START_TEST(test_options_count){
+  ck_assert_int_eq(options_count("8", 1, 64), 8);
+  ck_assert_int_eq(options_count("1", 1, 64), 1);
+  ck_assert_int_eq(options_count("64", 1, 64), 64);
+  ck_assert_int_eq(options_count("65", 1, 64), -1);
+  ck_assert_int_eq(options_count("0", 1, 64), -1);
+  ck_assert_int_eq(options_count("-2", 1, 64), -1);
+  ck_assert_int_eq(options_count("8x", 1, 64), -1);
+  ck_assert_int_eq(options_count("", 1, 64), -1);
+  ck_assert_int_eq(options_count("x", 1, 64), -1);
+  ck_assert_int_eq(options_count("4294967297", 1, 64), -1);          /* 2^32 + 1: no wrap to 1 */
+  ck_assert_int_eq(options_count("99999999999999999999", 1, 64), -1); /* overflows a long */
+}
+END_TEST
+
+START_TEST(test_options_policy){
+  ck_assert_int_eq(options_policy("opt"), 0);
+  ck_assert_int_eq(options_policy("lru"), 1);
+  ck_assert_int_eq(options_policy("LRU"), -1);
+  ck_assert_int_eq(options_policy("lru "), -1);
+  ck_assert_int_eq(options_policy(""), -1);
+  ck_assert_int_eq(options_policy("fifo"), -1);
+}
+END_TEST
+
+START_TEST(test_options_engine){
+  engine_options o = {0};
+  const char *bad = 0;
+  /* not an engine option: nothing taken, nothing touched */
+  ck_assert_int_eq(options_engine(&o, 'p', "3", 64, &bad), 0);
+  ck_assert_int_eq(options_engine(&o, '?', 0, 64, &bad), 0);
+  ck_assert_ptr_null(bad);
+  ck_assert_int_eq(o.budget, 0);
+  ck_assert_int_eq(o.threads, 0);
+
+  ck_assert_int_eq(options_engine(&o, OPTION_BUDGET, "300M", 64, &bad), 1);
+  ck_assert_int_eq(o.budget, 300 * MIB);
+  ck_assert_int_eq(options_engine(&o, OPTION_POLICY, "lru", 64, &bad), 1);
+  ck_assert_int_eq(o.policy_lru, 1);
+  ck_assert_int_eq(options_engine(&o, OPTION_POLICY, "opt", 64, &bad), 1);
+  ck_assert_int_eq(o.policy_lru, 0);
+  ck_assert_int_eq(options_engine(&o, OPTION_NO_PREFETCH, 0, 64, &bad), 1);
+  ck_assert_int_eq(o.no_prefetch, 1);
+  ck_assert_int_eq(options_engine(&o, OPTION_THREADS, "64", 64, &bad), 1);
+  ck_assert_int_eq(o.threads, 64);
+  ck_assert_ptr_null(bad);                        /* set only for a bad value */
+
+  /* bad values, each named for the message */
+  ck_assert_int_eq(options_engine(&o, OPTION_BUDGET, "lots", 64, &bad), -1);
+  ck_assert_str_eq(bad, "--budget");
+  ck_assert_int_eq(options_engine(&o, OPTION_BUDGET, "-5", 64, &bad), -1);
+  ck_assert_str_eq(bad, "--budget");
+  ck_assert_int_eq(options_engine(&o, OPTION_POLICY, "fifo", 64, &bad), -1);
+  ck_assert_str_eq(bad, "--policy");
+  ck_assert_int_eq(options_engine(&o, OPTION_THREADS, "65", 64, &bad), -1);
+  ck_assert_str_eq(bad, "--threads");
+  ck_assert_int_eq(options_engine(&o, OPTION_THREADS, "65", 1024, &bad), 1);   /* the caller's bound */
+  ck_assert_int_eq(o.threads, 65);
+  ck_assert_int_eq(options_engine(&o, OPTION_THREADS, "0", 64, 0), -1);        /* bad may be NULL */
+}
+END_TEST
 
 /* ---- options ---------------------------------------------------------------- */
 
@@ -43,10 +109,10 @@ START_TEST(test_parse_defaults){
   ck_assert_int_eq(o.prompt_tokens, 64);
   ck_assert_int_eq(o.gen_tokens, 64);
   ck_assert_int_eq(o.repeat, 5);
-  ck_assert_int_eq(o.threads, 0);
-  ck_assert_int_eq(o.budget, 0);
-  ck_assert_int_eq(o.policy_lru, 0);
-  ck_assert_int_eq(o.no_prefetch, 0);
+  ck_assert_int_eq(o.engine.threads, 0);
+  ck_assert_int_eq(o.engine.budget, 0);
+  ck_assert_int_eq(o.engine.policy_lru, 0);
+  ck_assert_int_eq(o.engine.no_prefetch, 0);
   ck_assert_int_eq(o.json, 0);
   ck_assert_int_eq(o.cgroup_limit, 0);
   ck_assert_int_eq(o.n_sweep, 0);
@@ -66,10 +132,10 @@ START_TEST(test_parse_all){
   ck_assert_str_eq(o.model, "m.db");
   ck_assert_int_eq(o.prompt_tokens, 16);
   ck_assert_int_eq(o.gen_tokens, 8);
-  ck_assert_int_eq(o.threads, 2);
-  ck_assert_int_eq(o.budget, 280 * MIB);
-  ck_assert_int_eq(o.policy_lru, 1);
-  ck_assert_int_eq(o.no_prefetch, 1);
+  ck_assert_int_eq(o.engine.threads, 2);
+  ck_assert_int_eq(o.engine.budget, 280 * MIB);
+  ck_assert_int_eq(o.engine.policy_lru, 1);
+  ck_assert_int_eq(o.engine.no_prefetch, 1);
   ck_assert_int_eq(o.repeat, 3);
   ck_assert_int_eq(o.json, 1);
   ck_assert_int_eq(o.cgroup_limit, 320 * MIB);
@@ -81,7 +147,11 @@ START_TEST(test_parse_all){
   ck_assert_int_eq(o.sweep[0], 150 * MIB);
   ck_assert_int_eq(o.sweep[3], 600 * MIB);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--policy", "opt"), 0);
-  ck_assert_int_eq(o.policy_lru, 0);
+  ck_assert_int_eq(o.engine.policy_lru, 0);
+  ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--threads", "1024"), 0);   /* bench's bound */
+  ck_assert_int_eq(o.engine.threads, 1024);
+  ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--thr", "3"), 0);         /* GNU abbreviation */
+  ck_assert_int_eq(o.engine.threads, 3);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--probe-size", "0"), 0);
   ck_assert_int_eq(o.probe_bytes, 0);
   ck_assert_int_eq(parse(&o, 3, "bench", "--keep-cache", "m.db"), 0);
@@ -98,6 +168,8 @@ START_TEST(test_parse_errors){
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--gen-tokens", "12x"), -1);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--prompt-tokens", "-3"), -1);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--threads", "0"), -1);
+  ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--threads", "1025"), -1);
+  ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--threads", "2x"), -1);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--policy", "fifo"), -1);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--budget", "lots"), -1);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--cgroup-limit", "-1M"), -1);
@@ -479,6 +551,9 @@ static Suite *bench_suite(void){
   Suite *s = suite_create("bench");
   TCase *tc = tcase_create("bench");
   tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, test_options_count);
+  tcase_add_test(tc, test_options_policy);
+  tcase_add_test(tc, test_options_engine);
   tcase_add_test(tc, test_parse_defaults);
   tcase_add_test(tc, test_parse_all);
   tcase_add_test(tc, test_parse_errors);

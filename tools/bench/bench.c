@@ -135,20 +135,10 @@ int bench_parse_sizes(const char *list, int64_t *out, int max){
   }
 }
 
-/* A whole decimal number in [lo, hi], or -1. */
-static int parse_count(const char *text, int lo, int hi){
-  char *end;
-  errno = 0;
-  long v = strtol(text, &end, 10);
-  if( end == text || *end || errno || v < lo || v > hi ) return -1;
-  return (int)v;
-}
-
 int bench_parse(int argc, char **argv, bench_options *o){
   static const struct option options[] = {
     { "prompt-tokens", required_argument, 0, 'p' }, { "gen-tokens", required_argument, 0, 'n' },
-    { "threads", required_argument, 0, 't' }, { "budget", required_argument, 0, 'b' },
-    { "policy", required_argument, 0, 'L' }, { "no-prefetch", no_argument, 0, 'N' },
+    OPTIONS_ENGINE_LONG,
     { "repeat", required_argument, 0, 'r' }, { "json", no_argument, 0, 'j' },
     { "cgroup-limit", required_argument, 0, 'c' }, { "sweep", required_argument, 0, 's' },
     { "out", required_argument, 0, 'o' }, { "probe-size", required_argument, 0, 'P' },
@@ -163,26 +153,20 @@ int bench_parse(int argc, char **argv, bench_options *o){
   while( (c = getopt_long(argc, argv, "h", options, 0)) != -1 ){
     const char *bad = 0;
     switch( c ){
-      case 'p': if( (o->prompt_tokens = parse_count(optarg, 1, 1 << 20)) < 0 ) bad = "--prompt-tokens"; break;
-      case 'n': if( (o->gen_tokens = parse_count(optarg, 1, 1 << 20)) < 0 ) bad = "--gen-tokens"; break;
-      case 't': if( (o->threads = parse_count(optarg, 1, 1024)) < 0 ) bad = "--threads"; break;
-      case 'r': if( (o->repeat = parse_count(optarg, 1, BENCH_MAX_REPEAT)) < 0 ) bad = "--repeat"; break;
-      case 'b': if( (o->budget = budget_parse(optarg)) < 0 ) bad = "--budget"; break;
+      case 'p': if( (o->prompt_tokens = options_count(optarg, 1, 1 << 20)) < 0 ) bad = "--prompt-tokens"; break;
+      case 'n': if( (o->gen_tokens = options_count(optarg, 1, 1 << 20)) < 0 ) bad = "--gen-tokens"; break;
+      case 'r': if( (o->repeat = options_count(optarg, 1, BENCH_MAX_REPEAT)) < 0 ) bad = "--repeat"; break;
       case 'c': if( (o->cgroup_limit = budget_parse(optarg)) < 0 ) bad = "--cgroup-limit"; break;
       case 'P': if( (o->probe_bytes = budget_parse(optarg)) < 0 ) bad = "--probe-size"; break;
       case 's':
         if( (o->n_sweep = bench_parse_sizes(optarg, o->sweep, BENCH_MAX_SWEEP)) < 0 ) bad = "--sweep";
         break;
-      case 'L':
-        if( strcmp(optarg, "opt") && strcmp(optarg, "lru") ) bad = "--policy";
-        o->policy_lru = strcmp(optarg, "lru") == 0;
-        break;
-      case 'N': o->no_prefetch = 1; break;
       case 'j': o->json = 1; break;
       case 'K': o->keep_cache = 1; break;
       case 'o': o->out = optarg; break;
       case 'h': return -1;
       default:
+        if( options_engine(&o->engine, c, optarg, 1024, &bad) ) break;   /* taken, or bad */
         fprintf(stderr, "tensql bench: unknown option or missing value: %s\n",
                 optind > 0 && optind <= argc ? argv[optind - 1] : "?");
         return -1;
@@ -797,14 +781,14 @@ static int worker_setup(const bench_options *o, const bench_config *cfg, worker_
   m->threads = 1;
   m->threads_available = 0;
   st = 0;
-  if( sqlite3_prepare_v2(db, o->threads ? "SELECT tensql_threads(?1)" : "SELECT tensql_threads()",
+  if( sqlite3_prepare_v2(db, o->engine.threads ? "SELECT tensql_threads(?1)" : "SELECT tensql_threads()",
                          -1, &st, 0) == SQLITE_OK ){
-    if( o->threads ) sqlite3_bind_int(st, 1, o->threads);
+    if( o->engine.threads ) sqlite3_bind_int(st, 1, o->engine.threads);
     if( sqlite3_step(st) == SQLITE_ROW ){
       m->threads_available = 1;
       m->threads = sqlite3_column_int(st, 0) > 0 ? sqlite3_column_int(st, 0) : 1;
     }else{
-      text_format(m->text, sizeof m->text, "tensql_threads(%d): %s", o->threads, sqlite3_errmsg(db));
+      text_format(m->text, sizeof m->text, "tensql_threads(%d): %s", o->engine.threads, sqlite3_errmsg(db));
       sqlite3_finalize(st);
       return -1;
     }
@@ -996,7 +980,7 @@ static void worker_start(const bench_options *o, const cgroup_env *cg, worker *w
   r->weight_bytes_per_token = m.weight_bytes;
   r->prompt_tokens = m.prompt_tokens;
   static int threads_said;
-  if( o->threads > 1 && !m.threads_available && !threads_said++ ){
+  if( o->engine.threads > 1 && !m.threads_available && !threads_said++ ){
     fprintf(stderr, "tensql bench: threading is not available (this engine has no"
             " tensql_threads()); running on 1 thread\n");
   }
@@ -1385,7 +1369,7 @@ int bench_command(int argc, char **argv){
     if( o.n_sweep ){
       for(int v = 0; v < 4; v++) result_init(&r[v], &o, o.sweep[g], variants[v][0], variants[v][1]);
     }else{
-      result_init(r, &o, o.budget, o.policy_lru, !o.no_prefetch);
+      result_init(r, &o, o.engine.budget, o.engine.policy_lru, !o.engine.no_prefetch);
     }
     bench_group(&o, &cg, r, per_group);
     for(int i = 0; i < per_group; i++){

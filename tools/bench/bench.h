@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "options.h"
+
 #define BENCH_MAX_SWEEP 32
 #define BENCH_MAX_REPEAT 100
 
@@ -24,10 +26,8 @@ typedef struct bench_options {
   const char *model;
   int prompt_tokens;           /* tokens of the prefill step (BOS included) */
   int gen_tokens;              /* generate's max_tokens */
-  int threads;                 /* --threads; 0 = not given */
+  engine_options engine;       /* --budget, --policy, --no-prefetch, --threads */
   int repeat;
-  int64_t budget;              /* bytes; 0 = no budget */
-  int policy_lru, no_prefetch;
   int json;
   int64_t cgroup_limit;        /* bytes; 0 = no limit (the group still measures) */
   int n_sweep;                 /* budgets to sweep; 0 = a single measurement */
