@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "format/file.h"
 #include "model.h"
 #include "tensql.h"
 #include "tokenizer/tokenizer.h"
@@ -42,24 +43,6 @@ int perplexity_usage(FILE *f){
     "  Prints the model's perplexity on FILE's text, scored in windows of N\n"
     "  tokens (default: the model's context) that overlap by one token.\n");
   return f == stdout ? 0 : EXIT_USAGE;
-}
-
-/* FILE's bytes, NUL-terminated, or NULL after a message. */
-static char *perplexity_read(const char *path, size_t *len){
-  FILE *f = fopen(path, "rb");
-  char *buf = 0;
-  long n = -1;
-  if( f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0
-   && (buf = malloc((size_t)n + 1)) != 0 && fread(buf, 1, (size_t)n, f) == (size_t)n ){
-    buf[n] = 0;
-    *len = (size_t)n;
-  }else{
-    fprintf(stderr, "tensql perplexity: cannot read %s\n", path);
-    free(buf);
-    buf = 0;
-  }
-  if( f ) fclose(f);
-  return buf;
 }
 
 /* The text's ids, BOS first if the model adds one: malloc'd, *n of them;
@@ -159,7 +142,8 @@ int perplexity_command(int argc, char **argv){
   size_t len = 0;
   int64_t n = 0;
   int *ids = 0;
-  char *text = perplexity_read(file, &len);
+  char *text = file_read_all(file, &len, err, sizeof err);
+  if( text == 0 ) fprintf(stderr, "tensql perplexity: %s\n", err);
   if( text ) ids = perplexity_tokenize(m->tokenizer, text, len, &n);
   free(text);
   perplexity_run r = {0};

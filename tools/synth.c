@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "format/file.h"
 #include "format/gguf.h"
 #include "kernels/kernels.h"
 #include "kernels/tensor.h"
@@ -310,23 +311,16 @@ typedef struct hf_config {
   char *config;
 } hf_config;
 
-static char *file_text(const char *dir, const char *name){
-  char path[4096];
+/* dir/name's text into *text, NULL if there is no such file; -1 with a
+** message in err if it is there but cannot be read. */
+static int hf_config_file(const char *dir, const char *name, char **text,
+                          char *err, size_t err_len){
+  char path[4096], msg[512];
   snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "rb");
-  if( f == NULL ) return NULL;
-  char *text = NULL;
-  long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-  if( len >= 0 && fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)len + 1)) != NULL ){
-    if( fread(text, 1, (size_t)len, f) != (size_t)len ){
-      free(text);
-      text = NULL;
-    }else{
-      text[len] = 0;
-    }
-  }
-  fclose(f);
-  return text;
+  *text = file_read_all(path, NULL, msg, sizeof msg);
+  if( *text || errno == ENOENT ) return 0;
+  snprintf(err, err_len, "%s", msg);
+  return -1;
 }
 
 /* The JSON type at path ("text", "integer", "true", ...; "" if absent or
@@ -411,8 +405,10 @@ static int meta_tokenizer_hf(synth_meta *m, const char *dir, int vocab,
     snprintf(err, err_len, "cannot open an in-memory SQLite database");
     goto done;
   }
-  c.tokenizer_config = file_text(dir, "tokenizer_config.json");
-  c.config = file_text(dir, "config.json");
+  if( hf_config_file(dir, "tokenizer_config.json", &c.tokenizer_config, err, err_len)
+   || hf_config_file(dir, "config.json", &c.config, err, err_len) ){
+    goto done;
+  }
 
   byte_level bl;
   byte_level_init(&bl);

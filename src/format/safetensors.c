@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "kernels/tensor.h"
 
 /* The reference implementation refuses larger headers; so do we, which
@@ -581,27 +582,6 @@ static char *safetensors_path(const char *dir, const char *file){
   return p;
 }
 
-/* Read a whole small file as NUL-terminated text. */
-static char *safetensors_slurp(const char *path, size_t *len, char *err,
-                               size_t err_len){
-  FILE *f = fopen(path, "rb");
-  char *buf = 0;
-  long n = -1;
-  if( f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0
-   && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != 0
-   && fread(buf, 1, (size_t)n, f) == (size_t)n ){
-    buf[n] = 0;
-    *len = (size_t)n;
-  }else{
-    safetensors_error(err, err_len, "%s: %s", path,
-                      errno ? strerror(errno) : "cannot read");
-    free(buf);
-    buf = 0;
-  }
-  if( f ) fclose(f);
-  return buf;
-}
-
 /* A shard is named by a plain file name inside the model directory. */
 static int safetensors_shard_name_ok(const char *file){
   return file[0] != 0 && strchr(file, '/') == 0 && strcmp(file, ".") != 0
@@ -646,7 +626,7 @@ static int safetensors_index_read(safetensors_index *x, const char *path,
   size_t len, cap = 0;
   int rc = -1, step = SQLITE_DONE;
   memset(x, 0, sizeof(*x));
-  char *text = safetensors_slurp(path, &len, err, err_len);
+  char *text = file_read_all(path, &len, err, err_len);
   if( text == 0 ) return -1;
   if( safetensors_json_open(&j, err, err_len) ){
     free(text);

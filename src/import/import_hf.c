@@ -36,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "format/file.h"
 #include "format/safetensors.h"
 #include "tokenizer/tokenizer.h"
 
@@ -90,29 +91,13 @@ static char *hf_path(const char *dir, const char *file){
 /* Read DIR/file as NUL-terminated text into *out.  A missing optional file
 ** leaves *out NULL and succeeds. */
 static int hf_slurp(hf_import *h, const char *file, int required, char **out){
+  char msg[512];
   char *path = hf_path(h->dir, file);
-  FILE *f = path ? fopen(path, "rb") : 0;
-  long n = -1;
-  *out = 0;
-  if( f == 0 ){
-    int missing = path && errno == ENOENT;
-    int rc = missing && !required ? 0
-           : hf_error(h, "%s: %s", path ? path : file, strerror(errno));
-    free(path);
-    return rc;
-  }
-  char *buf = 0;
-  if( fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0
-   && (buf = malloc((size_t)n + 1)) != 0 && fread(buf, 1, (size_t)n, f) == (size_t)n ){
-    buf[n] = 0;
-    *out = buf;
-  }else{
-    free(buf);
-    hf_error(h, "%s: cannot read", path);
-  }
-  fclose(f);
+  *out = path ? file_read_all(path, 0, msg, sizeof(msg)) : 0;
+  int missing = path && *out == 0 && errno == ENOENT;
   free(path);
-  return *out ? 0 : -1;
+  if( *out || (missing && !required) ) return 0;
+  return path ? hf_error(h, "%s", msg) : hf_error(h, "%s: out of memory", h->dir);
 }
 
 /* ---- JSON lookups through SQLite -------------------------------------- */

@@ -20,7 +20,6 @@
 ** Hugging Face JSON is read with SQLite's JSON1 functions on a private
 ** in-memory connection.
 */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include <sqlite3.h>
 
 #include "database.h"
+#include "format/file.h"
 #include "format/gguf.h"
 #include "tokenizer.h"
 
@@ -38,31 +38,6 @@ static void load_error(char *err, size_t err_len, const char *fmt, ...){
   va_start(ap, fmt);
   vsnprintf(err, err_len, fmt, ap);
   va_end(ap);
-}
-
-/* The whole file, NUL-terminated (the NUL is not counted in *len). */
-static char *load_file(const char *path, size_t *len, char *err, size_t err_len){
-  FILE *f = fopen(path, "rb");
-  if( !f ){
-    load_error(err, err_len, "%s: %s", path, strerror(errno));
-    return NULL;
-  }
-  char *buf = NULL;
-  long size = -1;
-  if( fseek(f, 0, SEEK_END) == 0 ) size = ftell(f);
-  if( size >= 0 && fseek(f, 0, SEEK_SET) == 0 ) buf = malloc((size_t)size + 1);
-  if( buf && fread(buf, 1, (size_t)size, f) != (size_t)size ){
-    free(buf);
-    buf = NULL;
-  }
-  fclose(f);
-  if( !buf ){
-    load_error(err, err_len, "%s: cannot read the file", path);
-    return NULL;
-  }
-  buf[size] = 0;
-  *len = (size_t)size;
-  return buf;
 }
 
 /* ---- piece spellings ------------------------------------------------------ */
@@ -236,7 +211,7 @@ tokenizer *tokenizer_load_llama2c(const char *path, int vocab_size,
     return NULL;
   }
   size_t len;
-  char *buf = load_file(path, &len, err, err_len);
+  char *buf = file_read_all(path, &len, err, err_len);
   if( !buf ) return NULL;
   tokenizer *t = tokenizer_new(TOKENIZER_SPM, NULL);
   load_reader r = { (const unsigned char *)buf, len, 0 };
@@ -493,7 +468,7 @@ static int load_hf_exists(const load_hf *h, const char *name){
 /* Read dir/name, or NULL with err. */
 static char *load_hf_file(load_hf *h, const char *name, size_t *len){
   char *p = load_hf_path(h, name);
-  char *text = p ? load_file(p, len, h->err, h->err_len) : NULL;
+  char *text = p ? file_read_all(p, len, h->err, h->err_len) : NULL;
   free(p);
   return text;
 }
