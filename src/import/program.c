@@ -9,6 +9,7 @@
 #include "program.h"
 
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,14 +86,43 @@ typedef struct template_statement {
   enum section section;
 } template_statement;
 
-/* Split the template into statements.  Comment lines directly above a
-** statement stay with it; a blank line drops them.  Returns the count. */
-static int template_parse(const char *src, template_statement *out, int cap){
+/* The template's statements, as many as it holds. */
+typedef struct template {
+  template_statement *statements;
+  int n, cap;
+} template;
+
+static void template_free(template *t){
+  for(int i = 0; i < t->n; i++) sqlite3_free(t->statements[i].text);
+  sqlite3_free(t->statements);
+}
+
+static int template_add(template *t, const char *text, const char *cond, enum section section){
+  if( t->n == t->cap ){
+    int cap = t->cap ? 2 * t->cap : 32;
+    template_statement *grown = sqlite3_realloc64(t->statements, (uint64_t)cap * sizeof *grown);
+    if( grown == 0 ) return -1;
+    t->statements = grown;
+    t->cap = cap;
+  }
+  template_statement *s = &t->statements[t->n];
+  s->text = sqlite3_mprintf("%s", text);
+  snprintf(s->cond, sizeof s->cond, "%s", cond);
+  s->section = section;
+  return s->text ? (t->n++, 0) : -1;
+}
+
+/* Split the template into statements, each ending where SQLite says one
+** is complete (sqlite3_complete: a semicolon outside strings and
+** comments).  Comment lines directly above a statement stay with it; a
+** blank line before the statement's SQL begins drops them.  Returns 0, or
+** -1 with err. */
+static int template_parse(const char *src, template *t, char *err, size_t err_len){
   enum section section = SECTION_FIRST;
   sqlite3_str *cur = sqlite3_str_new(0);
   char cond[128] = "";
-  int n = 0;
-  while( *src ){
+  int has_sql = 0, rc = 0;
+  while( *src && rc == 0 ){
     const char *eol = strchr(src, '\n');
     size_t len = eol ? (size_t)(eol - src) : strlen(src);
     if( strncmp(src, "-- @layer", 9) == 0 ) section = SECTION_LAYER;
@@ -101,25 +131,34 @@ static int template_parse(const char *src, template_statement *out, int cap){
       snprintf(cond, sizeof cond, "%.*s", (int)(len - 14), src + 14);
     }else if( strncmp(src, "-- @unless-tensor ", 18) == 0 ){
       snprintf(cond, sizeof cond, "!%.*s", (int)(len - 18), src + 18);
-    }else if( len == 0 ){
+    }else if( len == 0 && !has_sql ){
       sqlite3_str_reset(cur);
     }else{
       sqlite3_str_appendf(cur, "%.*s\n", (int)len, src);
-      if( src[len - 1] == ';' && n < cap ){
-        out[n].text = sqlite3_mprintf("%s", sqlite3_str_value(cur));
-        snprintf(out[n].cond, sizeof out[n].cond, "%s", cond);
-        out[n++].section = section;
+      has_sql |= strncmp(src, "--", 2) != 0 && len > 0;
+      if( has_sql && sqlite3_complete(sqlite3_str_value(cur)) ){
+        rc = template_add(t, sqlite3_str_value(cur), cond, section);
         cond[0] = 0;
+        has_sql = 0;
         sqlite3_str_reset(cur);
       }
     }
     src += len + (eol ? 1 : 0);
   }
+  if( rc == 0 && has_sql ){
+    snprintf(err, err_len, "program: the template's last statement has no ';':\n%s",
+             sqlite3_str_value(cur));
+    rc = -1;
+  }else if( rc ){
+    snprintf(err, err_len, "program: out of memory");
+  }
   sqlite3_free(sqlite3_str_finish(cur));
-  return n;
+  return rc;
 }
 
-static int program_emit_all(program_writer *p, template_statement *t, int n){
+static int program_emit_all(program_writer *p, const template *tpl){
+  const template_statement *t = tpl->statements;
+  int n = tpl->n;
   int rc = 0;
   for(int i = 0; rc == 0 && i < n; i++){
     if( t[i].section == SECTION_FIRST ) rc = statement_emit(p, t[i].text, t[i].cond, -1);
@@ -145,6 +184,10 @@ static int meta_int(sqlite3 *db, const char *sql){
 }
 
 int program_write(sqlite3 *db, char *err, size_t err_len){
+  return program_write_template(db, sql_text_llama, err, err_len);
+}
+
+int program_write_template(sqlite3 *db, const char *text, char *err, size_t err_len){
   program_writer p = { .db = db, .err = err, .err_len = err_len };
   p.n_layers = meta_int(db, "SELECT value FROM meta WHERE key ="
                         " (SELECT value FROM meta WHERE key = 'general.architecture')"
@@ -153,13 +196,18 @@ int program_write(sqlite3 *db, char *err, size_t err_len){
     snprintf(err, err_len, "program: the model's block_count is missing");
     return -1;
   }
-  sqlite3_prepare_v2(db, "INSERT INTO program(step, layer, sql) VALUES (?,?,?)", -1, &p.insert, 0);
-  sqlite3_prepare_v2(db, "SELECT 1 FROM tensor WHERE name = ?", -1, &p.has_tensor, 0);
-  p.output = tensor_exists(&p, "output.weight") ? "output.weight" : "token_embd.weight";
-  template_statement t[64];
-  int n = template_parse(sql_text_llama, t, 64);
-  int rc = program_emit_all(&p, t, n);
-  for(int i = 0; i < n; i++) sqlite3_free(t[i].text);
+  template t = {0};
+  int rc = -1;
+  if( sqlite3_prepare_v2(db, "INSERT INTO program(step, layer, sql) VALUES (?,?,?)", -1,
+                         &p.insert, 0) != SQLITE_OK
+   || sqlite3_prepare_v2(db, "SELECT 1 FROM tensor WHERE name = ?", -1, &p.has_tensor, 0)
+      != SQLITE_OK ){
+    snprintf(err, err_len, "program: %s", sqlite3_errmsg(db));
+  }else if( template_parse(text, &t, err, err_len) == 0 ){
+    p.output = tensor_exists(&p, "output.weight") ? "output.weight" : "token_embd.weight";
+    rc = program_emit_all(&p, &t);
+  }
+  template_free(&t);
   sqlite3_finalize(p.insert);
   sqlite3_finalize(p.has_tensor);
   return rc;

@@ -16,4 +16,7 @@ struct sqlite3;
 ** db (a model database being written).  Returns 0, or -1 with err. */
 int program_write(struct sqlite3 *db, char *err, size_t err_len);
 
+/* The same from the template text given, in sql/llama.sql's form. */
+int program_write_template(struct sqlite3 *db, const char *text, char *err, size_t err_len);
+
 #endif
