@@ -33,7 +33,7 @@
 **                   bytes per token / probe bytes/s (1 = decode runs at the
 **                   speed of memory)
 **   cpus            the CPUs a run of fewer threads than CPUs is held to,
-**                   its probe and its decode alike (see run_cpus)
+**                   its probe and its decode alike (see host_run_cpus)
 **
 ** How it works: every configuration runs in a child process of its own, a
 ** fresh state for the process-wide budget, a fresh VmHWM, and a cgroup that
@@ -57,10 +57,13 @@
 ** removes the group; a child killed by the cgroup's OOM killer is reported
 ** as such and the others go on.
 **
-** Sections: options, statistics, JSON, /proc, cgroups, the worker (child),
-** the conductor (parent), reports and plots, the command.
+** Sections: options, statistics, JSON, the worker (child), the conductor
+** (parent), reports and plots, the command.  The cgroup code is cgroup.c;
+** /proc, the page cache and the CPUs are host.c; bench_internal.h declares
+** them.
 */
 #include "bench.h"
+#include "bench_internal.h"
 #include "clock.h"
 #include "database.h"
 
@@ -87,16 +90,6 @@
 #include "probe.h"
 #include "tensql.h"
 #include "tokenizer/tokenizer.h"
-
-/* snprintf for messages and paths: cuts to len; -1 if it had to. */
-__attribute__((format(printf, 3, 4)))
-static int text_format(char *out, size_t len, const char *format, ...){
-  va_list ap;
-  va_start(ap, format);
-  int n = vsnprintf(out, len, format, ap);
-  va_end(ap);
-  return n < 0 || (size_t)n >= len ? -1 : 0;
-}
 
 /* ---- options ------------------------------------------------------------------ */
 
@@ -328,261 +321,6 @@ char *bench_json(const bench_result *r){
   return text;
 }
 
-/* ---- /proc ------------------------------------------------------------------------ */
-
-/* The number after "key" in a "key value" file such as /proc/self/status
-** or /proc/self/io; -1 if absent or unreadable. */
-static int64_t proc_value(const char *path, const char *key){
-  FILE *f = fopen(path, "r");
-  if( f == 0 ) return -1;
-  char line[256];
-  size_t klen = strlen(key);
-  int64_t v = -1;
-  while( fgets(line, sizeof line, f) ){
-    if( strncmp(line, key, klen) == 0 && (line[klen] == ':' || line[klen] == ' ') ){
-      v = strtoll(line + klen + 1, 0, 10);
-      break;
-    }
-  }
-  fclose(f);
-  return v;
-}
-
-/* A file holding one number (cgroup files); -1 if unreadable. */
-static int64_t file_number(const char *path){
-  FILE *f = fopen(path, "r");
-  if( f == 0 ) return -1;
-  long long v = -1;
-  if( fscanf(f, "%lld", &v) != 1 ) v = -1;
-  fclose(f);
-  return v;
-}
-
-static int file_write(const char *path, const char *text){
-  int fd = open(path, O_WRONLY);
-  if( fd < 0 ) return -1;
-  ssize_t n = write(fd, text, strlen(text));
-  int saved = errno;
-  close(fd);
-  errno = saved;
-  return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
-/* Drop the OS page cache, so that what follows reads from disk; quietly
-** nothing unless root. */
-static void drop_page_cache(void){
-  static int warned;
-  if( geteuid() != 0 ) return;
-  sync();
-  if( file_write("/proc/sys/vm/drop_caches", "3") && !warned ){
-    fprintf(stderr, "tensql bench: cannot drop the page cache (%s); measurements may start warm\n",
-            strerror(errno));
-    warned = 1;
-  }
-}
-
-/* ---- cgroups ------------------------------------------------------------------------ */
-
-/* Where the peak memory, page cache included, is measured: a child group
-** of the process's own memory cgroup, v1 if the memory controller is
-** mounted as v1, else v2 if the unified hierarchy has it. */
-typedef struct cgroup_env {
-  int kind;                  /* 0 none, 1 v1, 2 v2 */
-  char parent[512];          /* the process's own memory cgroup */
-  char why[512];             /* kind 0: why there is none */
-} cgroup_env;
-
-/* The mount point of a cgroup hierarchy: type "cgroup" with option `opt`,
-** or type "cgroup2" (opt NULL).  0, or -1 if not mounted. */
-static int cgroup_mount(const char *opt, char *out, size_t len){
-  FILE *f = fopen("/proc/self/mounts", "r");
-  if( f == 0 ) return -1;
-  char dev[256], dir[512], type[64], opts[512];
-  int found = -1;
-  while( found && fscanf(f, "%255s %511s %63s %511s %*d %*d", dev, dir, type, opts) == 4 ){
-    if( opt == 0 && strcmp(type, "cgroup2") == 0 ) found = 0;
-    if( opt && strcmp(type, "cgroup") == 0 ){
-      for(char *o = strtok(opts, ","); o; o = strtok(0, ",")){
-        if( strcmp(o, opt) == 0 ) found = 0;
-      }
-    }
-    if( found == 0 ) text_format(out, len, "%s", dir);
-  }
-  fclose(f);
-  return found;
-}
-
-/* This process's path in the hierarchy whose controller list is `ctl`
-** (v1: a list containing "memory"; v2: the empty list of line "0::"). */
-static int cgroup_own_path(int v2, char *out, size_t len){
-  FILE *f = fopen("/proc/self/cgroup", "r");
-  if( f == 0 ) return -1;
-  char line[1024];
-  int found = -1;
-  while( found && fgets(line, sizeof line, f) ){
-    line[strcspn(line, "\n")] = 0;
-    char *ctl = strchr(line, ':'), *path = ctl ? strchr(ctl + 1, ':') : 0;
-    if( path == 0 ) continue;
-    *path++ = 0;
-    ctl++;
-    if( v2 ){
-      if( *ctl == 0 ) found = 0;
-    }else{
-      for(char *c = strtok(ctl, ","); c; c = strtok(0, ",")){
-        if( strcmp(c, "memory") == 0 ) found = 0;
-      }
-    }
-    if( found == 0 ) text_format(out, len, "%s", path);
-  }
-  fclose(f);
-  return found;
-}
-
-static int is_dir(const char *path){
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static void cgroup_detect(cgroup_env *cg){
-  char mount[512], own[512], v1_why[256] = "", path[1100];
-  memset(cg, 0, sizeof *cg);
-  if( cgroup_mount("memory", mount, sizeof mount) == 0 ){
-    if( cgroup_own_path(0, own, sizeof own) ) text_format(own, sizeof own, "/");
-    text_format(path, sizeof path, "%s%s", mount, strcmp(own, "/") ? own : "");
-    if( !is_dir(path) ) text_format(path, sizeof path, "%s", mount);  /* a cgroup namespace */
-    if( access(path, W_OK) == 0 ){
-      cg->kind = 1;
-      text_format(cg->parent, sizeof cg->parent, "%s", path);
-      return;
-    }
-    text_format(v1_why, sizeof v1_why, "cgroup v1 memory group %s is not writable (%s)",
-             path, strerror(errno));
-  }else{
-    text_format(v1_why, sizeof v1_why, "no cgroup v1 memory hierarchy is mounted");
-  }
-  if( cgroup_mount(0, mount, sizeof mount) ){
-    text_format(cg->why, sizeof cg->why, "%s, and no cgroup v2 hierarchy is mounted", v1_why);
-    return;
-  }
-  if( cgroup_own_path(1, own, sizeof own) ) text_format(own, sizeof own, "/");
-  text_format(path, sizeof path, "%s%s", mount, strcmp(own, "/") ? own : "");
-  char file[1200], controllers[512] = "";
-  text_format(file, sizeof file, "%s/cgroup.controllers", path);
-  FILE *f = fopen(file, "r");
-  if( f ){
-    if( fgets(controllers, sizeof controllers, f) == 0 ) controllers[0] = 0;
-    fclose(f);
-  }
-  if( strstr(controllers, "memory") == 0 ){
-    text_format(cg->why, sizeof cg->why, "%s; the cgroup v2 hierarchy at %s has no memory"
-             " controller (it has: %.*s)", v1_why, mount,
-             (int)strcspn(controllers, "\n"), controllers[0] ? controllers : "none");
-    return;
-  }
-  /* children get the memory controller only if this group hands it down,
-  ** which v2 refuses for a non-root group that has processes */
-  text_format(file, sizeof file, "%s/cgroup.subtree_control", path);
-  if( file_write(file, "+memory") ){
-    text_format(cg->why, sizeof cg->why, "%s; cgroup v2: cannot enable memory for children"
-             " of %s (%s)", v1_why, path, strerror(errno));
-    return;
-  }
-  cg->kind = 2;
-  text_format(cg->parent, sizeof cg->parent, "%s", path);
-}
-
-/* Create a child group `dir` with an optional limit.  0, or -1 with why. */
-static int cgroup_create(const cgroup_env *cg, char *dir, size_t len, int64_t limit,
-                         char *why, size_t why_len){
-  static int serial;
-  if( text_format(dir, len, "%s/tensql-bench-%d-%d", cg->parent, (int)getpid(), serial++) ){
-    text_format(why, why_len, "the cgroup path %s/... is too long", cg->parent);
-    return -1;
-  }
-  if( mkdir(dir, 0755) ){
-    text_format(why, why_len, "cannot create cgroup %s: %s", dir, strerror(errno));
-    return -1;
-  }
-  char file[700], text[32];
-  if( cg->kind == 2 ){
-    text_format(file, sizeof file, "%s/memory.peak", dir);
-    if( access(file, R_OK) ){
-      text_format(why, why_len, "cgroup v2 has no memory.peak here (Linux < 5.19)");
-      rmdir(dir);
-      return -1;
-    }
-  }
-  if( limit > 0 ){
-    text_format(file, sizeof file, "%s/%s", dir, cg->kind == 1 ? "memory.limit_in_bytes" : "memory.max");
-    text_format(text, sizeof text, "%lld", (long long)limit);
-    if( file_write(file, text) ){
-      text_format(why, why_len, "cannot write %s: %s", file, strerror(errno));
-      rmdir(dir);
-      return -1;
-    }
-  }
-  return 0;
-}
-
-static int cgroup_enter(const char *dir, pid_t pid){
-  char file[700], text[32];
-  text_format(file, sizeof file, "%s/cgroup.procs", dir);
-  text_format(text, sizeof text, "%d", (int)pid);
-  return file_write(file, text);
-}
-
-static int64_t cgroup_peak(int kind, const char *dir){
-  char file[700];
-  text_format(file, sizeof file, "%s/%s", dir, kind == 1 ? "memory.max_usage_in_bytes" : "memory.peak");
-  return file_number(file);
-}
-
-/* OOM kills in the group: v1 memory.oom_control, v2 memory.events. */
-static int64_t cgroup_oom_kills(int kind, const char *dir){
-  char file[700];
-  text_format(file, sizeof file, "%s/%s", dir, kind == 1 ? "memory.oom_control" : "memory.events");
-  return proc_value(file, "oom_kill");
-}
-
-/* rmdir, once the group's last process is reaped (the kernel may take a
-** moment to notice). */
-static void cgroup_remove(const char *dir){
-  for(int i = 0; i < 100 && rmdir(dir) && errno == EBUSY; i++) usleep(10000);
-}
-
-/* ---- CPUs ------------------------------------------------------------------------------ */
-
-/* The cores of these virtual machines differ.  Each pinned, one thread
-** decoded at 40 tok/s on CPU 0 and 48 on CPU 1, and probed 26 and 30
-** GB/s; left to the scheduler, the probe (in this process) and the decode
-** (in a child) fell on different cores, and one-thread efficiency swung
-** from 0.62 to 1.03 with the draw.  So a run of fewer threads than this
-** process may use CPUs is held to the first `threads` of them, its probe
-** and its decode alike.  Returns whether the run is held: then *held is
-** its set and *allowed the whole. */
-static int run_cpus(int threads, cpu_set_t *held, cpu_set_t *allowed){
-  if( sched_getaffinity(0, sizeof *allowed, allowed) || threads >= CPU_COUNT(allowed) ) return 0;
-  CPU_ZERO(held);
-  for(int cpu = 0, n = 0; n < threads && cpu < CPU_SETSIZE; cpu++){
-    if( CPU_ISSET(cpu, allowed) ){
-      CPU_SET(cpu, held);
-      n++;
-    }
-  }
-  return 1;
-}
-
-/* The held CPUs as a list ("1", "0,2"), or "" if the run is not held. */
-static void run_cpus_text(int threads, char *out, size_t size){
-  cpu_set_t held, allowed;
-  size_t len = 0;
-  out[0] = 0;
-  if( !run_cpus(threads, &held, &allowed) ) return;
-  for(int cpu = 0; cpu < CPU_SETSIZE && len + 12 < size; cpu++){
-    if( CPU_ISSET(cpu, &held) ) len += (size_t)snprintf(out + len, size - len, "%s%d", len ? "," : "", cpu);
-  }
-}
-
 /* ---- the worker (child) -------------------------------------------------------------- */
 
 /* One configuration to measure. */
@@ -671,7 +409,7 @@ static void snapshot(worker_state *w, tile_counts *c){
     c->bytes_read = sqlite3_column_int64(w->stats, 2);
   }
   sqlite3_reset(w->stats);
-  c->disk_read = proc_value("/proc/self/io", "read_bytes");
+  c->disk_read = host_proc_value("/proc/self/io", "read_bytes");
 }
 
 /* One generate of max_tokens from the prompt, timed.  Returns 0, or -1
@@ -698,7 +436,7 @@ static int worker_generate(worker_state *w, int max_tokens, worker_msg *m){
   }
   sqlite3_reset(w->generate);
   if( rc != SQLITE_DONE ){
-    text_format(m->text, sizeof m->text, "generate: %s", sqlite3_errmsg(w->db));
+    bench_format(m->text, sizeof m->text, "generate: %s", sqlite3_errmsg(w->db));
     return -1;
   }
   m->prompt_tokens = positions;
@@ -749,13 +487,13 @@ static int worker_setup(const bench_options *o, const bench_config *cfg, worker_
   /* generate adds BOS itself when the model wants one */
   model *shared = model_open(o->model, err, sizeof err);
   if( shared == 0 ){
-    text_format(m->text, sizeof m->text, "%s", err);
+    bench_format(m->text, sizeof m->text, "%s", err);
     return -1;
   }
   int bos = tokenizer_add_bos(shared->tokenizer) && tokenizer_bos(shared->tokenizer) >= 0;
   if( database_open(o->model, &w->db, SQLITE_OPEN_READONLY, 0) != SQLITE_OK
    || tensql_register(w->db) != SQLITE_OK ){
-    text_format(m->text, sizeof m->text, "%s: %s", o->model, sqlite3_errmsg(w->db));
+    bench_format(m->text, sizeof m->text, "%s: %s", o->model, sqlite3_errmsg(w->db));
     model_release(shared);
     return -1;
   }
@@ -773,7 +511,7 @@ static int worker_setup(const bench_options *o, const bench_config *cfg, worker_
   }
   sqlite3_finalize(st);
   if( rc != SQLITE_OK ){
-    text_format(m->text, sizeof m->text, "setting the budget: %s", sqlite3_errmsg(db));
+    bench_format(m->text, sizeof m->text, "setting the budget: %s", sqlite3_errmsg(db));
     return -1;
   }
 
@@ -788,7 +526,7 @@ static int worker_setup(const bench_options *o, const bench_config *cfg, worker_
       m->threads_available = 1;
       m->threads = sqlite3_column_int(st, 0) > 0 ? sqlite3_column_int(st, 0) : 1;
     }else{
-      text_format(m->text, sizeof m->text, "tensql_threads(%d): %s", o->engine.threads, sqlite3_errmsg(db));
+      bench_format(m->text, sizeof m->text, "tensql_threads(%d): %s", o->engine.threads, sqlite3_errmsg(db));
       sqlite3_finalize(st);
       return -1;
     }
@@ -796,34 +534,34 @@ static int worker_setup(const bench_options *o, const bench_config *cfg, worker_
   sqlite3_finalize(st);
   /* before the kernels' threads start, since they take this thread's CPUs */
   cpu_set_t held, allowed;
-  if( run_cpus(m->threads, &held, &allowed) ) sched_setaffinity(0, sizeof held, &held);
+  if( host_run_cpus(m->threads, &held, &allowed) ) sched_setaffinity(0, sizeof held, &held);
 
   int target = o->prompt_tokens - bos;
   if( target < 1 ){
-    text_format(m->text, sizeof m->text, "--prompt-tokens %d leaves no room after BOS", o->prompt_tokens);
+    bench_format(m->text, sizeof m->text, "--prompt-tokens %d leaves no room after BOS", o->prompt_tokens);
     return -1;
   }
   w->prompt = worker_describe(o->model, target, m);
   if( w->prompt == 0 ){
-    text_format(m->text, sizeof m->text, "cannot build a prompt of exactly %d tokens", target);
+    bench_format(m->text, sizeof m->text, "cannot build a prompt of exactly %d tokens", target);
     return -1;
   }
   if( sqlite3_prepare_v2(db, "SELECT pos FROM generate WHERE prompt = ?1 AND max_tokens = ?2"
                          " AND temperature = 0 AND seed = 0", -1, &w->generate, 0)
    || sqlite3_prepare_v2(db, "SELECT hits, misses, bytes_read FROM tile_stats", -1, &w->stats, 0) ){
-    text_format(m->text, sizeof m->text, "%s", sqlite3_errmsg(db));
+    bench_format(m->text, sizeof m->text, "%s", sqlite3_errmsg(db));
     return -1;
   }
   /* Warm-up: records the prefill and decode schedules (the first step of
   ** each kind), so the measured steps follow them. */
   worker_msg warm = {0};
   if( worker_generate(w, 2, &warm) ){
-    text_format(m->text, sizeof m->text, "warm-up: %s", warm.text);
+    bench_format(m->text, sizeof m->text, "warm-up: %s", warm.text);
     return -1;
   }
   m->prompt_tokens = warm.prompt_tokens;
   if( warm.prompt_tokens != o->prompt_tokens ){
-    text_format(m->text, sizeof m->text, "the prompt came to %lld positions, not %d",
+    bench_format(m->text, sizeof m->text, "the prompt came to %lld positions, not %d",
              (long long)warm.prompt_tokens, o->prompt_tokens);
   }
   return 0;
@@ -851,7 +589,7 @@ static void worker_main(const bench_options *o, const bench_config *cfg, int in,
     memset(&m, 0, sizeof m);
     m.kind = MSG_DONE;
     m.budget_peak = query_int(w.db, "SELECT peak_total_bytes FROM tile_stats", -1);
-    int64_t kb = proc_value("/proc/self/status", "VmHWM");
+    int64_t kb = host_proc_value("/proc/self/status", "VmHWM");
     m.peak_rss = kb >= 0 ? kb * 1024 : -1;
     send_msg(out, &m);
   }
@@ -974,7 +712,7 @@ static void worker_start(const bench_options *o, const cgroup_env *cg, worker *w
   }
   w->alive = 1;
   r->threads = m.threads;
-  run_cpus_text(r->threads, r->cpus, sizeof r->cpus);
+  host_run_cpus_text(r->threads, r->cpus, sizeof r->cpus);
   r->statements_per_step = m.statements;
   r->model_bytes = m.model_bytes;
   r->weight_bytes_per_token = m.weight_bytes;
@@ -1001,7 +739,7 @@ static void probe_before(const bench_options *o, bench_result *r, int k){
   int all = (int)sysconf(_SC_NPROCESSORS_ONLN);
   if( all < 1 ) all = 1;
   cpu_set_t held, allowed;
-  int hold = run_cpus(r->threads, &held, &allowed)
+  int hold = host_run_cpus(r->threads, &held, &allowed)
           && sched_setaffinity(0, sizeof held, &held) == 0;
   r->probe_1t[k] = probe_at(o, 1);
   r->probe[k] = r->threads == 1 ? r->probe_1t[k] : probe_at(o, r->threads);
@@ -1025,9 +763,9 @@ static void worker_finish(const cgroup_env *cg, worker *w){
     if( kills > 0 ){
       char limit[32];
       budget_format((uint64_t)w->r->cgroup_limit, limit, sizeof limit);
-      text_format(why, sizeof why, "killed by the OOM killer of its cgroup (limit %s)", limit);
+      bench_format(why, sizeof why, "killed by the OOM killer of its cgroup (limit %s)", limit);
     }else{
-      text_format(why, sizeof why, "killed by signal %d", WTERMSIG(status));
+      bench_format(why, sizeof why, "killed by signal %d", WTERMSIG(status));
     }
     free((char*)w->r->error);
     w->r->error = strdup(why);
@@ -1044,7 +782,7 @@ static void worker_finish(const cgroup_env *cg, worker *w){
 ** probe before each. */
 static void bench_group(const bench_options *o, const cgroup_env *cg, bench_result *r, int n){
   worker w[MAX_WORKERS];
-  if( !o->keep_cache ) drop_page_cache();
+  if( !o->keep_cache ) host_drop_page_cache();
   n_live_workers = 0;
   for(int i = 0; i < n; i++) worker_start(o, cg, &w[i], &r[i]);
   for(int k = 0; k < o->repeat; k++){
@@ -1094,8 +832,8 @@ static double mib(double bytes){ return bytes / (1024.0 * 1024.0); }
 
 /* "12.3" or "-" */
 static const char *fmt(char *buf, size_t len, const char *format, double v){
-  if( isnan(v) ) text_format(buf, len, "-");
-  else text_format(buf, len, format, v);
+  if( isnan(v) ) bench_format(buf, len, "-");
+  else bench_format(buf, len, format, v);
   return buf;
 }
 
@@ -1153,8 +891,8 @@ static void table_markdown(FILE *f, const bench_result *r, int n){
     char v[12][32];
     summarize(&r[i], &s);
     double ratio = s.decode / lru_decode(r, n, &r[i]);
-    if( isnan(s.decode_min) ) text_format(v[1], 32, "-");
-    else text_format(v[1], 32, "%.2f-%.2f", s.decode_min, s.decode_max);
+    if( isnan(s.decode_min) ) bench_format(v[1], 32, "-");
+    else bench_format(v[1], 32, "%.2f-%.2f", s.decode_min, s.decode_max);
     fprintf(f, "| %.4g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
             mib((double)r[i].budget_bytes), variant_name(&r[i]),
             fmt(v[0], 32, "%.2f", s.decode), v[1], fmt(v[3], 32, "%.2f", ratio),
@@ -1251,19 +989,19 @@ static int write_sweep(const bench_options *o, const bench_result *r, int n, int
   char dir[1024], path[1100], title[512];
   const char *slash = strrchr(prefix, '/');
   const char *name = slash ? slash + 1 : prefix;
-  text_format(dir, sizeof dir, "%.*s", slash ? (int)(slash - prefix) : 1, slash ? prefix : ".");
-  if( dir[0] == 0 ) text_format(dir, sizeof dir, "/");
-  text_format(title, sizeof title, "%s: %lld-token prompt, %d generated, %d repeats, %d thread%s%s",
+  bench_format(dir, sizeof dir, "%.*s", slash ? (int)(slash - prefix) : 1, slash ? prefix : ".");
+  if( dir[0] == 0 ) bench_format(dir, sizeof dir, "/");
+  bench_format(title, sizeof title, "%s: %lld-token prompt, %d generated, %d repeats, %d thread%s%s",
            o->model, (long long)o->prompt_tokens, o->gen_tokens, o->repeat, ok->threads,
            ok->threads == 1 ? "" : "s", o->cgroup_limit ? ", cgroup limit" : "");
 
-  text_format(path, sizeof path, "%s.tsv", prefix);
+  bench_format(path, sizeof path, "%s.tsv", prefix);
   FILE *f = fopen(path, "w");
   if( f == 0 ) goto fail;
   table_tsv(f, r, n);
   if( fclose(f) ) goto fail;
 
-  text_format(path, sizeof path, "%s.md", prefix);
+  bench_format(path, sizeof path, "%s.md", prefix);
   if( (f = fopen(path, "w")) == 0 ) goto fail;
   time_t now = time(0);
   char date[64];
@@ -1292,11 +1030,11 @@ static int write_sweep(const bench_options *o, const bench_result *r, int n, int
   if( fclose(f) ) goto fail;
 
   if( o->n_sweep > 1 ){
-    text_format(path, sizeof path, "%s.gp", prefix);
+    bench_format(path, sizeof path, "%s.gp", prefix);
     if( (f = fopen(path, "w")) == 0 ) goto fail;
     plot_script(f, name, r, n, title);
     if( fclose(f) ) goto fail;
-    text_format(path, sizeof path, "%s.gp", name);
+    bench_format(path, sizeof path, "%s.gp", name);
     if( run_gnuplot(dir, path) ){
       fprintf(stderr, "tensql bench: gnuplot failed or is not installed; %s.gp is written,"
               " %s.png is not\n", prefix, prefix);
