@@ -1,5 +1,5 @@
 /*
-** test_bench.c: the benchmark command (tools/bench/bench.c) and the bandwidth
+** test_bench.c: the benchmark command (tools/bench/) and the bandwidth
 ** probe (tools/bench/probe.c), in everything that does not depend on a clock:
 ** option parsing (and the engine options it shares with `tensql run`,
 ** tools/options.c), size lists, medians, the shape and keys of the JSON

@@ -83,7 +83,7 @@ typedef struct bench_result {
 ** peak_rss_bytes, peak_charged_bytes, bytes_read_per_token, hit_rate,
 ** statements_per_step, probe_gb_s, threads, budget_bytes, policy,
 ** prefetch, model_bytes, weight_bytes_per_token, efficiency and more
-** (see bench.c); unknown figures are null. */
+** (see report.c and docs/bench.md); unknown figures are null. */
 char *bench_json(const bench_result *r);
 
 /* The command: returns the process exit code (0, 1 failure, 2 usage). */

@@ -1,9 +1,11 @@
 /*
 ** bench_internal.h: what the files of tools/bench/ tell each other; the
-** CLI and the tests use bench.h.
+** CLI and the tests use bench.h.  bench.c's header comment maps the files.
 **
-**   host.c    /proc and cgroup files, the page cache, the CPUs a run is held to
-**   cgroup.c  the memory cgroup each worker runs in (v1, or v2)
+**   bench.c  -> harness_measure(o, cg, r, n)    measure n configurations side by side
+**   harness.c forks; the child runs worker_main(), and they talk in
+**            CMD_* bytes one way and worker_msg records the other
+**   report.c  <- bench_summarize() (statistics.c) for every figure it prints
 */
 #ifndef TENSQL_BENCH_INTERNAL_H
 #define TENSQL_BENCH_INTERNAL_H
@@ -63,5 +65,68 @@ int64_t cgroup_oom_kills(int kind, const char *dir);
 /* rmdir, once the group's last process is reaped (the kernel may take a
 ** moment to notice). */
 void cgroup_remove(const char *dir);
+
+/* ---- worker.c: the child that measures, and how the harness talks to it ---- */
+
+/* One configuration to measure. */
+typedef struct bench_config {
+  int64_t budget;
+  int lru, prefetch;
+} bench_config;
+
+/* Child to parent, one message per write (smaller than PIPE_BUF, so whole). */
+enum { MSG_READY = 1, MSG_REPEAT, MSG_DONE, MSG_ERROR };
+typedef struct worker_msg {
+  int kind;
+  /* READY */
+  int threads, threads_available;
+  int64_t statements, model_bytes, weight_bytes, prompt_tokens;
+  /* REPEAT */
+  double prefill_tok_s, decode_tok_s, bytes_read_per_token, disk_read_per_token, hit_rate;
+  int64_t decode_tokens;
+  /* DONE */
+  int64_t peak_rss, budget_peak;
+  char text[1024];           /* ERROR: why; READY: a warning or "" */
+} worker_msg;
+
+/* Parent to child: one byte. */
+enum { CMD_START = 's', CMD_GO = 'g', CMD_QUIT = 'q' };
+
+/* The child's whole life, reading commands from fd in and writing
+** messages to fd out: never returns. */
+__attribute__((noreturn))
+void worker_main(const bench_options *o, const bench_config *cfg, int in, int out);
+
+/* ---- harness.c: the conductor --------------------------------------------- */
+
+/* Measure the n (at most 8) configurations in r side by side, each in a
+** worker process of its own (and its own cgroup when cg has a kind): one
+** repeat of each in turn, the probe before each.  Fills r in; a failed
+** configuration has its error set. */
+void harness_measure(const bench_options *o, const cgroup_env *cg, bench_result *r, int n);
+/* SIGINT and SIGTERM: kill the workers, remove their groups, and die of sig. */
+void harness_interrupted(int sig);
+
+/* ---- statistics.c: the figures of a result -------------------------------- */
+
+/* The figures reports are made of, derived once from a result. */
+typedef struct bench_summary {
+  double prefill, prefill_min, prefill_max, decode, decode_min, decode_max;
+  double bytes_read, disk_read, hit_rate;
+  double probe, probe_min, probe_max, probe_1t, probe_nt;   /* GB/s */
+  double efficiency;
+} bench_summary;
+
+void bench_summarize(const bench_result *r, bench_summary *s);
+
+/* ---- report.c: what is printed and written -------------------------------- */
+
+/* One configuration, for a reader (without --json). */
+void report_text(FILE *f, const bench_result *r);
+/* A sweep's table in Markdown, a row per configuration, failures noted below. */
+void report_markdown(FILE *f, const bench_result *r, int n);
+/* PREFIX.tsv, PREFIX.md and, for two budgets or more, PREFIX.gp and .png
+** (gnuplot run in PREFIX's directory).  0, or 1 after a message. */
+int report_sweep(const bench_options *o, const bench_result *r, int n, int argc, char **argv);
 
 #endif

@@ -1,0 +1,373 @@
+/*
+** report.c: what `tensql bench` prints and writes.
+**
+**   bench_json(r)                   one JSON line per configuration (--json)
+**   report_text(stdout, r)          the same figures for a reader
+**   report_markdown(f, all, n)      a sweep's table, one row per budget and variant
+**   report_sweep(o, all, n, ...)    PREFIX.tsv, PREFIX.md and, for two budgets or
+**                                   more, PREFIX.gp (gnuplot, data inline) and PREFIX.png
+**
+** Every figure comes from bench_summarize() (statistics.c); an unknown one
+** is null in JSON and "-" in the tables.  The JSON keys are listed in
+** docs/bench.md; change them there too.
+*/
+#include "bench_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "memory/budget.h"
+
+/* ---- JSON ------------------------------------------------------------------------- */
+
+static void json_number(FILE *f, const char *key, double v){
+  if( isnan(v) || isinf(v) ) fprintf(f, ",\"%s\":null", key);
+  else fprintf(f, ",\"%s\":%.6g", key, v);
+}
+
+static void json_count(FILE *f, const char *key, int64_t v){
+  if( v < 0 ) fprintf(f, ",\"%s\":null", key);
+  else fprintf(f, ",\"%s\":%lld", key, (long long)v);
+}
+
+static void json_string(FILE *f, const char *key, const char *s){
+  fprintf(f, ",\"%s\":", key);
+  if( s == 0 ){
+    fputs("null", f);
+    return;
+  }
+  fputc('"', f);
+  for(const unsigned char *p = (const unsigned char*)s; *p; p++){
+    if( *p == '"' || *p == '\\' ) fprintf(f, "\\%c", *p);
+    else if( *p < 0x20 ) fprintf(f, "\\u%04x", *p);
+    else fputc(*p, f);
+  }
+  fputc('"', f);
+}
+
+char *bench_json(const bench_result *r){
+  char *text = 0;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if( f == 0 ) return 0;
+  bench_summary s;
+  bench_summarize(r, &s);
+  fprintf(f, "{\"decode_tok_s\":");
+  if( isnan(s.decode) ) fputs("null", f);
+  else fprintf(f, "%.6g", s.decode);
+  json_number(f, "decode_tok_s_min", s.decode_min);
+  json_number(f, "decode_tok_s_max", s.decode_max);
+  json_number(f, "prefill_tok_s", s.prefill);
+  json_number(f, "prefill_tok_s_min", s.prefill_min);
+  json_number(f, "prefill_tok_s_max", s.prefill_max);
+  json_count(f, "peak_rss_bytes", r->peak_rss_bytes);
+  json_count(f, "peak_charged_bytes", r->peak_charged_bytes);
+  json_string(f, "cgroup", r->cgroup);
+  json_count(f, "cgroup_limit_bytes", r->cgroup_limit > 0 ? r->cgroup_limit : -1);
+  json_count(f, "budget_peak_bytes", r->budget_peak_bytes);
+  json_number(f, "bytes_read_per_token", s.bytes_read);
+  json_number(f, "disk_read_bytes_per_token", s.disk_read);
+  json_number(f, "hit_rate", s.hit_rate);
+  json_count(f, "statements_per_step", r->statements_per_step);
+  json_number(f, "probe_gb_s", s.probe);
+  json_number(f, "probe_gb_s_min", s.probe_min);
+  json_number(f, "probe_gb_s_max", s.probe_max);
+  json_number(f, "probe_1t_gb_s", s.probe_1t);
+  json_number(f, "probe_nt_gb_s", s.probe_nt);
+  json_count(f, "probe_nt_threads", r->probe_nt_threads);
+  json_count(f, "threads", r->threads);
+  json_string(f, "cpus", r->cpus[0] ? r->cpus : 0);
+  json_count(f, "budget_bytes", r->budget_bytes);
+  json_string(f, "policy", r->policy_lru ? "lru" : "opt");
+  fprintf(f, ",\"prefetch\":%s", r->prefetch ? "true" : "false");
+  json_count(f, "model_bytes", r->model_bytes);
+  json_count(f, "weight_bytes_per_token", r->weight_bytes_per_token);
+  json_number(f, "efficiency", s.efficiency);
+  json_count(f, "prompt_tokens", r->prompt_tokens);
+  json_count(f, "decode_tokens", r->decode_tokens);
+  json_count(f, "repeat", r->n_repeat);
+  json_string(f, "model", r->model);
+  json_string(f, "error", r->error);
+  fputc('}', f);
+  if( fclose(f) ){
+    free(text);
+    return 0;
+  }
+  return text;
+}
+
+/* ---- text and tables -------------------------------------------------------------- */
+
+static const char *variant_name(const bench_result *r){
+  static const char *const names[] = { "opt", "opt+prefetch", "lru", "lru+prefetch" };
+  return names[r->policy_lru * 2 + r->prefetch];
+}
+
+static double mib(double bytes){ return bytes / (1024.0 * 1024.0); }
+
+/* "12.3" or "-" */
+static const char *fmt(char *buf, size_t len, const char *format, double v){
+  if( isnan(v) ) bench_format(buf, len, "-");
+  else bench_format(buf, len, format, v);
+  return buf;
+}
+
+void report_text(FILE *f, const bench_result *r){
+  bench_summary s;
+  char a[32], b[32], c[32], d[32];
+  bench_summarize(r, &s);
+  if( r->budget_bytes ) budget_format((uint64_t)r->budget_bytes, a, sizeof a);
+  fprintf(f, "%s, budget %s, %s, %d thread%s, %d repeats\n", r->model,
+          r->budget_bytes ? a : "none",
+          variant_name(r), r->threads, r->threads == 1 ? "" : "s", r->n_repeat);
+  if( r->error ) fprintf(f, "  FAILED: %s\n", r->error);
+  fprintf(f, "  prefill  %3lld tokens  %s tok/s (min %s, max %s)\n", (long long)r->prompt_tokens,
+          fmt(a, sizeof a, "%.2f", s.prefill), fmt(b, sizeof b, "%.2f", s.prefill_min),
+          fmt(c, sizeof c, "%.2f", s.prefill_max));
+  fprintf(f, "  decode   %3lld tokens  %s tok/s (min %s, max %s)\n", (long long)r->decode_tokens,
+          fmt(a, sizeof a, "%.2f", s.decode), fmt(b, sizeof b, "%.2f", s.decode_min),
+          fmt(c, sizeof c, "%.2f", s.decode_max));
+  fprintf(f, "  reads    %s MiB/token from tiles, %s MiB/token from disk; hit rate %s\n",
+          fmt(a, sizeof a, "%.1f", mib(s.bytes_read)), fmt(b, sizeof b, "%.1f", mib(s.disk_read)),
+          fmt(c, sizeof c, "%.3f", s.hit_rate));
+  fprintf(f, "  memory   peak RSS %s MiB; peak charged %s MiB (%s%s%s); budget peak %s MiB\n",
+          fmt(a, sizeof a, "%.1f", r->peak_rss_bytes >= 0 ? mib((double)r->peak_rss_bytes) : NAN),
+          fmt(b, sizeof b, "%.1f", r->peak_charged_bytes >= 0 ? mib((double)r->peak_charged_bytes) : NAN),
+          r->cgroup ? "cgroup " : "no cgroup", r->cgroup ? r->cgroup : "",
+          r->cgroup_limit ? fmt(c, sizeof c, ", limit %.0f MiB", mib((double)r->cgroup_limit)) : "",
+          fmt(d, sizeof d, "%.1f", r->budget_peak_bytes >= 0 ? mib((double)r->budget_peak_bytes) : NAN));
+  fprintf(f, "  program  %lld statements per step; %s MiB of weights per token (%s MiB of tensors)\n",
+          (long long)r->statements_per_step,
+          fmt(a, sizeof a, "%.1f", mib((double)r->weight_bytes_per_token)),
+          fmt(b, sizeof b, "%.1f", mib((double)r->model_bytes)));
+  fprintf(f, "  probe    %s GB/s at %d thread%s%s%s (1 thread %s, %d threads %s); efficiency %s\n",
+          fmt(a, sizeof a, "%.1f", s.probe), r->threads, r->threads == 1 ? "" : "s",
+          r->cpus[0] ? (strchr(r->cpus, ',') ? " on CPUs " : " on CPU ") : "", r->cpus,
+          fmt(b, sizeof b, "%.1f", s.probe_1t), r->probe_nt_threads, fmt(c, sizeof c, "%.1f", s.probe_nt),
+          fmt(d, sizeof d, "%.3f", s.efficiency));
+}
+
+/* Decode tok/s of LRU without prefetch at r's budget, for ratios. */
+static double lru_decode(const bench_result *all, int n, const bench_result *r){
+  for(int i = 0; i < n; i++){
+    if( all[i].budget_bytes == r->budget_bytes && all[i].policy_lru && !all[i].prefetch ){
+      return bench_median(all[i].decode_tok_s, all[i].n_repeat);
+    }
+  }
+  return NAN;
+}
+
+void report_markdown(FILE *f, const bench_result *r, int n){
+  fprintf(f, "| budget MiB | policy | decode tok/s | min-max | x LRU | prefill tok/s | MiB read/token"
+             " | disk MiB/token | hit rate | peak RSS MiB | peak charged MiB | probe GB/s | efficiency |\n");
+  fprintf(f, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  for(int i = 0; i < n; i++){
+    bench_summary s;
+    char v[12][32];
+    bench_summarize(&r[i], &s);
+    double ratio = s.decode / lru_decode(r, n, &r[i]);
+    if( isnan(s.decode_min) ) bench_format(v[1], 32, "-");
+    else bench_format(v[1], 32, "%.2f-%.2f", s.decode_min, s.decode_max);
+    fprintf(f, "| %.4g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+            mib((double)r[i].budget_bytes), variant_name(&r[i]),
+            fmt(v[0], 32, "%.2f", s.decode), v[1], fmt(v[3], 32, "%.2f", ratio),
+            fmt(v[4], 32, "%.1f", s.prefill), fmt(v[5], 32, "%.1f", mib(s.bytes_read)),
+            fmt(v[6], 32, "%.1f", mib(s.disk_read)), fmt(v[7], 32, "%.3f", s.hit_rate),
+            fmt(v[8], 32, "%.0f", r[i].peak_rss_bytes >= 0 ? mib((double)r[i].peak_rss_bytes) : NAN),
+            fmt(v[9], 32, "%.0f", r[i].peak_charged_bytes >= 0 ? mib((double)r[i].peak_charged_bytes) : NAN),
+            fmt(v[10], 32, "%.1f", s.probe), fmt(v[11], 32, "%.3f", s.efficiency));
+  }
+  int notes = 0;
+  for(int i = 0; i < n; i++){
+    if( r[i].error == 0 ) continue;
+    fprintf(f, "%s- %.4g MiB, %s failed: %s\n", notes++ ? "" : "\n", mib((double)r[i].budget_bytes),
+            variant_name(&r[i]), r[i].error);
+  }
+}
+
+static void table_tsv(FILE *f, const bench_result *r, int n){
+  fprintf(f, "budget_bytes\tpolicy\tprefetch\tdecode_tok_s\tdecode_tok_s_min\tdecode_tok_s_max"
+             "\tprefill_tok_s\tprefill_tok_s_min\tprefill_tok_s_max\tbytes_read_per_token"
+             "\tdisk_read_bytes_per_token\thit_rate\tpeak_rss_bytes\tpeak_charged_bytes"
+             "\tprobe_gb_s\tefficiency\terror\n");
+  for(int i = 0; i < n; i++){
+    bench_summary s;
+    bench_summarize(&r[i], &s);
+    fprintf(f, "%lld\t%s\t%d\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.0f\t%.0f\t%.4f\t%lld\t%lld\t%.3g\t%.4g\t%s\n",
+            (long long)r[i].budget_bytes, r[i].policy_lru ? "lru" : "opt", r[i].prefetch,
+            s.decode, s.decode_min, s.decode_max, s.prefill, s.prefill_min, s.prefill_max,
+            s.bytes_read, s.disk_read, s.hit_rate, (long long)r[i].peak_rss_bytes,
+            (long long)r[i].peak_charged_bytes, s.probe, s.efficiency, r[i].error ? r[i].error : "");
+  }
+}
+
+
+/* ---- the plot --------------------------------------------------------------------- */
+
+/* The gnuplot script, data inline, so `gnuplot NAME.gp` in its directory
+** redraws NAME.png. */
+static void plot_script(FILE *f, const char *name, const bench_result *r, int n, const char *title){
+  static const int order[][2] = { { 0, 1 }, { 0, 0 }, { 1, 1 }, { 1, 0 } };   /* lru, prefetch */
+  static const char *const labels[] = { "OPT + prefetch", "OPT", "LRU + prefetch", "LRU" };
+  fprintf(f, "# %s.gp: written by tensql bench --sweep; run `gnuplot %s.gp` here to redraw %s.png\n",
+          name, name, name);
+  for(int v = 0; v < 4; v++){
+    fprintf(f, "$v%d << EOD\n# budget_MiB decode_tok_s min max MiB_read_per_token\n", v);
+    for(int i = 0; i < n; i++){
+      if( r[i].policy_lru != order[v][0] || r[i].prefetch != order[v][1] ) continue;
+      bench_summary s;
+      bench_summarize(&r[i], &s);
+      if( isnan(s.decode) ) continue;
+      fprintf(f, "%.4g %.4g %.4g %.4g %.2f\n", mib((double)r[i].budget_bytes), s.decode,
+              s.decode_min, s.decode_max, mib(s.bytes_read));
+    }
+    fprintf(f, "EOD\n");
+  }
+  double weights = 0;
+  for(int i = 0; i < n; i++) weights = fmax(weights, mib((double)r[i].weight_bytes_per_token));
+  fprintf(f, "set terminal pngcairo size 1100,440 font 'sans,10'\n"
+             "set output '%s.png'\n"
+             "set termoption noenhanced\n"
+             "set multiplot layout 1,2 title \"%s\"\n"
+             "set grid\nset key top left\nset xlabel 'budget (MiB)'\n"
+             "set logscale y\nset ylabel 'decode tokens/s, log scale (median; bars: min-max)'\n"
+             "plot", name, title);
+  for(int v = 0; v < 4; v++){
+    fprintf(f, "%s $v%d using 1:2:3:4 with yerrorlines lw 2 title '%s'", v ? "," : "", v, labels[v]);
+  }
+  fprintf(f, "\nunset logscale y\nset yrange [0:*]\n"
+             "set ylabel 'MiB read per decode token'\nset key top right\n"
+             "W = %.2f\nplot", weights);
+  for(int v = 0; v < 4; v++){
+    fprintf(f, "%s $v%d using 1:5 with linespoints lw 2 title '%s'", v ? "," : "", v, labels[v]);
+  }
+  fprintf(f, ", (W - x > 0 ? W - x : 0) with lines dt 2 lc 'black' title 'optimum: weights - budget'\n"
+             "unset multiplot\n");
+}
+
+/* Run gnuplot on dir/name.gp in dir.  0, or -1. */
+static int run_gnuplot(const char *dir, const char *gp){
+  pid_t pid = fork();
+  if( pid == 0 ){
+    int null = open("/dev/null", O_WRONLY);
+    if( null >= 0 ) dup2(null, 1);
+    if( chdir(dir) == 0 ) execlp("gnuplot", "gnuplot", gp, (char*)0);
+    _exit(127);
+  }
+  int status;
+  if( pid < 0 || waitpid(pid, &status, 0) < 0 ) return -1;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+
+/* ---- the sweep's files ------------------------------------------------------------ */
+
+/* What every file of a sweep is written from. */
+typedef struct sweep_report {
+  const bench_options *o;
+  const bench_result *r;       /* n results, one per budget and variant */
+  int n;
+  const bench_result *ok;      /* one that ran, for the figures all share */
+  int argc;
+  char **argv;                 /* the command, for the .md */
+  const char *prefix;          /* --out, or budget_sweep */
+  const char *name;            /* prefix after its last '/' */
+  char dir[1024];              /* prefix before it, where gnuplot runs */
+  char title[512];             /* the plot's */
+} sweep_report;
+
+static void sweep_init(sweep_report *s, const bench_options *o, const bench_result *r, int n,
+                       int argc, char **argv){
+  s->o = o;
+  s->r = r;
+  s->n = n;
+  s->argc = argc;
+  s->argv = argv;
+  s->prefix = o->out ? o->out : "budget_sweep";
+  s->ok = r;
+  for(int i = 0; i < n; i++) if( r[i].error == 0 ){ s->ok = &r[i]; break; }
+  const char *slash = strrchr(s->prefix, '/');
+  s->name = slash ? slash + 1 : s->prefix;
+  bench_format(s->dir, sizeof s->dir, "%.*s", slash ? (int)(slash - s->prefix) : 1, slash ? s->prefix : ".");
+  if( s->dir[0] == 0 ) bench_format(s->dir, sizeof s->dir, "/");
+  bench_format(s->title, sizeof s->title, "%s: %lld-token prompt, %d generated, %d repeats, %d thread%s%s",
+               o->model, (long long)o->prompt_tokens, o->gen_tokens, o->repeat, s->ok->threads,
+               s->ok->threads == 1 ? "" : "s", o->cgroup_limit ? ", cgroup limit" : "");
+}
+
+static void sweep_tsv(FILE *f, const sweep_report *s){
+  table_tsv(f, s->r, s->n);
+}
+
+/* PREFIX.md: how the sweep ran, then the table. */
+static void sweep_markdown(FILE *f, const sweep_report *s){
+  const bench_options *o = s->o;
+  const bench_result *ok = s->ok;
+  time_t now = time(0);
+  char date[64];
+  strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+  fprintf(f, "# Memory budget sweep\n\nDecode speed and bytes read per decode token against the"
+             " memory budget, for Belady's OPT and LRU eviction, each with and without the"
+             " prefetch thread.  Written by `tensql bench` on %s; regenerate with"
+             " `docs/make_plots.sh`.\n\n", date);
+  fprintf(f, "- command: `tensql");
+  for(int i = 0; i < s->argc; i++) fprintf(f, " %s", s->argv[i]);
+  fprintf(f, "`\n- model: `%s`, %.1f MiB of tensors; a decode step streams %.1f MiB of"
+             " weights (every tensor a `matmul` statement names; tied embeddings once)\n",
+          o->model, mib((double)ok->model_bytes), mib((double)ok->weight_bytes_per_token));
+  fprintf(f, "- %lld-token prompt, %d tokens generated (%lld decode steps timed), median of %d"
+             " repeats; kernels on %d thread%s; %ld CPUs\n",
+          (long long)ok->prompt_tokens, o->gen_tokens, (long long)ok->decode_tokens, o->repeat,
+          ok->threads, ok->threads == 1 ? "" : "s", sysconf(_SC_NPROCESSORS_ONLN));
+  fprintf(f, "- peak charged: the cgroup (%s) the measuring process ran in, page cache"
+             " included%s\n", ok->cgroup ? ok->cgroup : "none available",
+          o->cgroup_limit ? "; the group's limit was set too" : "");
+  if( o->cgroup_limit ) fprintf(f, "- cgroup limit: %.0f MiB\n", mib((double)o->cgroup_limit));
+  fprintf(f, "- the variants of one budget ran side by side, one repeat of each in turn, with"
+             " the bandwidth probe before each; compare them by the `x LRU` ratio\n\n");
+  if( o->n_sweep > 1 ) fprintf(f, "![decode tok/s and MiB read per token against the budget](%s.png)\n\n", s->name);
+  report_markdown(f, s->r, s->n);
+}
+
+static void sweep_plot(FILE *f, const sweep_report *s){
+  plot_script(f, s->name, s->r, s->n, s->title);
+}
+
+/* Write PREFIX.ext with write_body, its path in path.  0, or -1 with errno. */
+static int sweep_file(const sweep_report *s, const char *ext,
+                      void (*write_body)(FILE *, const sweep_report *), char *path, size_t len){
+  bench_format(path, len, "%s.%s", s->prefix, ext);
+  FILE *f = fopen(path, "w");
+  if( f == 0 ) return -1;
+  write_body(f, s);
+  return fclose(f) ? -1 : 0;
+}
+
+int report_sweep(const bench_options *o, const bench_result *r, int n, int argc, char **argv){
+  sweep_report s;
+  char path[1100];
+  sweep_init(&s, o, r, n, argc, argv);
+  if( sweep_file(&s, "tsv", sweep_tsv, path, sizeof path)
+   || sweep_file(&s, "md", sweep_markdown, path, sizeof path)
+   || (o->n_sweep > 1 && sweep_file(&s, "gp", sweep_plot, path, sizeof path)) ){
+    fprintf(stderr, "tensql bench: cannot write %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  if( o->n_sweep > 1 ){
+    bench_format(path, sizeof path, "%s.gp", s.name);
+    if( run_gnuplot(s.dir, path) ){
+      fprintf(stderr, "tensql bench: gnuplot failed or is not installed; %s.gp is written,"
+              " %s.png is not\n", s.prefix, s.prefix);
+    }
+  }
+  fprintf(stderr, "tensql bench: wrote %s.tsv, %s.md%s\n", s.prefix, s.prefix,
+          o->n_sweep > 1 ? ", .gp and .png" : "");
+  return 0;
+}
