@@ -25,7 +25,6 @@
 ** synth_write, CLI.
 */
 #include "synth.h"
-#include "database.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +32,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +41,7 @@
 
 #include "format/file.h"
 #include "format/gguf.h"
+#include "format/hf_json.h"
 #include "kernels/kernels.h"
 #include "kernels/tensor.h"
 #include "tokenizer/tokenizer.h"
@@ -306,7 +305,7 @@ static int meta_tokenizer_minimal(synth_meta *m, int vocab, char *err, size_t er
 ** with SQLite's JSON functions, as llama.cpp's gguf.SpecialVocab reads
 ** them. */
 typedef struct hf_config {
-  sqlite3 *db;
+  hf_json *json;
   char *tokenizer_config;   /* file text, or NULL if absent */
   char *config;
 } hf_config;
@@ -323,46 +322,28 @@ static int hf_config_file(const char *dir, const char *name, char **text,
   return -1;
 }
 
-/* The JSON type at path ("text", "integer", "true", ...; "" if absent or
-** not JSON) and, for text and integers, the value. */
-static void json_at(hf_config *c, const char *json, const char *path, char *type,
-                    size_t type_len, char **text, int64_t *integer){
-  sqlite3_stmt *st = NULL;
-  type[0] = 0;
-  if( text ) *text = NULL;
-  if( json == NULL || sqlite3_prepare_v2(c->db, "SELECT json_type(?1, ?2), json_extract(?1, ?2)"
-                                         " WHERE json_valid(?1)", -1, &st, NULL) != SQLITE_OK ){
-    return;
-  }
-  sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-  if( sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT ){
-    snprintf(type, type_len, "%s", (const char *)sqlite3_column_text(st, 0));
-    if( text && strcmp(type, "text") == 0 ) *text = strdup((const char *)sqlite3_column_text(st, 1));
-    if( integer && strcmp(type, "integer") == 0 ) *integer = sqlite3_column_int64(st, 1);
-  }
-  sqlite3_finalize(st);
-}
-
 /* The id of special token `role` (bos, eos, unk, pad), -1 if none: the
 ** token tokenizer_config.json names as {role}_token (a string or an object
 ** with "content"), else config.json's {role}_token_id. */
 static int hf_special_id(hf_config *c, const tokenizer *t, const char *role, int vocab){
-  char path[64], type[16], *text = NULL;
+  char path[64], *text = NULL;
   int64_t id = -1;
   snprintf(path, sizeof path, "$.%s_token.content", role);
-  json_at(c, c->tokenizer_config, path, type, sizeof type, &text, NULL);
+  text = hf_json_text(c->json, c->tokenizer_config, -1, path);
   if( text == NULL ){
     snprintf(path, sizeof path, "$.%s_token", role);
-    json_at(c, c->tokenizer_config, path, type, sizeof type, &text, NULL);
+    text = hf_json_text(c->json, c->tokenizer_config, -1, path);
   }
   if( text ){
     id = tokenizer_find(t, text, strlen(text));
     free(text);
   }
   if( id < 0 ){
+    hf_json_value v;
     snprintf(path, sizeof path, "$.%s_token_id", role);
-    json_at(c, c->config, path, type, sizeof type, NULL, &id);
+    hf_json_get(c->json, c->config, -1, path, &v);
+    free(v.text);
+    if( strcmp(v.type, "integer") == 0 ) id = v.integer;
   }
   return id >= 0 && id < vocab ? (int)id : -1;
 }
@@ -401,10 +382,7 @@ static int meta_tokenizer_hf(synth_meta *m, const char *dir, int vocab,
              dir, n, vocab);
     goto done;
   }
-  if( database_open(":memory:", &c.db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ){
-    snprintf(err, err_len, "cannot open an in-memory SQLite database");
-    goto done;
-  }
+  if( (c.json = hf_json_open(err, err_len)) == NULL ) goto done;
   if( hf_config_file(dir, "tokenizer_config.json", &c.tokenizer_config, err, err_len)
    || hf_config_file(dir, "config.json", &c.config, err, err_len) ){
     goto done;
@@ -470,16 +448,14 @@ static int meta_tokenizer_hf(synth_meta *m, const char *dir, int vocab,
     int id = hf_special_id(&c, t, specials[i].role, vocab);
     if( id >= 0 ) meta_u32(m, specials[i].key, (uint32_t)id);
   }
-  char type[16], *chat_template = NULL;
-  json_at(&c, c.tokenizer_config, "$.add_bos_token", type, sizeof type, NULL, NULL);
-  if( strcmp(type, "true") == 0 || strcmp(type, "false") == 0 ){
-    meta_bool(m, "tokenizer.ggml.add_bos_token", type[0] == 't');
+  int add;
+  if( hf_json_bool(c.json, c.tokenizer_config, -1, "$.add_bos_token", &add) ){
+    meta_bool(m, "tokenizer.ggml.add_bos_token", add);
   }
-  json_at(&c, c.tokenizer_config, "$.add_eos_token", type, sizeof type, NULL, NULL);
-  if( strcmp(type, "true") == 0 || strcmp(type, "false") == 0 ){
-    meta_bool(m, "tokenizer.ggml.add_eos_token", type[0] == 't');
+  if( hf_json_bool(c.json, c.tokenizer_config, -1, "$.add_eos_token", &add) ){
+    meta_bool(m, "tokenizer.ggml.add_eos_token", add);
   }
-  json_at(&c, c.tokenizer_config, "$.chat_template", type, sizeof type, &chat_template, NULL);
+  char *chat_template = hf_json_text(c.json, c.tokenizer_config, -1, "$.chat_template");
   if( chat_template ) meta_str(m, "tokenizer.chat_template", chat_template);
   free(chat_template);
   rc = 0;
@@ -487,7 +463,7 @@ static int meta_tokenizer_hf(synth_meta *m, const char *dir, int vocab,
 done:
   free(c.tokenizer_config);
   free(c.config);
-  sqlite3_close(c.db);
+  hf_json_close(c.json);
   tokenizer_free(t);
   return rc;
 }

@@ -5,15 +5,14 @@
 ** safetensors_open_model and copies each tensor into the model database.
 **
 ** How it works: the file is mapped read-only; the JSON header is read with
-** SQLite's JSON1 functions (json_each, json_type) on a private in-memory
-** connection, so no hand-written JSON parser sits between a hostile file
-** and the tensor table.  Each tensor's fields are checked as they are read;
+** SQLite's JSON1 functions (json_each, json_type) through hf_json.h, so no
+** hand-written JSON parser sits between a hostile file and the tensor
+** table.  Each tensor's fields are checked as they are read;
 ** then tensors are sorted by name (to find duplicates and to look up by
 ** bisection) and, separately, by offset (to check that they tile the data
 ** section exactly).  Tensor data is never copied.
 */
 #include "safetensors.h"
-#include "database.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "file.h"
+#include "hf_json.h"
 #include "kernels/tensor.h"
 
 /* The reference implementation refuses larger headers; so do we, which
@@ -79,83 +79,22 @@ static const struct safetensors_dtype *safetensors_dtype_find(const char *name){
   return 0;
 }
 
-/* ---- JSON through SQLite ---------------------------------------------- */
-
-/* A private in-memory connection and the few statements the header needs.
-** Two copies of the member walk exist because walks nest: the top-level
-** object's members, and inside each, a shape or an offsets array. */
-typedef struct safetensors_json {
-  sqlite3 *db;
-  sqlite3_stmt *outer;   /* key, type, atom, value FROM json_each(?1, ?2) */
-  sqlite3_stmt *inner;   /* the same */
-  sqlite3_stmt *kind;    /* json_type of ?1 at ?2, NULL if invalid/absent */
-  sqlite3_stmt *text;    /* json_extract(?1, ?2) */
-} safetensors_json;
-
-static void safetensors_json_close(safetensors_json *j){
-  sqlite3_finalize(j->outer);
-  sqlite3_finalize(j->inner);
-  sqlite3_finalize(j->kind);
-  sqlite3_finalize(j->text);
-  sqlite3_close(j->db);
-}
-
-static int safetensors_json_open(safetensors_json *j, char *err, size_t err_len){
-  static const char *each = "SELECT key, type, atom, value FROM json_each(?1, ?2)";
-  memset(j, 0, sizeof(*j));
-  if( database_open(":memory:", &j->db, SQLITE_OPEN_READWRITE, 0) != SQLITE_OK
-   || sqlite3_prepare_v2(j->db, each, -1, &j->outer, 0) != SQLITE_OK
-   || sqlite3_prepare_v2(j->db, each, -1, &j->inner, 0) != SQLITE_OK
-   || sqlite3_prepare_v2(j->db,
-        "SELECT CASE WHEN json_valid(?1) THEN json_type(?1, ?2) END", -1,
-        &j->kind, 0) != SQLITE_OK
-   || sqlite3_prepare_v2(j->db, "SELECT json_extract(?1, ?2)", -1,
-        &j->text, 0) != SQLITE_OK ){
-    safetensors_error(err, err_len, "cannot open SQLite for JSON: %s",
-                      j->db ? sqlite3_errmsg(j->db) : "out of memory");
-    safetensors_json_close(j);
-    return -1;
-  }
-  return 0;
-}
-
-/* Bind JSON text (len bytes, not necessarily NUL-terminated) and a path. */
-static void safetensors_json_bind(sqlite3_stmt *s, const char *json, size_t len,
-                                  const char *path){
-  sqlite3_reset(s);
-  sqlite3_bind_text64(s, 1, json, len, SQLITE_STATIC, SQLITE_UTF8);
-  sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
-}
-
-/* The JSON type at `path` ("object", "integer", ...) copied to out, or ""
-** if the text is not JSON or the path is absent. */
-static void safetensors_json_kind(safetensors_json *j, const char *json,
-                                  size_t len, const char *path,
-                                  char *out, size_t out_len){
-  out[0] = 0;
-  safetensors_json_bind(j->kind, json, len, path);
-  if( sqlite3_step(j->kind) == SQLITE_ROW && sqlite3_column_text(j->kind, 0) ){
-    snprintf(out, out_len, "%s", (const char *)sqlite3_column_text(j->kind, 0));
-  }
-  sqlite3_reset(j->kind);
-}
-
 /* Read the array at `path` of `json` as non-negative integers; at most max
 ** of them.  Returns the count, or -1 with a reason in why. */
-static int safetensors_json_uints(safetensors_json *j, const char *json,
-                                  size_t len, const char *path, uint64_t *out,
-                                  int max, const char **why){
-  int n = 0, rc;
-  safetensors_json_bind(j->inner, json, len, path);
-  while( (rc = sqlite3_step(j->inner)) == SQLITE_ROW ){
-    const char *type = (const char *)sqlite3_column_text(j->inner, 1);
+static int safetensors_json_uints(hf_json *j, const char *json, size_t len,
+                                  const char *path, uint64_t *out, int max,
+                                  const char **why){
+  int n = 0, rc = SQLITE_NOMEM;
+  sqlite3_stmt *s = hf_json_each(j, json, (int64_t)len, path);
+  while( s && (rc = sqlite3_step(s)) == SQLITE_ROW ){
+    const char *type = (const char *)sqlite3_column_text(s, 1);
     /* An integer beyond int64 comes back as type "integer" but a REAL atom. */
     if( type == 0 || strcmp(type, "integer") != 0
-     || sqlite3_column_type(j->inner, 2) != SQLITE_INTEGER ){
+     || sqlite3_column_type(s, 2) != SQLITE_INTEGER ){
       *why = "holds something other than an integer below 2^63";
       n = -1; break;
     }
-    if( sqlite3_column_int64(j->inner, 2) < 0 ){
+    if( sqlite3_column_int64(s, 2) < 0 ){
       *why = "holds a negative number";
       n = -1; break;
     }
@@ -163,13 +102,13 @@ static int safetensors_json_uints(safetensors_json *j, const char *json,
       *why = "is too long";
       n = -1; break;
     }
-    out[n++] = (uint64_t)sqlite3_column_int64(j->inner, 2);
+    out[n++] = (uint64_t)sqlite3_column_int64(s, 2);
   }
   if( n >= 0 && rc != SQLITE_DONE ){
     *why = "cannot be read";
     n = -1;
   }
-  sqlite3_reset(j->inner);
+  hf_json_done(j, s);
   return n;
 }
 
@@ -178,7 +117,7 @@ static int safetensors_json_uints(safetensors_json *j, const char *json,
 /* What reading one header needs at hand.  `entry` is the JSON text of the
 ** header member being read. */
 typedef struct safetensors_reader {
-  safetensors_json j;
+  hf_json *j;
   const char *label;
   const uint8_t *data;      /* the data section ... */
   uint64_t data_len;        /* ... and its length */
@@ -189,23 +128,19 @@ typedef struct safetensors_reader {
 } safetensors_reader;
 
 static int safetensors_read_dtype(safetensors_reader *r, safetensors_tensor *t){
-  char kind[16];
-  safetensors_json_kind(&r->j, r->entry, r->entry_len, "$.dtype", kind, sizeof(kind));
-  if( strcmp(kind, "text") != 0 ){
+  hf_json_value v;
+  hf_json_get(r->j, r->entry, (int64_t)r->entry_len, "$.dtype", &v);
+  if( v.text == 0 ){
     safetensors_error(r->err, r->err_len, "%s: tensor '%s': dtype is %s",
-                      r->label, t->name, kind[0] ? "not a string" : "missing");
+                      r->label, t->name, v.type[0] ? "not a string" : "missing");
     return -1;
   }
-  sqlite3_stmt *s = r->j.text;
-  safetensors_json_bind(s, r->entry, r->entry_len, "$.dtype");
-  const char *name = sqlite3_step(s) == SQLITE_ROW
-                   ? (const char *)sqlite3_column_text(s, 0) : 0;
-  const struct safetensors_dtype *dt = name ? safetensors_dtype_find(name) : 0;
+  const struct safetensors_dtype *dt = safetensors_dtype_find(v.text);
   if( dt == 0 ){
     safetensors_error(r->err, r->err_len, "%s: tensor '%s': unknown dtype '%s'",
-                      r->label, t->name, name ? name : "?");
+                      r->label, t->name, v.text);
   }
-  sqlite3_reset(s);
+  free(v.text);
   if( dt == 0 ) return -1;
   t->dtype_name = dt->name;
   t->dtype = dt->tensor_dtype;
@@ -213,16 +148,25 @@ static int safetensors_read_dtype(safetensors_reader *r, safetensors_tensor *t){
   return 0;
 }
 
+/* The JSON type at path of the member being read ("" if absent). */
+static void safetensors_kind(safetensors_reader *r, const char *path, char *kind,
+                             size_t kind_len){
+  hf_json_value v;
+  hf_json_get(r->j, r->entry, (int64_t)r->entry_len, path, &v);
+  free(v.text);
+  snprintf(kind, kind_len, "%s", v.type);
+}
+
 static int safetensors_read_shape(safetensors_reader *r, safetensors_tensor *t){
   char kind[16];
   const char *why = "";
-  safetensors_json_kind(&r->j, r->entry, r->entry_len, "$.shape", kind, sizeof(kind));
+  safetensors_kind(r, "$.shape", kind, sizeof(kind));
   if( strcmp(kind, "array") != 0 ){
     safetensors_error(r->err, r->err_len, "%s: tensor '%s': shape is %s",
                       r->label, t->name, kind[0] ? "not an array" : "missing");
     return -1;
   }
-  t->n_dims = safetensors_json_uints(&r->j, r->entry, r->entry_len, "$.shape",
+  t->n_dims = safetensors_json_uints(r->j, r->entry, r->entry_len, "$.shape",
                                      t->shape, SAFETENSORS_MAX_DIMS, &why);
   if( t->n_dims < 0 ){
     safetensors_error(r->err, r->err_len, "%s: tensor '%s': shape %s (at most "
@@ -248,13 +192,12 @@ static int safetensors_read_offsets(safetensors_reader *r, safetensors_tensor *t
   char kind[16];
   const char *why = "";
   uint64_t off[2];
-  safetensors_json_kind(&r->j, r->entry, r->entry_len, "$.data_offsets", kind,
-                        sizeof(kind));
+  safetensors_kind(r, "$.data_offsets", kind, sizeof(kind));
   int n = -1;
   if( strcmp(kind, "array") != 0 ){
     why = kind[0] ? "is not an array" : "is missing";
   }else{
-    n = safetensors_json_uints(&r->j, r->entry, r->entry_len, "$.data_offsets",
+    n = safetensors_json_uints(r->j, r->entry, r->entry_len, "$.data_offsets",
                                off, 2, &why);
     if( n >= 0 && n < 2 ) why = "has fewer than 2 numbers";
   }
@@ -284,8 +227,12 @@ static int safetensors_read_offsets(safetensors_reader *r, safetensors_tensor *t
 /* __metadata__ is a flat object of strings. */
 static int safetensors_check_metadata(safetensors_reader *r){
   int ok = 1;
-  sqlite3_stmt *s = r->j.inner;
-  safetensors_json_bind(s, r->entry, r->entry_len, "$");
+  sqlite3_stmt *s = hf_json_each(r->j, r->entry, (int64_t)r->entry_len, "$");
+  if( s == 0 ){
+    safetensors_error(r->err, r->err_len, "%s: __metadata__ cannot be read: %s",
+                      r->label, hf_json_error(r->j));
+    return -1;
+  }
   while( ok && sqlite3_step(s) == SQLITE_ROW ){
     const char *type = (const char *)sqlite3_column_text(s, 1);
     if( type == 0 || strcmp(type, "text") != 0 ){
@@ -294,7 +241,7 @@ static int safetensors_check_metadata(safetensors_reader *r){
       ok = 0;
     }
   }
-  sqlite3_reset(s);
+  hf_json_done(r->j, s);
   return ok ? 0 : -1;
 }
 
@@ -312,10 +259,9 @@ static safetensors_tensor *safetensors_add(safetensors *st, size_t *cap){
   return t;
 }
 
-/* The header member the outer walk stands on: __metadata__ or a tensor. */
+/* The header member the walk m stands on: __metadata__ or a tensor. */
 static int safetensors_read_member(safetensors *st, safetensors_reader *r,
-                                   size_t *cap){
-  sqlite3_stmt *m = r->j.outer;
+                                   sqlite3_stmt *m, size_t *cap){
   const char *key = (const char *)sqlite3_column_text(m, 0);
   const char *type = (const char *)sqlite3_column_text(m, 1);
   r->entry = (const char *)sqlite3_column_text(m, 3);
@@ -344,25 +290,27 @@ static int safetensors_read_member(safetensors *st, safetensors_reader *r,
 
 static int safetensors_read_header(safetensors *st, safetensors_reader *r,
                                    const char *header, size_t header_len){
-  char kind[16];
+  hf_json_value v;
   size_t cap = 0;
-  int step;
-  safetensors_json_kind(&r->j, header, header_len, "$", kind, sizeof(kind));
-  if( strcmp(kind, "object") != 0 ){
+  int step = SQLITE_NOMEM, rc = 0;
+  hf_json_get(r->j, header, (int64_t)header_len, "$", &v);
+  free(v.text);
+  if( strcmp(v.type, "object") != 0 ){
     safetensors_error(r->err, r->err_len, "%s: header is %s", r->label,
-                      kind[0] ? "JSON but not an object" : "not valid JSON");
+                      v.type[0] ? "JSON but not an object" : "not valid JSON");
     return -1;
   }
-  safetensors_json_bind(r->j.outer, header, header_len, "$");
-  while( (step = sqlite3_step(r->j.outer)) == SQLITE_ROW ){
-    if( safetensors_read_member(st, r, &cap) ) return -1;
+  sqlite3_stmt *m = hf_json_each(r->j, header, (int64_t)header_len, "$");
+  while( rc == 0 && m && (step = sqlite3_step(m)) == SQLITE_ROW ){
+    rc = safetensors_read_member(st, r, m, &cap);
   }
-  if( step != SQLITE_DONE ){
+  if( rc == 0 && step != SQLITE_DONE ){
     safetensors_error(r->err, r->err_len, "%s: header cannot be read: %s",
-                      r->label, sqlite3_errmsg(r->j.db));
-    return -1;
+                      r->label, hf_json_error(r->j));
+    rc = -1;
   }
-  return 0;
+  hf_json_done(r->j, m);
+  return rc;
 }
 
 /* ---- ordering checks -------------------------------------------------- */
@@ -493,12 +441,12 @@ safetensors *safetensors_parse(const uint8_t *buf, size_t len,
   r.data_len = len - 8 - n;
   r.err = err;
   r.err_len = err_len;
-  if( safetensors_json_open(&r.j, err, err_len) ){
+  if( (r.j = hf_json_open(err, err_len)) == 0 ){
     safetensors_close(st);
     return 0;
   }
   int rc = safetensors_read_header(st, &r, header, (size_t)n);
-  safetensors_json_close(&r.j);
+  hf_json_close(r.j);
   if( rc || safetensors_sort(st, err, err_len)
    || safetensors_check_layout(st, r.data, r.data_len, err, err_len) ){
     safetensors_close(st);
@@ -621,25 +569,29 @@ static int safetensors_index_add(safetensors_index *x, const char *name,
 
 static int safetensors_index_read(safetensors_index *x, const char *path,
                                   char *err, size_t err_len){
-  safetensors_json j;
-  char kind[16];
+  hf_json *j = 0;
+  hf_json_value v;
+  sqlite3_stmt *m = 0;
   size_t len, cap = 0;
-  int rc = -1, step = SQLITE_DONE;
+  int rc = -1, step = SQLITE_NOMEM;
   memset(x, 0, sizeof(*x));
   char *text = file_read_all(path, &len, err, err_len);
   if( text == 0 ) return -1;
-  if( safetensors_json_open(&j, err, err_len) ){
+  if( (j = hf_json_open(err, err_len)) == 0 ){
     free(text);
     return -1;
   }
-  safetensors_json_kind(&j, text, len, "$.weight_map", kind, sizeof(kind));
-  if( strcmp(kind, "object") != 0 ){
+  hf_json_get(j, text, (int64_t)len, "$.weight_map", &v);
+  free(v.text);
+  if( strcmp(v.type, "object") != 0 ){
     safetensors_error(err, err_len, "%s: no weight_map object", path);
     goto done;
   }
   /* Size the arrays from the member count, so adding never reallocates. */
-  for(safetensors_json_bind(j.outer, text, len, "$.weight_map");
-      sqlite3_step(j.outer) == SQLITE_ROW; cap++){}
+  m = hf_json_each(j, text, (int64_t)len, "$.weight_map");
+  while( m && sqlite3_step(m) == SQLITE_ROW ) cap++;
+  hf_json_done(j, m);
+  m = 0;
   x->files = calloc(cap + 1, sizeof(char *));
   x->names = calloc(cap + 1, sizeof(char *));
   x->file_of = calloc(cap + 1, sizeof(size_t));
@@ -647,11 +599,11 @@ static int safetensors_index_read(safetensors_index *x, const char *path,
     safetensors_error(err, err_len, "%s: out of memory", path);
     goto done;
   }
-  safetensors_json_bind(j.outer, text, len, "$.weight_map");
-  while( (step = sqlite3_step(j.outer)) == SQLITE_ROW ){
-    const char *name = (const char *)sqlite3_column_text(j.outer, 0);
-    const char *type = (const char *)sqlite3_column_text(j.outer, 1);
-    const char *file = (const char *)sqlite3_column_text(j.outer, 2);
+  m = hf_json_each(j, text, (int64_t)len, "$.weight_map");
+  while( m && (step = sqlite3_step(m)) == SQLITE_ROW ){
+    const char *name = (const char *)sqlite3_column_text(m, 0);
+    const char *type = (const char *)sqlite3_column_text(m, 1);
+    const char *file = (const char *)sqlite3_column_text(m, 2);
     if( name == 0 || type == 0 || strcmp(type, "text") != 0 || file == 0
      || !safetensors_shard_name_ok(file) ){
       safetensors_error(err, err_len, "%s: weight_map entry '%s' is not a file "
@@ -670,7 +622,8 @@ static int safetensors_index_read(safetensors_index *x, const char *path,
   }
   rc = 0;
 done:
-  safetensors_json_close(&j);
+  hf_json_done(j, m);
+  hf_json_close(j);
   free(text);
   if( rc ) safetensors_index_free(x);
   return rc;

@@ -23,7 +23,6 @@
 ** Everything is checked (architecture, shapes, dtypes, that each layer is
 ** complete, that no tensor is left unexplained) before anything is written.
 */
-#include "database.h"
 #include "import.h"
 
 #include <errno.h>
@@ -37,6 +36,7 @@
 #include <unistd.h>
 
 #include "format/file.h"
+#include "format/hf_json.h"
 #include "format/safetensors.h"
 #include "tokenizer/tokenizer.h"
 
@@ -60,8 +60,7 @@ typedef struct hf_import {
   model_writer *w;
   char *err;
   size_t err_len;
-  sqlite3 *db;                /* in-memory, for JSON1 */
-  sqlite3_stmt *lookup;       /* json_type and json_extract of ?1 at ?2 */
+  hf_json *json;              /* reads config.json and tokenizer_config.json */
   char *config, *config_path; /* config.json's text and path */
   char *tok_config;           /* tokenizer_config.json's text, or NULL */
   hf_hparams hp;
@@ -100,53 +99,15 @@ static int hf_slurp(hf_import *h, const char *file, int required, char **out){
   return path ? hf_error(h, "%s", msg) : hf_error(h, "%s: out of memory", h->dir);
 }
 
-/* ---- JSON lookups through SQLite -------------------------------------- */
-
-/* One JSON value: its type as json_type names it ("" when absent), and its
-** value read as the type allows. */
-typedef struct hf_value {
-  char type[16];
-  int64_t i;
-  double f;
-  char *s;      /* malloc'd copy for text; free it */
-} hf_value;
-
-static int hf_json_open(hf_import *h){
-  if( database_open(":memory:", &h->db, SQLITE_OPEN_READWRITE, 0) != SQLITE_OK
-   || sqlite3_prepare_v2(h->db,
-        "SELECT CASE WHEN json_valid(?1) THEN json_type(?1, ?2) END,"
-        " CASE WHEN json_valid(?1) THEN json_extract(?1, ?2) END",
-        -1, &h->lookup, 0) != SQLITE_OK ){
-    return hf_error(h, "cannot open SQLite for JSON: %s",
-                    h->db ? sqlite3_errmsg(h->db) : "out of memory");
-  }
-  return 0;
-}
-
-static void hf_lookup(hf_import *h, const char *doc, const char *path, hf_value *v){
-  memset(v, 0, sizeof(*v));
-  sqlite3_reset(h->lookup);
-  sqlite3_bind_text(h->lookup, 1, doc, -1, SQLITE_STATIC);
-  sqlite3_bind_text(h->lookup, 2, path, -1, SQLITE_STATIC);
-  if( sqlite3_step(h->lookup) == SQLITE_ROW && sqlite3_column_text(h->lookup, 0) ){
-    snprintf(v->type, sizeof(v->type), "%s", sqlite3_column_text(h->lookup, 0));
-    v->i = sqlite3_column_int64(h->lookup, 1);
-    v->f = sqlite3_column_double(h->lookup, 1);
-    if( strcmp(v->type, "text") == 0 ){
-      v->s = strdup((const char *)sqlite3_column_text(h->lookup, 1));
-      if( v->s == 0 ) v->type[0] = 0;
-    }
-  }
-  sqlite3_reset(h->lookup);
-}
+/* ---- config.json's values ---------------------------------------------- */
 
 /* config.json's `key` into *v (its text freed): 1 when present, 0 when
 ** absent and the caller has a default, an error when absent without one. */
-static int hf_config_lookup(hf_import *h, const char *key, int has_default, hf_value *v){
+static int hf_config_lookup(hf_import *h, const char *key, int has_default, hf_json_value *v){
   char path[64];
   snprintf(path, sizeof(path), "$.%s", key);
-  hf_lookup(h, h->config, path, v);
-  free(v->s);
+  hf_json_get(h->json, h->config, -1, path, v);
+  free(v->text);
   if( v->type[0] ) return 1;
   return has_default ? 0 : hf_error(h, "%s: %s is missing", h->config_path, key);
 }
@@ -154,32 +115,32 @@ static int hf_config_lookup(hf_import *h, const char *key, int has_default, hf_v
 /* config.json's integer `key`: > 0 and small enough for any shape
 ** arithmetic; dflt if absent, or an error if dflt is not > 0. */
 static int hf_config_int(hf_import *h, const char *key, int64_t dflt, int64_t *out){
-  hf_value v;
+  hf_json_value v;
   int found = hf_config_lookup(h, key, dflt > 0, &v);
   if( found <= 0 ){
     if( found == 0 ) *out = dflt;
     return found;
   }
-  if( strcmp(v.type, "integer") != 0 || v.i <= 0 || v.i > INT32_MAX ){
+  if( strcmp(v.type, "integer") != 0 || v.integer <= 0 || v.integer > INT32_MAX ){
     return hf_error(h, "%s: %s is not a positive integer", h->config_path, key);
   }
-  *out = v.i;
+  *out = v.integer;
   return 0;
 }
 
 /* config.json's number `key`: finite and > 0; dflt as for hf_config_int. */
 static int hf_config_float(hf_import *h, const char *key, double dflt, double *out){
-  hf_value v;
+  hf_json_value v;
   int found = hf_config_lookup(h, key, dflt > 0, &v);
   if( found <= 0 ){
     if( found == 0 ) *out = dflt;
     return found;
   }
   int number = strcmp(v.type, "real") == 0 || strcmp(v.type, "integer") == 0;
-  if( !number || !(v.f > 0) || !isfinite(v.f) ){
+  if( !number || !(v.real > 0) || !isfinite(v.real) ){
     return hf_error(h, "%s: %s is not a positive number", h->config_path, key);
   }
-  *out = v.f;
+  *out = v.real;
   return 0;
 }
 
@@ -191,49 +152,50 @@ static int hf_read_arch(hf_import *h){
     { "LlamaForCausalLM", HF_LLAMA, "llama" },
     { "Qwen2ForCausalLM", HF_QWEN2, "qwen2" },
   };
-  hf_value v;
-  hf_lookup(h, h->config, "$", &v);
+  hf_json_value v;
+  hf_json_get(h->json, h->config, -1, "$", &v);
   if( strcmp(v.type, "object") != 0 ){
     return hf_error(h, "%s: %s", h->config_path,
                     v.type[0] ? "not a JSON object" : "not valid JSON");
   }
-  hf_lookup(h, h->config, "$.architectures[0]", &v);
-  if( v.s == 0 ){
+  hf_json_get(h->json, h->config, -1, "$.architectures[0]", &v);
+  if( v.text == 0 ){
     return hf_error(h, "%s: no architectures list", h->config_path);
   }
   for(size_t i = 0; i < sizeof(archs)/sizeof(archs[0]); i++){
-    if( strcmp(v.s, archs[i].hf) == 0 ){
+    if( strcmp(v.text, archs[i].hf) == 0 ){
       h->hp.arch = archs[i].arch;
       h->hp.arch_name = archs[i].name;
     }
   }
   if( h->hp.arch == 0 ){
     hf_error(h, "%s: architecture %s is not supported (tensql imports "
-             "LlamaForCausalLM and Qwen2ForCausalLM)", h->config_path, v.s);
+             "LlamaForCausalLM and Qwen2ForCausalLM)", h->config_path, v.text);
   }
-  free(v.s);
+  free(v.text);
   return h->hp.arch ? 0 : -1;
 }
 
 /* Settings that would change the forward pass in ways tensql does not run
 ** are refused rather than silently ignored. */
 static int hf_check_unsupported(hf_import *h){
-  hf_value v;
-  hf_lookup(h, h->config, "$.hidden_act", &v);
-  if( v.type[0] && (v.s == 0 || strcmp(v.s, "silu") != 0) ){
+  hf_json_value v;
+  hf_json_get(h->json, h->config, -1, "$.hidden_act", &v);
+  if( v.type[0] && (v.text == 0 || strcmp(v.text, "silu") != 0) ){
     hf_error(h, "%s: hidden_act %s is not supported (only silu)",
-             h->config_path, v.s ? v.s : v.type);
-    free(v.s);
+             h->config_path, v.text ? v.text : v.type);
+    free(v.text);
     return -1;
   }
-  free(v.s);
-  hf_lookup(h, h->config, "$.rope_scaling", &v);
+  free(v.text);
+  hf_json_get(h->json, h->config, -1, "$.rope_scaling", &v);
+  free(v.text);
   if( v.type[0] && strcmp(v.type, "null") != 0 ){
-    hf_lookup(h, h->config, "$.rope_scaling.rope_type", &v);
-    if( v.s == 0 ) hf_lookup(h, h->config, "$.rope_scaling.type", &v);
+    hf_json_get(h->json, h->config, -1, "$.rope_scaling.rope_type", &v);
+    if( v.text == 0 ) hf_json_get(h->json, h->config, -1, "$.rope_scaling.type", &v);
     hf_error(h, "%s: rope_scaling (type %s) is not supported", h->config_path,
-             v.s ? v.s : "unknown");
-    free(v.s);
+             v.text ? v.text : "unknown");
+    free(v.text);
     return -1;
   }
   return 0;
@@ -241,7 +203,7 @@ static int hf_check_unsupported(hf_import *h){
 
 static int hf_read_hparams(hf_import *h){
   hf_hparams *hp = &h->hp;
-  hf_value v;
+  hf_json_value v;
   if( hf_read_arch(h) || hf_check_unsupported(h)
    || hf_config_int(h, "vocab_size", -1, &hp->n_vocab)
    || hf_config_int(h, "hidden_size", -1, &hp->n_embd)
@@ -261,8 +223,8 @@ static int hf_read_hparams(hf_import *h){
                     h->config_path, (long long)hp->head_dim,
                     (long long)hp->n_head, (long long)hp->n_head_kv);
   }
-  hf_lookup(h, h->config, "$.tie_word_embeddings", &v);
-  free(v.s);
+  hf_json_get(h->json, h->config, -1, "$.tie_word_embeddings", &v);
+  free(v.text);
   hp->tied = strcmp(v.type, "true") == 0;
   return 0;
 }
@@ -607,32 +569,32 @@ static int hf_load_tokenizer(hf_import *h){
 ** integer, or a list whose first element is used).  -1 if neither says. */
 static int hf_special_id(hf_import *h, const char *which, int *id){
   char path[64];
-  hf_value v;
+  hf_json_value v;
   *id = -1;
   if( h->tok_config ){
     snprintf(path, sizeof(path), "$.%s_token", which);
-    hf_lookup(h, h->tok_config, path, &v);
+    hf_json_get(h->json, h->tok_config, -1, path, &v);
     if( strcmp(v.type, "object") == 0 ){
       snprintf(path, sizeof(path), "$.%s_token.content", which);
-      hf_lookup(h, h->tok_config, path, &v);
+      hf_json_get(h->json, h->tok_config, -1, path, &v);
     }
-    if( v.s ) *id = tokenizer_find(h->tok, v.s, strlen(v.s));
-    free(v.s);
+    if( v.text ) *id = tokenizer_find(h->tok, v.text, strlen(v.text));
+    free(v.text);
   }
   if( *id < 0 ){
     snprintf(path, sizeof(path), "$.%s_token_id", which);
-    hf_lookup(h, h->config, path, &v);
+    hf_json_get(h->json, h->config, -1, path, &v);
     if( strcmp(v.type, "array") == 0 ){
       snprintf(path, sizeof(path), "$.%s_token_id[0]", which);
-      hf_lookup(h, h->config, path, &v);
+      hf_json_get(h->json, h->config, -1, path, &v);
     }
-    free(v.s);
+    free(v.text);
     if( strcmp(v.type, "integer") == 0 ){
-      if( v.i < 0 || v.i >= tokenizer_vocab_size(h->tok) ){
+      if( v.integer < 0 || v.integer >= tokenizer_vocab_size(h->tok) ){
         return hf_error(h, "%s: %s_token_id %lld is not in the vocabulary",
-                        h->config_path, which, (long long)v.i);
+                        h->config_path, which, (long long)v.integer);
       }
-      *id = (int)v.i;
+      *id = (int)v.integer;
     }
   }
   return 0;
@@ -644,18 +606,16 @@ static int hf_special_id(hf_import *h, const char *which, int *id){
 static char *hf_chat_template(hf_import *h){
   char *text = 0;
   if( h->tok_config ){
-    sqlite3_stmt *s = 0;
-    int rc = sqlite3_prepare_v2(h->db,
+    sqlite3_stmt *s = hf_json_query(h->json,
       "SELECT CASE json_type(?1, '$.chat_template')"
       " WHEN 'text' THEN json_extract(?1, '$.chat_template')"
       " WHEN 'array' THEN (SELECT json_extract(value, '$.template')"
       "   FROM json_each(?1, '$.chat_template')"
-      "   WHERE json_extract(value, '$.name') = 'default') END", -1, &s, 0);
-    if( rc == SQLITE_OK ) sqlite3_bind_text(s, 1, h->tok_config, -1, SQLITE_STATIC);
-    if( rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) ){
+      "   WHERE json_extract(value, '$.name') = 'default') END", h->tok_config, -1);
+    if( s && sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) ){
       text = strdup((const char *)sqlite3_column_text(s, 0));
     }
-    sqlite3_finalize(s);
+    hf_json_done(h->json, s);
   }
   if( text == 0 && hf_slurp(h, "chat_template.jinja", 0, &text) ) text = 0;
   return text;
@@ -665,13 +625,8 @@ static char *hf_chat_template(hf_import *h){
 ** into meta (tokenizer.ggml.bos_token_id, ...) through the writer. */
 static int hf_write_tokenizer(hf_import *h){
   int bos, eos, add_bos = tokenizer_kind_of(h->tok) == TOKENIZER_SPM;
-  hf_value v;
   if( hf_special_id(h, "bos", &bos) || hf_special_id(h, "eos", &eos) ) return -1;
-  hf_lookup(h, h->tok_config ? h->tok_config : "{}", "$.add_bos_token", &v);
-  if( strcmp(v.type, "true") == 0 || strcmp(v.type, "false") == 0 ){
-    add_bos = v.type[0] == 't';
-  }
-  free(v.s);
+  hf_json_bool(h->json, h->tok_config, -1, "$.add_bos_token", &add_bos);
   /* Where the files name no id, keep what the tokenizer loader found. */
   tokenizer_set_special(h->tok, bos >= 0 ? bos : tokenizer_bos(h->tok),
                         eos >= 0 ? eos : tokenizer_eos(h->tok), add_bos);
@@ -692,8 +647,7 @@ static int hf_write_source(hf_import *h){
 }
 
 static void hf_import_free(hf_import *h){
-  sqlite3_finalize(h->lookup);
-  sqlite3_close(h->db);
+  hf_json_close(h->json);
   free(h->config);
   free(h->config_path);
   free(h->tok_config);
@@ -711,7 +665,7 @@ static int hf_prepare(hf_import *h){
   }
   if( hf_slurp(h, "config.json", 1, &h->config)
    || hf_slurp(h, "tokenizer_config.json", 0, &h->tok_config)
-   || hf_json_open(h) || hf_read_hparams(h) ){
+   || (h->json = hf_json_open(h->err, h->err_len)) == 0 || hf_read_hparams(h) ){
     return -1;
   }
   if( (h->st = safetensors_open_model(h->dir, msg, sizeof(msg))) == 0 ){

@@ -17,8 +17,7 @@
 ** Control and added tokens ("<s>", "<|im_start|>") are written as they
 ** appear in text and are kept as they are.
 **
-** Hugging Face JSON is read with SQLite's JSON1 functions on a private
-** in-memory connection.
+** Hugging Face JSON is read with SQLite's JSON1 functions (hf_json.h).
 */
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,9 +26,9 @@
 
 #include <sqlite3.h>
 
-#include "database.h"
 #include "format/file.h"
 #include "format/gguf.h"
+#include "format/hf_json.h"
 #include "tokenizer.h"
 
 static void load_error(char *err, size_t err_len, const char *fmt, ...){
@@ -441,7 +440,7 @@ static int load_hf_vocab_set(load_hf_vocab *v, int64_t id, const char *s,
 /* What the loader has open: the JSON connection and converted-piece buffers. */
 typedef struct load_hf {
   const char *dir;
-  sqlite3 *db;
+  hf_json *json;
   load_byte_level map;
   load_buf a, b;
   load_hf_vocab vocab;
@@ -473,15 +472,12 @@ static char *load_hf_file(load_hf *h, const char *name, size_t *len){
   return text;
 }
 
-/* Prepare `sql` with ?1 bound to the JSON text; NULL with err. */
+/* Run `sql` over the JSON text of file (hf_json_query); NULL with err. */
 static sqlite3_stmt *load_hf_query(load_hf *h, const char *sql, const char *json,
                                    const char *file){
-  sqlite3_stmt *st = NULL;
-  if( sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) != SQLITE_OK
-   || sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC) != SQLITE_OK ){
-    load_error(h->err, h->err_len, "%s/%s: %s", h->dir, file, sqlite3_errmsg(h->db));
-    sqlite3_finalize(st);
-    return NULL;
+  sqlite3_stmt *st = hf_json_query(h->json, sql, json, -1);
+  if( !st ){
+    load_error(h->err, h->err_len, "%s/%s: %s", h->dir, file, hf_json_error(h->json));
   }
   return st;
 }
@@ -489,37 +485,10 @@ static sqlite3_stmt *load_hf_query(load_hf *h, const char *sql, const char *json
 /* Finish a query loop: 0 if it ran to the end, else -1 with err. */
 static int load_hf_done(load_hf *h, sqlite3_stmt *st, int rc, const char *file){
   if( rc != SQLITE_DONE && rc != SQLITE_ROW ){
-    load_error(h->err, h->err_len, "%s/%s: %s", h->dir, file, sqlite3_errmsg(h->db));
+    load_error(h->err, h->err_len, "%s/%s: %s", h->dir, file, hf_json_error(h->json));
   }
-  sqlite3_finalize(st);
+  hf_json_done(h->json, st);
   return rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* One string from a JSON path, malloc'd, or NULL if absent or not text. */
-static char *load_hf_string(load_hf *h, const char *json, const char *path,
-                            const char *file){
-  sqlite3_stmt *st = load_hf_query(h, "SELECT json_extract(?1, ?2)", json, file);
-  char *out = NULL;
-  if( !st ) return NULL;
-  sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-  if( sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT ){
-    const char *s = (const char *)sqlite3_column_text(st, 0);
-    size_t n = (size_t)sqlite3_column_bytes(st, 0);
-    if( (out = malloc(n + 1)) ) memcpy(out, s, n + 1);
-  }
-  sqlite3_finalize(st);
-  return out;
-}
-
-/* 1 if the JSON value at path is false. */
-static int load_hf_is_false(load_hf *h, const char *json, const char *path){
-  sqlite3_stmt *st = load_hf_query(h, "SELECT json_type(?1, ?2) = 'false'", json,
-                                   "tokenizer.json");
-  if( !st ) return 0;
-  sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-  int is_false = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  return is_false;
 }
 
 /* Vocab entries {"piece": id, ...} at `path` of json, in byte-level spelling. */
@@ -539,13 +508,13 @@ static int load_hf_vocab_object(load_hf *h, const char *json, const char *path,
       load_error(h->err, h->err_len, "%s/%s: vocab entry \"%.40s\" (id %lld) is "
                  "not a byte-level piece with an id below %d", h->dir, file, s,
                  (long long)id, LOAD_HF_MAX_ID);
-      sqlite3_finalize(st);
+      hf_json_done(h->json, st);
       return -1;
     }
   }
   if( h->vocab.n == 0 && rc == SQLITE_DONE ){
     load_error(h->err, h->err_len, "%s/%s: no vocab at %s", h->dir, file, path);
-    sqlite3_finalize(st);
+    hf_json_done(h->json, st);
     return -1;
   }
   return load_hf_done(h, st, rc, file);
@@ -567,7 +536,7 @@ static int load_hf_added(load_hf *h, const char *sql, const char *json,
      || load_hf_vocab_set(&h->vocab, id, s, len, kind) ){
       load_error(h->err, h->err_len, "%s/%s: bad added token id %lld",
                  h->dir, file, (long long)id);
-      sqlite3_finalize(st);
+      hf_json_done(h->json, st);
       return -1;
     }
   }
@@ -613,7 +582,7 @@ static int load_hf_merges_json(load_hf *h, tokenizer *t, const char *json){
     if( !s || load_bpe_merge(t, &h->map, &h->a, &h->b, s, n) ){
       load_error(h->err, h->err_len, "%s/tokenizer.json merge %d is not a byte-level "
                  "pair", h->dir, i);
-      sqlite3_finalize(st);
+      hf_json_done(h->json, st);
       return -1;
     }
     i++;
@@ -629,14 +598,15 @@ static const char load_hf_qwen2_regex[] =
 /* Which pre-tokenizer a tokenizer.json describes: a ByteLevel that splits
 ** with GPT-2's regex, or a Sequence of Qwen2's Split and a ByteLevel. */
 static const char *load_hf_json_pre(load_hf *h, const char *json){
-  char *type = load_hf_string(h, json, "$.pre_tokenizer.type", "tokenizer.json");
-  char *regex = load_hf_string(h, json,
-    "$.pre_tokenizer.pretokenizers[0].pattern.Regex", "tokenizer.json");
-  char *second = load_hf_string(h, json,
-    "$.pre_tokenizer.pretokenizers[1].type", "tokenizer.json");
+  char *type = hf_json_text(h->json, json, -1, "$.pre_tokenizer.type");
+  char *regex = hf_json_text(h->json, json, -1,
+    "$.pre_tokenizer.pretokenizers[0].pattern.Regex");
+  char *second = hf_json_text(h->json, json, -1,
+    "$.pre_tokenizer.pretokenizers[1].type");
   const char *pre = NULL;
-  if( type && strcmp(type, "ByteLevel") == 0
-   && !load_hf_is_false(h, json, "$.pre_tokenizer.use_regex") ) pre = "gpt2";
+  int use_regex = 1;
+  hf_json_bool(h->json, json, -1, "$.pre_tokenizer.use_regex", &use_regex);
+  if( type && strcmp(type, "ByteLevel") == 0 && use_regex ) pre = "gpt2";
   if( type && strcmp(type, "Sequence") == 0 && regex && second
    && strcmp(regex, load_hf_qwen2_regex) == 0 && strcmp(second, "ByteLevel") == 0 ){
     pre = "qwen2";
@@ -655,8 +625,7 @@ static const char *load_hf_json_pre(load_hf *h, const char *json){
 /* Which pre-tokenizer vocab.json + merges.txt need, from the tokenizer class
 ** in tokenizer_config.json (GPT-2's when there is none). */
 static const char *load_hf_class_pre(load_hf *h){
-  char *cls = h->config ? load_hf_string(h, h->config, "$.tokenizer_class",
-                                         "tokenizer_config.json") : NULL;
+  char *cls = h->config ? hf_json_text(h->json, h->config, -1, "$.tokenizer_class") : NULL;
   const char *pre = NULL;
   if( !cls || strncmp(cls, "GPT2Tokenizer", 13) == 0 ) pre = "gpt2";
   else if( strncmp(cls, "Qwen2Tokenizer", 14) == 0 ) pre = "qwen2";
@@ -671,8 +640,8 @@ static const char *load_hf_class_pre(load_hf *h){
 /* A byte-level BPE model; no normaliser but NFC, which tensql skips (see
 ** tokenizer.h). */
 static int load_hf_check_model(load_hf *h, const char *json){
-  char *type = load_hf_string(h, json, "$.model.type", "tokenizer.json");
-  char *norm = load_hf_string(h, json, "$.normalizer.type", "tokenizer.json");
+  char *type = hf_json_text(h->json, json, -1, "$.model.type");
+  char *norm = hf_json_text(h->json, json, -1, "$.normalizer.type");
   int ok = type && strcmp(type, "BPE") == 0;
   if( !ok ){
     load_error(h->err, h->err_len, "%s/tokenizer.json: model type %s is not "
@@ -724,9 +693,9 @@ static const char *load_hf_read_vocab(load_hf *h, char **tokenizer_json){
 static int load_hf_special_id(load_hf *h, tokenizer *t, const char *key){
   char path[64], *s;
   snprintf(path, sizeof path, "$.%s.content", key);
-  if( !(s = load_hf_string(h, h->config, path, "tokenizer_config.json")) ){
+  if( !(s = hf_json_text(h->json, h->config, -1, path)) ){
     snprintf(path, sizeof path, "$.%s", key);
-    s = load_hf_string(h, h->config, path, "tokenizer_config.json");
+    s = hf_json_text(h->json, h->config, -1, path);
   }
   int id = s ? tokenizer_find(t, s, strlen(s)) : -1;
   free(s);
@@ -735,12 +704,11 @@ static int load_hf_special_id(load_hf *h, tokenizer *t, const char *key){
 
 static void load_hf_specials(load_hf *h, tokenizer *t){
   if( !h->config ) return;
-  sqlite3_stmt *st = load_hf_query(h, "SELECT json_extract(?1, '$.add_bos_token')",
-                                   h->config, "tokenizer_config.json");
-  int add_bos = st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
+  hf_json_value v;   /* a number or true, as SQLite reads it as an integer */
+  hf_json_get(h->json, h->config, -1, "$.add_bos_token", &v);
+  free(v.text);
   tokenizer_set_special(t, load_hf_special_id(h, t, "bos_token"),
-                        load_hf_special_id(h, t, "eos_token"), add_bos);
+                        load_hf_special_id(h, t, "eos_token"), v.integer != 0);
 }
 
 static tokenizer *load_hf_build(load_hf *h, const char *pre, const char *json){
@@ -766,9 +734,9 @@ static tokenizer *load_hf_build(load_hf *h, const char *pre, const char *json){
 tokenizer *tokenizer_load_hf(const char *dir, char *err, size_t err_len){
   load_hf h = { .dir = dir, .err = err, .err_len = err_len };
   load_byte_level_init(&h.map);
-  if( database_open(":memory:", &h.db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ){
-    load_error(err, err_len, "%s: cannot open an in-memory SQLite database", dir);
-    sqlite3_close(h.db);
+  char msg[256];
+  if( (h.json = hf_json_open(msg, sizeof msg)) == NULL ){
+    load_error(err, err_len, "%s: %s", dir, msg);
     return NULL;
   }
   size_t len;
@@ -784,6 +752,6 @@ tokenizer *tokenizer_load_hf(const char *dir, char *err, size_t err_len){
   free(h.a.p);
   free(h.b.p);
   load_hf_vocab_free(&h.vocab);
-  sqlite3_close(h.db);
+  hf_json_close(h.json);
   return t;
 }
