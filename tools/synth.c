@@ -322,32 +322,6 @@ static int hf_config_file(const char *dir, const char *name, char **text,
   return -1;
 }
 
-/* The id of special token `role` (bos, eos, unk, pad), -1 if none: the
-** token tokenizer_config.json names as {role}_token (a string or an object
-** with "content"), else config.json's {role}_token_id. */
-static int hf_special_id(hf_config *c, const tokenizer *t, const char *role, int vocab){
-  char path[64], *text = NULL;
-  int64_t id = -1;
-  snprintf(path, sizeof path, "$.%s_token.content", role);
-  text = hf_json_text(c->json, c->tokenizer_config, -1, path);
-  if( text == NULL ){
-    snprintf(path, sizeof path, "$.%s_token", role);
-    text = hf_json_text(c->json, c->tokenizer_config, -1, path);
-  }
-  if( text ){
-    id = tokenizer_find(t, text, strlen(text));
-    free(text);
-  }
-  if( id < 0 ){
-    hf_json_value v;
-    snprintf(path, sizeof path, "$.%s_token_id", role);
-    hf_json_get(c->json, c->config, -1, path, &v);
-    free(v.text);
-    if( strcmp(v.type, "integer") == 0 ) id = v.integer;
-  }
-  return id >= 0 && id < vocab ? (int)id : -1;
-}
-
 /* llama.cpp's does_token_look_special: added tokens that are not marked
 ** special but read like control tokens become CONTROL. */
 static int token_looks_special(const char *s, size_t n){
@@ -445,7 +419,13 @@ static int meta_tokenizer_hf(synth_meta *m, const char *dir, int vocab,
     { "pad", "tokenizer.ggml.padding_token_id" },
   };
   for(size_t i = 0; i < sizeof specials / sizeof specials[0]; i++){
-    int id = hf_special_id(&c, t, specials[i].role, vocab);
+    int id;
+    char msg[256];
+    if( tokenizer_hf_special_id(c.json, t, c.tokenizer_config, c.config,
+                                specials[i].role, &id, msg, sizeof msg) ){
+      snprintf(err, err_len, "%s/config.json: %s", dir, msg);
+      goto done;
+    }
     if( id >= 0 ) meta_u32(m, specials[i].key, (uint32_t)id);
   }
   int add;

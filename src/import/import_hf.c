@@ -563,39 +563,13 @@ static int hf_load_tokenizer(hf_import *h){
   return 0;
 }
 
-/* The id of special token `which` ("bos", "eos"), looked up as llama.cpp's
-** SpecialVocab does: tokenizer_config.json's which_token (a string or
-** {"content": string}) first, then config.json's which_token_id (an
-** integer, or a list whose first element is used).  -1 if neither says. */
+/* The id of special token `which` ("bos", "eos"), -1 if the files name
+** none (tokenizer_hf_special_id). */
 static int hf_special_id(hf_import *h, const char *which, int *id){
-  char path[64];
-  hf_json_value v;
-  *id = -1;
-  if( h->tok_config ){
-    snprintf(path, sizeof(path), "$.%s_token", which);
-    hf_json_get(h->json, h->tok_config, -1, path, &v);
-    if( strcmp(v.type, "object") == 0 ){
-      snprintf(path, sizeof(path), "$.%s_token.content", which);
-      hf_json_get(h->json, h->tok_config, -1, path, &v);
-    }
-    if( v.text ) *id = tokenizer_find(h->tok, v.text, strlen(v.text));
-    free(v.text);
-  }
-  if( *id < 0 ){
-    snprintf(path, sizeof(path), "$.%s_token_id", which);
-    hf_json_get(h->json, h->config, -1, path, &v);
-    if( strcmp(v.type, "array") == 0 ){
-      snprintf(path, sizeof(path), "$.%s_token_id[0]", which);
-      hf_json_get(h->json, h->config, -1, path, &v);
-    }
-    free(v.text);
-    if( strcmp(v.type, "integer") == 0 ){
-      if( v.integer < 0 || v.integer >= tokenizer_vocab_size(h->tok) ){
-        return hf_error(h, "%s: %s_token_id %lld is not in the vocabulary",
-                        h->config_path, which, (long long)v.integer);
-      }
-      *id = (int)v.integer;
-    }
+  char msg[256];
+  if( tokenizer_hf_special_id(h->json, h->tok, h->tok_config, h->config, which,
+                              id, msg, sizeof(msg)) ){
+    return hf_error(h, "%s: %s", h->config_path, msg);
   }
   return 0;
 }

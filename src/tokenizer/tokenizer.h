@@ -135,5 +135,16 @@ tokenizer *tokenizer_load_gguf(const struct gguf *g, char *err, size_t err_len);
 ** (special ones become control tokens, the others user-defined), bos_token,
 ** eos_token and add_bos_token.  Other tokenizers are refused by name. */
 tokenizer *tokenizer_load_hf(const char *dir, char *err, size_t err_len);
+/* The id in t of special token `which` ("bos", "eos", "unk", "pad"), found
+** as llama.cpp's gguf.SpecialVocab finds it: tokenizer_config.json's
+** {which}_token (a string, or an object with "content"), else config.json's
+** {which}_token_id (an integer, or a list whose first element is used).
+** Either JSON text may be NULL (no such file).  *id is -1 if neither names
+** a token of t.  Returns -1 with err ("eos_token_id 600 is not in the
+** vocabulary") if config.json names an id that t does not have. */
+struct hf_json;
+int tokenizer_hf_special_id(struct hf_json *j, const tokenizer *t,
+                            const char *tokenizer_config, const char *config,
+                            const char *which, int *id, char *err, size_t err_len);
 
 #endif

@@ -688,18 +688,36 @@ static const char *load_hf_read_vocab(load_hf *h, char **tokenizer_json){
   return pre;
 }
 
-/* bos_token / eos_token in tokenizer_config.json: a string, an object with
-** "content", or null. */
-static int load_hf_special_id(load_hf *h, tokenizer *t, const char *key){
-  char path[64], *s;
-  snprintf(path, sizeof path, "$.%s.content", key);
-  if( !(s = hf_json_text(h->json, h->config, -1, path)) ){
-    snprintf(path, sizeof path, "$.%s", key);
-    s = hf_json_text(h->json, h->config, -1, path);
+int tokenizer_hf_special_id(hf_json *j, const tokenizer *t,
+                            const char *tokenizer_config, const char *config,
+                            const char *which, int *id, char *err, size_t err_len){
+  char path[64];
+  hf_json_value v;
+  *id = -1;
+  snprintf(path, sizeof path, "$.%s_token.content", which);
+  char *s = hf_json_text(j, tokenizer_config, -1, path);
+  if( !s ){
+    snprintf(path, sizeof path, "$.%s_token", which);
+    s = hf_json_text(j, tokenizer_config, -1, path);
   }
-  int id = s ? tokenizer_find(t, s, strlen(s)) : -1;
+  if( s ) *id = tokenizer_find(t, s, strlen(s));
   free(s);
-  return id;
+  if( *id >= 0 ) return 0;
+  snprintf(path, sizeof path, "$.%s_token_id", which);
+  hf_json_get(j, config, -1, path, &v);
+  if( strcmp(v.type, "array") == 0 ){
+    snprintf(path, sizeof path, "$.%s_token_id[0]", which);
+    hf_json_get(j, config, -1, path, &v);
+  }
+  free(v.text);
+  if( strcmp(v.type, "integer") != 0 ) return 0;
+  if( v.integer < 0 || v.integer >= tokenizer_vocab_size(t) ){
+    load_error(err, err_len, "%s_token_id %lld is not in the vocabulary",
+               which, (long long)v.integer);
+    return -1;
+  }
+  *id = (int)v.integer;
+  return 0;
 }
 
 static void load_hf_specials(load_hf *h, tokenizer *t){
@@ -707,8 +725,10 @@ static void load_hf_specials(load_hf *h, tokenizer *t){
   hf_json_value v;   /* a number or true, as SQLite reads it as an integer */
   hf_json_get(h->json, h->config, -1, "$.add_bos_token", &v);
   free(v.text);
-  tokenizer_set_special(t, load_hf_special_id(h, t, "bos_token"),
-                        load_hf_special_id(h, t, "eos_token"), v.integer != 0);
+  int bos, eos;   /* from tokenizer_config.json alone, which cannot fail */
+  tokenizer_hf_special_id(h->json, t, h->config, NULL, "bos", &bos, NULL, 0);
+  tokenizer_hf_special_id(h->json, t, h->config, NULL, "eos", &eos, NULL, 0);
+  tokenizer_set_special(t, bos, eos, v.integer != 0);
 }
 
 static tokenizer *load_hf_build(load_hf *h, const char *pre, const char *json){

@@ -14,6 +14,7 @@
 ** how much memory a loaded tokenizer holds.
 */
 #include "format/gguf.h"
+#include "format/hf_json.h"
 #include "../testutil.h"
 #include "tokenizer/tokenizer.h"
 
@@ -867,6 +868,47 @@ START_TEST(test_hf_tokenizer_json_gpt2_style){
 }
 END_TEST
 
+/* Special ids as llama.cpp's SpecialVocab finds them: the token that
+** tokenizer_config.json names, else config.json's id, first of a list;
+** an id past the vocabulary is an error, not a silent -1. */
+START_TEST(test_hf_special_id){
+  static const char *const pieces[] = { "<s>", "</s>" };   /* ids 256, 257 */
+  tokenizer *t = byte_level(pieces, 2);
+  char err[128];
+  hf_json *j = hf_json_open(err, sizeof err);
+  ck_assert_msg(j != NULL, "%s", err);
+  static const struct {
+    const char *tokenizer_config, *config, *which;
+    int rc, id;
+    const char *err;
+  } cases[] = {
+    { "{\"bos_token\": \"<s>\"}", NULL, "bos", 0, 256, "" },
+    { "{\"eos_token\": {\"content\": \"</s>\", \"special\": true}}", NULL, "eos", 0, 257, "" },
+    { "{\"eos_token\": \"</s>\"}", "{\"eos_token_id\": 3}", "eos", 0, 257, "" },
+    { "{\"eos_token\": \"<none>\"}", "{\"eos_token_id\": 3}", "eos", 0, 3, "" },
+    { NULL, "{\"eos_token_id\": [257, 2]}", "eos", 0, 257, "" },
+    { "{\"bos_token\": null}", "{\"bos_token_id\": null}", "bos", 0, -1, "" },
+    { NULL, "{\"pad_token_id\": \"7\"}", "pad", 0, -1, "" },
+    { NULL, NULL, "unk", 0, -1, "" },
+    { "not json", "{\"unk_token_id\": 0}", "unk", 0, 0, "" },
+    { NULL, "{\"eos_token_id\": 258}", "eos", -1, -1,
+      "eos_token_id 258 is not in the vocabulary" },
+    { NULL, "{\"eos_token_id\": [-1]}", "eos", -1, -1,
+      "eos_token_id -1 is not in the vocabulary" },
+  };
+  for(size_t i = 0; i < sizeof cases / sizeof cases[0]; i++){
+    int id = 99;
+    err[0] = 0;
+    int rc = tokenizer_hf_special_id(j, t, cases[i].tokenizer_config, cases[i].config,
+                                     cases[i].which, &id, err, sizeof err);
+    ck_assert_msg(rc == cases[i].rc && id == cases[i].id && strcmp(err, cases[i].err) == 0,
+                  "case %zu: rc %d id %d err '%s'", i, rc, id, err);
+  }
+  hf_json_close(j);
+  tokenizer_free(t);
+}
+END_TEST
+
 static Suite *tokenizer_suite(void){
   Suite *s = suite_create("tokenizer");
   /* One case, so the tokenizers load once for all the forked tests. */
@@ -900,6 +942,7 @@ static Suite *tokenizer_suite(void){
   tcase_add_test(behaviour, test_loader_errors);
   tcase_add_test(behaviour, test_hf_tokenizer_json_gpt2_style);
   tcase_add_test(behaviour, test_gguf_refused);
+  tcase_add_test(behaviour, test_hf_special_id);
   suite_add_tcase(s, ref);
   return s;
 }
