@@ -61,6 +61,7 @@ int state_tables_register(sqlite3 *db, session *s);
 ** and DROP TABLE drop them), so that a generate leaves its state there. */
 int state_tables_create(sqlite3 *db);
 int kernel_functions_register(sqlite3 *db, session *s);
+int kernel_threads_register(sqlite3 *db, session *s);
 int generate_register(sqlite3 *db, session *s);
 int logprobs_register(sqlite3 *db, session *s);
 int tokenize_register(sqlite3 *db, session *s);

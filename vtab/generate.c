@@ -24,7 +24,7 @@
 ** that completes it.  Generation stops at end-of-sequence, after
 ** max_tokens, or when the context is full.  Positions the connection's KV
 ** cache already holds for the prompt (a chat's earlier turns) are reused,
-** not computed again.
+** not computed again; `SELECT tensql_reset()` forgets them.
 */
 #include "extension.h"
 
@@ -531,7 +531,22 @@ static sqlite3_module generate_module = {
   .xRowid = generate_rowid,
 };
 
+/* tensql_reset(): forget the connection's KV cache, so that the next
+** generate computes its whole prompt (a new conversation; a fair prefill
+** measurement). */
+static void reset_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  session *s = sqlite3_user_data(ctx);
+  if( s->busy ){
+    sqlite3_result_error(ctx, "tensql_reset: a generate query is running on this connection", -1);
+    return;
+  }
+  if( s->state ) state_reset(s->state);
+  sqlite3_result_null(ctx);
+}
+
 /* Registered without a model too, so that a query says why there is none. */
 int generate_register(sqlite3 *db, session *s){
-  return sqlite3_create_module(db, "generate", &generate_module, s);
+  int rc = sqlite3_create_module(db, "generate", &generate_module, s);
+  if( rc == SQLITE_OK ) rc = sqlite3_create_function(db, "tensql_reset", 0, SQLITE_UTF8, s, reset_fn, 0, 0);
+  return rc;
 }

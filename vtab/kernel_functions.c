@@ -17,6 +17,10 @@
 **   row_of(x, i)                row i of x (for capture)
 **   attention_weights(q, k, i)  row i's attention weights, every head
 **
+** and, on the caller's connection only (not in the program's sandbox):
+**
+**   tensql_threads([n])         the kernel threads, process-wide
+**
 ** Shapes, head size, RoPE theta and style and RMS epsilon come from the
 ** model of the connection.  A NULL where a tile is expected is an error,
 ** never a silent zero: it means SQLite sorted or materialised the join.
@@ -755,6 +759,29 @@ static const struct kernel_function {
   { "row_of", 2, row_of_fn, 0, 0 },
   { "attention_weights", 3, attention_weights_fn, 0, 0 },
 };
+
+/* tensql_threads([n]): the kernel threads, process-wide.  Registered on
+** the caller's connection only, not in the program's sandbox: a program
+** computes, it does not set the machine up. */
+static void threads_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  if( argc == 1 ){
+    int64_t n = sqlite3_value_int64(argv[0]);
+    if( sqlite3_value_numeric_type(argv[0]) != SQLITE_INTEGER || n < 1 || n > 64 ){
+      sqlite3_result_error(ctx, "tensql_threads: a number of threads from 1 to 64", -1);
+      return;
+    }
+    workers_set_threads((int)n);
+  }
+  sqlite3_result_int(ctx, workers_threads());
+}
+
+int kernel_threads_register(sqlite3 *db, session *s){
+  int rc = SQLITE_OK;
+  for(int n_args = 0; rc == SQLITE_OK && n_args <= 1; n_args++){
+    rc = sqlite3_create_function(db, "tensql_threads", n_args, SQLITE_UTF8, s, threads_fn, 0, 0);
+  }
+  return rc;
+}
 
 int kernel_functions_register(sqlite3 *db, session *s){
   if( s->model == 0 ) return SQLITE_OK;

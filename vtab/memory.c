@@ -1,14 +1,11 @@
 /*
-** memory.c: the memory budget, the tile manager's counters and the kernel
-** threads, from SQL.
+** memory.c: the memory budget and the tile manager, from SQL.
 **
 **   SELECT tensql_budget('300M');   -- the process-wide budget; '0' = none;
 **                                   -- also starts tile_stats' peaks over
 **   SELECT tensql_budget();         -- the budget in bytes (0 = none)
 **   SELECT tensql_policy('lru');    -- eviction: 'opt' (Bélády, default) or 'lru'
 **   SELECT tensql_prefetch(0);      -- read-ahead thread on (1) or off (0)
-**   SELECT tensql_threads(2);       -- threads for the kernels
-**   SELECT tensql_reset();          -- forget the KV cache (a new conversation)
 **   SELECT * FROM tile_stats;       -- one row of counters for this model
 **
 ** tile_stats: hits, misses, prefetch_hits, prefetch_wakes, bytes_read, evictions,
@@ -20,7 +17,6 @@
 
 #include <string.h>
 
-#include "kernels/workers.h"
 #include "memory/budget.h"
 
 static void budget_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -51,31 +47,6 @@ static void policy_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     }
   }
   sqlite3_result_text(ctx, budget_get_policy() == POLICY_LRU ? "lru" : "opt", -1, SQLITE_STATIC);
-}
-
-static void threads_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
-  if( argc == 1 ){
-    int64_t n = sqlite3_value_int64(argv[0]);
-    if( sqlite3_value_numeric_type(argv[0]) != SQLITE_INTEGER || n < 1 || n > 64 ){
-      sqlite3_result_error(ctx, "tensql_threads: a number of threads from 1 to 64", -1);
-      return;
-    }
-    workers_set_threads((int)n);
-  }
-  sqlite3_result_int(ctx, workers_threads());
-}
-
-/* tensql_reset(): forget the connection's KV cache, so that the next
-** generate computes its whole prompt (a new conversation; a fair prefill
-** measurement). */
-static void reset_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
-  session *s = sqlite3_user_data(ctx);
-  if( s->busy ){
-    sqlite3_result_error(ctx, "tensql_reset: a generate query is running on this connection", -1);
-    return;
-  }
-  if( s->state ) state_reset(s->state);
-  sqlite3_result_null(ctx);
 }
 
 static void prefetch_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -217,8 +188,6 @@ int memory_register(sqlite3 *db, session *s){
     { "tensql_budget", 0, budget_fn }, { "tensql_budget", 1, budget_fn },
     { "tensql_policy", 0, policy_fn }, { "tensql_policy", 1, policy_fn },
     { "tensql_prefetch", 0, prefetch_fn }, { "tensql_prefetch", 1, prefetch_fn },
-    { "tensql_threads", 0, threads_fn }, { "tensql_threads", 1, threads_fn },
-    { "tensql_reset", 0, reset_fn },
   };
   int rc = SQLITE_OK;
   for(size_t i = 0; rc == SQLITE_OK && i < sizeof fns / sizeof fns[0]; i++){
