@@ -101,6 +101,8 @@ START_TEST(test_refused){
     { "SELECT zeroblob(1000000000)", "is refused: it calls zeroblob()" },
     { "SELECT load_extension('x')", "is refused: it calls load_extension()" },
     { "SELECT readfile('/etc/passwd')", "does not prepare: no such function: readfile" },
+    { "SELECT tensql_threads(8)", "does not prepare: no such function: tensql_threads" },
+    { "SELECT tensql_budget('1G')", "does not prepare: no such function: tensql_budget" },
     { "ATTACH 'x.db' AS x", "is refused: it attaches a database" },
     { "PRAGMA writable_schema = 1", "is refused: it runs a PRAGMA" },
     { "BEGIN", "is refused: it controls transactions" },
