@@ -6,8 +6,8 @@
 **
 ** Tiles hold whole rows, in their dtype's tile layout (tensor.h): a tile
 ** is tile_rows x cols, with tile_rows chosen so a tile is about tile_bytes.
-** Large tiles keep the SQL layer's per-tile cost small (DESIGN.md "Cost of
-** the SQL layer"), and a kernel thread's hand-offs few: decode of
+** Large tiles keep the SQL layer's per-tile cost small
+** (docs/ARCHITECTURE.md, "The cost of the SQL layer"), and a kernel thread's hand-offs few: decode of
 ** Qwen2.5-0.5B ran 1.055x faster with 1 MiB tiles than with 256 KiB on 1
 ** thread and 1.067x on 2 (medians of 6-8 paired runs).
 */
