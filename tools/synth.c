@@ -192,32 +192,18 @@ static void meta_model(synth_meta *m, const synth_preset *p, const synth_options
 
 /* ---- tokenizer ----------------------------------------------------------------- */
 
-/* GPT-2's bytes_to_unicode: the code point byte b is spelled as in
-** byte-level BPE vocabularies, and the order of the 256 single-byte tokens
-** at the start of GPT-2's and Qwen's vocabularies (printable bytes first). */
+/* GPT-2's bytes_to_unicode (tokenizer.h): the code point byte b is spelled
+** as in byte-level BPE vocabularies, and the order of the 256 single-byte
+** tokens at the start of GPT-2's and Qwen's vocabularies. */
 typedef struct byte_level {
   unsigned code_of[256];
   unsigned char byte_at[256];   /* vocabulary order */
 } byte_level;
 
-static int byte_printable(int b){
-  return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-}
-
 static void byte_level_init(byte_level *m){
-  int n = 0, k = 0;
-  for(int b = 0; b < 256; b++){
-    if( byte_printable(b) ){
-      m->code_of[b] = (unsigned)b;
-      m->byte_at[k++] = (unsigned char)b;
-    }
-  }
-  for(int b = 0; b < 256; b++){
-    if( !byte_printable(b) ){
-      m->code_of[b] = 256u + (unsigned)n++;
-      m->byte_at[k++] = (unsigned char)b;
-    }
-  }
+  unsigned code_points[256];
+  tokenizer_bytes_to_unicode(m->byte_at, code_points);
+  for(int i = 0; i < 256; i++) m->code_of[m->byte_at[i]] = code_points[i];
 }
 
 /* Append the byte-level spelling of raw bytes (UTF-8 of the mapped code

@@ -118,6 +118,14 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len,
 int tokenizer_decode_piece(const tokenizer *t, int prev, int id,
                            const char **out);
 
+/* GPT-2's bytes_to_unicode, the byte-level BPE alphabet: byte bytes[i] is
+** spelled as code point code_points[i].  bytes lists the printable
+** Latin-1 bytes first, which stand for themselves, then the other 68 in
+** order, numbered from U+0100 (so a space is "Ġ", U+0120).  That is also
+** the order of the 256 single-byte tokens that open GPT-2's and Qwen's
+** vocabularies. */
+void tokenizer_bytes_to_unicode(unsigned char bytes[256], unsigned code_points[256]);
+
 /* Loaders.  Each returns a finished tokenizer or NULL with err. */
 /* llama2.c tokenizer.bin (SPM): vocab_size comes from the model header.
 ** Ids 0, 1, 2 are <unk>, BOS <s> and EOS </s>; BOS is added. */

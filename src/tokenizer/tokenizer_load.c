@@ -90,20 +90,29 @@ static int load_spm_piece(load_buf *b, const char *s, size_t len){
   return 0;
 }
 
-/* GPT-2's bytes_to_unicode, inverted: code point -> byte, or -1.
-** Printable Latin-1 bytes stand for themselves; the other 68 bytes are
-** numbered in order from U+0100. */
+void tokenizer_bytes_to_unicode(unsigned char bytes[256], unsigned code_points[256]){
+  int n = 0, k = 0;
+  for(int pass = 0; pass < 2; pass++){
+    for(int b = 0; b < 256; b++){
+      int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+      if( printable != (pass == 0) ) continue;
+      bytes[k] = (unsigned char)b;
+      code_points[k++] = printable ? (unsigned)b : 256u + (unsigned)n++;
+    }
+  }
+}
+
+/* GPT-2's bytes_to_unicode, inverted: code point -> byte, or -1. */
 typedef struct load_byte_level {
   short byte_of[256 + 68];
 } load_byte_level;
 
 static void load_byte_level_init(load_byte_level *m){
-  int n = 0;
-  for(int b = 0; b < 256; b++){
-    int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-    m->byte_of[b] = printable ? (short)b : -1;
-    if( !printable ) m->byte_of[256 + n++] = (short)b;
-  }
+  unsigned char bytes[256];
+  unsigned code_points[256];
+  tokenizer_bytes_to_unicode(bytes, code_points);
+  for(int c = 0; c < 256 + 68; c++) m->byte_of[c] = -1;
+  for(int i = 0; i < 256; i++) m->byte_of[code_points[i]] = bytes[i];
 }
 
 /* One code point of one or two bytes of UTF-8 at s (all the map uses lie

@@ -816,6 +816,25 @@ static unsigned byte_level_char(int b){
   return 256u + (unsigned)n;
 }
 
+/* The engine's bytes_to_unicode agrees with the one written out above,
+** and lists each byte once: printable ones first, in order. */
+START_TEST(test_bytes_to_unicode){
+  unsigned char bytes[256];
+  unsigned code_points[256];
+  int seen[256] = {0};
+  tokenizer_bytes_to_unicode(bytes, code_points);
+  for(int i = 0; i < 256; i++){
+    ck_assert_uint_eq(code_points[i], byte_level_char(bytes[i]));
+    ck_assert_int_eq(seen[bytes[i]]++, 0);
+    if( i > 0 ) ck_assert_uint_gt(code_points[i], code_points[i - 1]);
+  }
+  ck_assert_int_eq(bytes[0], '!');
+  ck_assert_int_eq(bytes[188], 0);
+  ck_assert_uint_eq(code_points[188], 0x100);
+  ck_assert_uint_eq(code_points[255], 0x143);
+}
+END_TEST
+
 /* Append the JSON string for byte-level spellings of `bytes`. */
 static void json_byte_level(char *out, const char *bytes){
   char *p = out + strlen(out);
@@ -943,6 +962,7 @@ static Suite *tokenizer_suite(void){
   tcase_add_test(behaviour, test_hf_tokenizer_json_gpt2_style);
   tcase_add_test(behaviour, test_gguf_refused);
   tcase_add_test(behaviour, test_hf_special_id);
+  tcase_add_test(behaviour, test_bytes_to_unicode);
   suite_add_tcase(s, ref);
   return s;
 }
