@@ -111,12 +111,41 @@ static int arch_float(sqlite3 *db, const char *arch, const char *key, float *out
   return 0;
 }
 
+/* The architectures there is an SQL program for, and how each rotates
+** (llama.cpp's convention: llama rotates adjacent pairs, qwen2 halves). */
+static const struct model_arch {
+  const char *name;
+  rope_style rope;
+} model_archs[] = {
+  { "llama", ROPE_ADJACENT },
+  { "qwen2", ROPE_HALVES },
+};
+#define MODEL_N_ARCHS (sizeof(model_archs) / sizeof(model_archs[0]))
+
+static const struct model_arch *model_arch_find(const char *arch){
+  for(size_t i = 0; arch && i < MODEL_N_ARCHS; i++){
+    if( strcmp(model_archs[i].name, arch) == 0 ) return &model_archs[i];
+  }
+  return 0;
+}
+
+int model_arch_known(const char *arch, char *err, size_t err_len){
+  if( model_arch_find(arch) ) return 1;
+  if( err && err_len ){
+    /* "...; tensql runs llama, qwen2 and gemma3" */
+    size_t n = (size_t)snprintf(err, err_len, "unknown architecture '%s'; tensql runs",
+                                arch ? arch : "(none)");
+    for(size_t i = 0; i < MODEL_N_ARCHS && n < err_len; i++){
+      const char *sep = i == 0 ? " " : i + 1 == MODEL_N_ARCHS ? " and " : ", ";
+      n += (size_t)snprintf(err + n, err_len - n, "%s%s", sep, model_archs[i].name);
+    }
+  }
+  return 0;
+}
+
 static int params_read(sqlite3 *db, model_params *p, char *err, size_t err_len){
   char *arch = meta_text(db, "general.architecture");
-  int known = arch && (strcmp(arch, "llama") == 0 || strcmp(arch, "qwen2") == 0);
-  if( !known ){
-    snprintf(err, err_len, "unknown architecture '%s'; tensql runs llama and qwen2",
-             arch ? arch : "(none)");
+  if( !model_arch_known(arch, err, err_len) ){
     free(arch);
     return -1;
   }
@@ -134,8 +163,7 @@ static int params_read(sqlite3 *db, model_params *p, char *err, size_t err_len){
    || arch_int(db, p->arch, "context_length", &p->context_length, err, err_len)
    || arch_float(db, p->arch, "attention.layer_norm_rms_epsilon", &p->rms_eps, err, err_len)
    || arch_float(db, p->arch, "rope.freq_base", &p->rope_theta, err, err_len) ) return -1;
-  /* llama.cpp's convention: llama rotates adjacent pairs, qwen2 halves. */
-  p->rope = strcmp(p->arch, "qwen2") == 0 ? ROPE_HALVES : ROPE_ADJACENT;
+  p->rope = model_arch_find(p->arch)->rope;
   if( p->n_layers <= 0 || p->dim <= 0 || p->n_heads <= 0 || p->n_kv_heads <= 0
    || p->dim % p->n_heads || p->n_heads % p->n_kv_heads || p->context_length <= 0
    || !(p->rms_eps >= 0) || !(p->rope_theta > 0) ){

@@ -55,6 +55,12 @@ typedef struct model {
   int refs;               /* guarded by the registry lock in model.c */
 } model;
 
+/* 1 if tensql has an SQL program for architecture arch (GGUF's
+** general.architecture: "llama", "qwen2"); else 0, with "unknown
+** architecture 'gpt2'; tensql runs llama and qwen2" in err (err may be
+** NULL).  The importers and model_open ask the same table. */
+int model_arch_known(const char *arch, char *err, size_t err_len);
+
 /* Open (or share) the model at path.  NULL with a message in err if the
 ** file is not a tensql model database of a supported version. */
 model *model_open(const char *path, char *err, size_t err_len);

@@ -95,7 +95,3 @@ int import_source_meta(model_writer *w, const char *path, const char *format,
   }
   return 0;
 }
-
-int import_architecture_known(const char *arch){
-  return arch && (strcmp(arch, "llama") == 0 || strcmp(arch, "qwen2") == 0);
-}

@@ -55,7 +55,4 @@ int import_target_dtype(const import_options *opt, int n_dims, uint64_t cols,
 int import_source_meta(model_writer *w, const char *path, const char *format,
                        char *err, size_t err_len);
 
-/* 1 for the architectures tensql has a program for: "llama", "qwen2". */
-int import_architecture_known(const char *arch);
-
 #endif

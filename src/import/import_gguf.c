@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "format/gguf.h"
+#include "model.h"
 #include "kernels/tensor.h"
 #include "tokenizer/tokenizer.h"
 
@@ -74,12 +75,9 @@ static int tensor_copy(model_writer *w, const gguf_tensor *t,
 
 static int gguf_fill(const char *src, const gguf *g, const import_options *opt,
                      model_writer *w, char *err, size_t err_len){
-  char *arch = gguf_get_string_dup(g, "general.architecture");
-  int known = import_architecture_known(arch);
-  if( !known ){
-    snprintf(err, err_len, "%s: unknown architecture '%s'; tensql runs llama"
-             " and qwen2", src, arch ? arch : "(none)");
-  }
+  char *arch = gguf_get_string_dup(g, "general.architecture"), msg[256];
+  int known = model_arch_known(arch, msg, sizeof msg);
+  if( !known ) snprintf(err, err_len, "%s: %s", src, msg);
   free(arch);
   if( !known || check_tensor_types(g, err, err_len) ) return -1;
   tokenizer *tok = tokenizer_load_gguf(g, err, err_len);

@@ -288,7 +288,17 @@ END_TEST
 START_TEST(test_unknown_architecture){
   /* general.architecture's value: u32 type 8, u64 length 5, "llama" */
   const char *path = gguf_patched("mamba.gguf", "general.architecture", 12, "mamba", 5);
-  expect_import_error(path, 0, "unknown architecture 'mamba'");
+  expect_import_error(path, 0, "mamba.gguf: unknown architecture 'mamba'; tensql runs llama and qwen2");
+  char err[64];
+  ck_assert_int_eq(model_arch_known("llama", err, sizeof err), 1);
+  ck_assert_int_eq(model_arch_known("qwen2", NULL, 0), 1);
+  ck_assert_int_eq(model_arch_known("Llama", NULL, 0), 0);
+  ck_assert_int_eq(model_arch_known(NULL, NULL, 0), 0);
+  /* A short buffer is cut, not overrun. */
+  memset(err, 'x', sizeof err);
+  ck_assert_int_eq(model_arch_known("a-very-long-architecture-name", err, 40), 0);
+  ck_assert_uint_eq(strlen(err), 39);
+  ck_assert_int_eq(err[41], 'x');
 }
 END_TEST
 
@@ -412,6 +422,11 @@ END_TEST
 ** hyper-parameter in meta that is not a number was read as 0, and an
 ** epsilon of 'abc' ran; now it is refused, naming the key. */
 START_TEST(test_bad_vocab_and_meta){
+  /* model_open names the architecture as the importer does (model_arch_known). */
+  expect_open_error("UPDATE meta SET value = 'gpt2' WHERE key = 'general.architecture'",
+                    "unknown architecture 'gpt2'; tensql runs llama and qwen2");
+  expect_open_error("DELETE FROM meta WHERE key = 'general.architecture'",
+                    "unknown architecture '(none)'");
   expect_open_error("DELETE FROM vocab WHERE id = 100",
                     "vocab: token ids must run 0, 1, 2, ... without gaps or repeats,"
                     " but id 101 comes where 100 should");
