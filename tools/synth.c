@@ -56,10 +56,6 @@ static const synth_preset synth_presets[] = {
 };
 #define SYNTH_N_PRESETS (int)(sizeof synth_presets / sizeof synth_presets[0])
 
-const synth_preset *synth_preset_at(int i){
-  return i >= 0 && i < SYNTH_N_PRESETS ? &synth_presets[i] : NULL;
-}
-
 const synth_preset *synth_preset_find(const char *name){
   for(int i = 0; name && i < SYNTH_N_PRESETS; i++){
     if( strcmp(synth_presets[i].name, name) == 0 ) return &synth_presets[i];

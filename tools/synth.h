@@ -42,8 +42,6 @@ typedef struct synth_preset {
 
 /* The preset called name, or NULL. */
 const synth_preset *synth_preset_find(const char *name);
-/* Presets by index 0, 1, ...; NULL past the last. */
-const synth_preset *synth_preset_at(int i);
 
 typedef struct synth_options {
   const char *preset;         /* a preset name */

@@ -43,11 +43,6 @@ int tensor_dtype_from_name(const char *name){
   return -1;
 }
 
-int tensor_dtype_block(tensor_dtype dtype){
-  const struct dtype_info *d = dtype_find(dtype);
-  return d ? d->block : 1;
-}
-
 size_t tensor_row_bytes(tensor_dtype dtype, uint64_t cols){
   const struct dtype_info *d = dtype_find(dtype);
   if( d == 0 || cols == 0 || cols % (uint64_t)d->block ) return 0;

@@ -49,9 +49,6 @@ const char *tensor_dtype_name(int code);
 /* The dtype called `name` (case-insensitive), or -1. */
 int tensor_dtype_from_name(const char *name);
 
-/* Elements per block: 32 for Q8_0, 1 otherwise. */
-int tensor_dtype_block(tensor_dtype dtype);
-
 /* Bytes of one row of `cols` elements, or 0 if cols is not a whole number of
 ** blocks or the size would overflow. */
 size_t tensor_row_bytes(tensor_dtype dtype, uint64_t cols);
