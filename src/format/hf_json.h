@@ -16,9 +16,10 @@
 ** json_type, json_extract and json_each, so no hand-written JSON parser
 ** sits between a hostile file and tensql.  A document is bound as text of
 ** `len` bytes (need not be NUL-terminated), or up to its NUL when len is
-** negative; a NULL document (a file that is not there) has no values.  Statements are kept and reused, so a walk per tensor of a
-** safetensors header does not prepare SQL each time; walks may nest.
-** One hf_json is used by one thread at a time.
+** negative; a NULL document (a file that is not there) has no values.
+** Statements are kept and reused, so a walk per tensor of a safetensors
+** header does not prepare SQL each time; walks may nest.  One hf_json is
+** used by one thread at a time.
 */
 #ifndef TENSQL_HF_JSON_H
 #define TENSQL_HF_JSON_H
