@@ -296,15 +296,7 @@ static int state_update(sqlite3_vtab *vtab, int argc, sqlite3_value **argv,
    || sqlite3_value_type(argv[4]) != SQLITE_BLOB ){
     return update_fail(vtab, "kv: INSERT needs (layer, 'k' or 'v', data BLOB)");
   }
-  /* checked here, in 64 bits: a layer past int's range is no layer, not
-  ** the one it would truncate to */
-  sqlite3_int64 layer = sqlite3_value_int64(argv[2]);
-  if( layer < 0 || layer >= st->n_layers ){
-    snprintf(err, sizeof err, "kv: no layer %lld (the model has %d)", (long long)layer,
-             st->n_layers);
-    return update_fail(vtab, err);
-  }
-  if( state_kv_write(st, (int)layer, name[0], sqlite3_value_blob(argv[4]),
+  if( state_kv_write(st, sqlite3_value_int64(argv[2]), name[0], sqlite3_value_blob(argv[4]),
                      (size_t)sqlite3_value_bytes(argv[4]), err, sizeof err) ){
     return update_fail(vtab, err);
   }

@@ -221,10 +221,14 @@ oom:
   return -1;
 }
 
-int state_kv_write(state *s, int layer, char which, const float *data,
+int state_kv_write(state *s, int64_t layer, char which, const float *data,
                    size_t bytes, char *err, size_t err_len){
-  if( layer < 0 || layer >= s->n_layers || (which != 'k' && which != 'v') ){
-    snprintf(err, err_len, "kv: no cache '%c' for layer %d", which, layer);
+  if( layer < 0 || layer >= s->n_layers ){
+    snprintf(err, err_len, "kv: no layer %lld (the model has %d)", (long long)layer, s->n_layers);
+    return -1;
+  }
+  if( which != 'k' && which != 'v' ){
+    snprintf(err, err_len, "kv: no cache '%c'; a layer caches 'k' and 'v'", which);
     return -1;
   }
   if( s->n <= 0 ){
@@ -232,8 +236,8 @@ int state_kv_write(state *s, int layer, char which, const float *data,
     return -1;
   }
   if( bytes != (size_t)(s->n * s->kv_dim) * sizeof(float) ){
-    snprintf(err, err_len, "kv: layer %d '%c' must be [%lld][%lld] floats",
-             layer, which, (long long)s->n, (long long)s->kv_dim);
+    snprintf(err, err_len, "kv: layer %lld '%c' must be [%lld][%lld] floats",
+             (long long)layer, which, (long long)s->n, (long long)s->kv_dim);
     return -1;
   }
   float *cache = which == 'k' ? s->kv[layer].k : s->kv[layer].v;

@@ -84,8 +84,10 @@ const float *state_act_data(state_act *a);
 int state_act_write(state *s, const char *name, int64_t rows, int64_t tile,
                     const float *data, size_t bytes, char *err, size_t err_len);
 
-/* Store rows [pos0, pos0+n) of layer's keys or values (which = 'k'/'v'). */
-int state_kv_write(state *s, int layer, char which, const float *data,
+/* Store rows [pos0, pos0+n) of layer's keys or values (which = 'k'/'v').
+** layer is 64 bits wide, as SQL gives it: one past int's range is no
+** layer, not the one it would truncate to. */
+int state_kv_write(state *s, int64_t layer, char which, const float *data,
                    size_t bytes, char *err, size_t err_len);
 
 /* Scratch for the matrices the kernels return while one statement of the
