@@ -137,6 +137,13 @@ char *runner_check(session *s, const char *sql){
   return problem;
 }
 
+/* "program step S (layer L)" + sep + text, sqlite3_malloc'd; statements
+** outside the layers have no layer to name. */
+static char *step_message(int step, int layer, const char *sep, const char *text){
+  return layer >= 0 ? sqlite3_mprintf("program step %d (layer %d)%s%s", step, layer, sep, text)
+                    : sqlite3_mprintf("program step %d%s%s", step, sep, text);
+}
+
 /* Prepare one statement; when p is not NULL (a new program), check its
 ** plan and note its step, layer and text there.  A program seen before
 ** was checked then, and asking its plans again took as long as preparing
@@ -147,8 +154,7 @@ static int runner_add(runner *r, runner_profile *p, session *s, int step, int la
   char *problem = 0;
   int rc = statement_prepare(s, sql, p != 0, &st, &problem);
   if( rc != SQLITE_OK ){
-    *err = layer >= 0 ? sqlite3_mprintf("program step %d (layer %d) %s", step, layer, problem)
-                      : sqlite3_mprintf("program step %d %s", step, problem);
+    *err = step_message(step, layer, " ", problem);
     sqlite3_free(problem);
     return rc;
   }
@@ -253,9 +259,7 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
     p->times[i].seconds[n > 1] += clock_seconds() - start;
     if( rc != SQLITE_OK ){
       tile_manager_end_step(tiles);
-      *err = p->layers[i] >= 0
-           ? sqlite3_mprintf("program step %d (layer %d): %s", p->steps[i], p->layers[i], why)
-           : sqlite3_mprintf("program step %d: %s", p->steps[i], why);
+      *err = step_message(p->steps[i], p->layers[i], ": ", why);
       sqlite3_free(why);
       return rc;
     }
