@@ -79,16 +79,22 @@ static int meta_number(sqlite3 *db, const char *key, int whole, double *v,
   return ok ? 0 : -1;
 }
 
-/* The hyper-parameter ARCH.key of meta, as an int, into *out (which holds
-** the default); -1 with err when it is not a whole number in int's range. */
+/* The hyper-parameter ARCH.key of meta (meta_number of "ARCH.key"). */
+static int arch_number(sqlite3 *db, const char *arch, const char *key, int whole, double *v,
+                       char *err, size_t err_len){
+  char full[128];
+  snprintf(full, sizeof full, "%s.%s", arch, key);
+  return meta_number(db, full, whole, v, err, err_len);
+}
+
+/* ARCH.key as an int, into *out (which holds the default); -1 with err
+** when it is not a whole number in int's range. */
 static int arch_int(sqlite3 *db, const char *arch, const char *key, int *out,
                     char *err, size_t err_len){
-  char full[128];
   double v = *out;
-  snprintf(full, sizeof full, "%s.%s", arch, key);
-  if( meta_number(db, full, 1, &v, err, err_len) ) return -1;
+  if( arch_number(db, arch, key, 1, &v, err, err_len) ) return -1;
   if( v < INT_MIN || v > INT_MAX ){
-    snprintf(err, err_len, "meta %s is %.0f, out of range", full, v);
+    snprintf(err, err_len, "meta %s.%s is %.0f, out of range", arch, key, v);
     return -1;
   }
   *out = (int)v;
@@ -101,12 +107,11 @@ static int token_id(double id){
   return id >= 0 && id < INT_MAX ? (int)id : -1;
 }
 
+/* ARCH.key as a float, into *out (which holds the default). */
 static int arch_float(sqlite3 *db, const char *arch, const char *key, float *out,
                       char *err, size_t err_len){
-  char full[128];
   double v = *out;
-  snprintf(full, sizeof full, "%s.%s", arch, key);
-  if( meta_number(db, full, 0, &v, err, err_len) ) return -1;
+  if( arch_number(db, arch, key, 0, &v, err, err_len) ) return -1;
   *out = (float)v;
   return 0;
 }
