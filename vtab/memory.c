@@ -4,14 +4,18 @@
 **   SELECT tensql_budget('300M');   -- the process-wide budget; '0' = none;
 **                                   -- also starts tile_stats' peaks over
 **   SELECT tensql_budget();         -- the budget in bytes (0 = none)
-**   SELECT tensql_policy('lru');    -- eviction: 'opt' (Bélády, default) or 'lru'
+**   SELECT tensql_policy('lru');    -- eviction: 'opt' (Bélády, default), 'lru',
+**                                   -- or 'os' (the OS page cache caches)
 **   SELECT tensql_prefetch(0);      -- read-ahead thread on (1) or off (0)
 **   SELECT * FROM tile_stats;       -- one row of counters for this model
 **
 ** tile_stats: hits, misses, prefetch_hits, prefetch_wakes, bytes_read, evictions,
 ** resident_bytes, peak_resident_bytes, peak_total_bytes (tiles plus KV
 ** cache and activations), other_bytes (KV cache and activations now),
-** schedule_length (tiles a decode step pins), budget, policy, prefetch.
+** schedule_length (tiles a decode step pins), budget, sqlite_reads (tiles
+** read through SQLite rather than as a run of pages), policy, prefetch,
+** io ('direct': runs of pages with O_DIRECT; 'buffered': the file system
+** refused O_DIRECT; 'sqlite': every tile through SQLite, as in WAL mode).
 */
 #include "extension.h"
 
@@ -38,15 +42,14 @@ static void budget_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 
 static void policy_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( argc == 1 ){
-    const char *name = (const char*)sqlite3_value_text(argv[0]);
-    if( name && strcmp(name, "opt") == 0 ) budget_set_policy(POLICY_OPT);
-    else if( name && strcmp(name, "lru") == 0 ) budget_set_policy(POLICY_LRU);
-    else{
-      sqlite3_result_error(ctx, "tensql_policy: 'opt' or 'lru'", -1);
+    int policy = budget_policy_parse((const char*)sqlite3_value_text(argv[0]));
+    if( policy < 0 ){
+      sqlite3_result_error(ctx, "tensql_policy: 'opt', 'lru' or 'os'", -1);
       return;
     }
+    budget_set_policy((budget_policy)policy);
   }
-  sqlite3_result_text(ctx, budget_get_policy() == POLICY_LRU ? "lru" : "opt", -1, SQLITE_STATIC);
+  sqlite3_result_text(ctx, budget_policy_name(budget_get_policy()), -1, SQLITE_STATIC);
 }
 
 static void prefetch_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
@@ -59,7 +62,7 @@ static void prefetch_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 static const char *const stat_columns[] = {
   "hits", "misses", "prefetch_hits", "prefetch_wakes", "bytes_read", "evictions",
   "resident_bytes", "peak_resident_bytes", "peak_total_bytes", "other_bytes",
-  "schedule_length", "budget", "policy", "prefetch"
+  "schedule_length", "budget", "sqlite_reads", "policy", "prefetch", "io"
 };
 #define N_STAT_COLUMNS (int)(sizeof stat_columns / sizeof stat_columns[0])
 
@@ -152,12 +155,14 @@ static int stats_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
   const uint64_t values[] = {
     t->hits, t->misses, t->prefetch_hits, t->prefetch_wakes, t->bytes_read, t->evictions,
     t->resident_bytes, t->peak_resident_bytes, t->peak_total_bytes, budget_other(),
-    t->schedule_length, budget_get()
+    t->schedule_length, budget_get(), t->sqlite_reads
   };
   if( col < (int)(sizeof values / sizeof values[0]) ){
     sqlite3_result_int64(ctx, (int64_t)values[col]);
   }else if( strcmp(stat_columns[col], "policy") == 0 ){
-    sqlite3_result_text(ctx, budget_get_policy() == POLICY_LRU ? "lru" : "opt", -1, SQLITE_STATIC);
+    sqlite3_result_text(ctx, budget_policy_name(budget_get_policy()), -1, SQLITE_STATIC);
+  }else if( strcmp(stat_columns[col], "io") == 0 ){
+    sqlite3_result_text(ctx, tile_io_name(t->io), -1, SQLITE_STATIC);
   }else{
     sqlite3_result_int(ctx, budget_get_prefetch());
   }

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Atomic uint64_t budget_bytes;
 static _Atomic int policy = POLICY_OPT;
@@ -19,6 +20,18 @@ void budget_set(uint64_t bytes){ budget_bytes = bytes; }
 uint64_t budget_get(void){ return budget_bytes; }
 void budget_set_policy(budget_policy p){ policy = (int)p; }
 budget_policy budget_get_policy(void){ return (budget_policy)policy; }
+/* Indexed by budget_policy. */
+static const char *const policy_names[] = { "opt", "lru", "os" };
+
+const char *budget_policy_name(budget_policy p){ return policy_names[p]; }
+
+int budget_policy_parse(const char *name){
+  for(int p = 0; name && p < (int)(sizeof policy_names / sizeof policy_names[0]); p++){
+    if( strcmp(name, policy_names[p]) == 0 ) return p;
+  }
+  return -1;
+}
+
 void budget_set_prefetch(int on){ prefetch = on != 0; }
 int budget_get_prefetch(void){ return prefetch; }
 void budget_tiles_add(int64_t delta){ tile_bytes += delta; }

@@ -7,15 +7,23 @@
 **
 **   SELECT tensql_budget('300M');   -- set; '0' = no budget
 **   SELECT tensql_budget();         -- bytes, or 0
-**   SELECT tensql_policy('lru');    -- 'opt' (default) or 'lru'
+**   SELECT tensql_policy('lru');    -- 'opt' (default), 'lru' or 'os'
 **   SELECT tensql_prefetch(0);      -- 1 (default) or 0; OPT only
+**
+** 'os' hands the memory to the operating system, for comparison: tensql
+** keeps only the tiles in use and reads through the OS page cache, which
+** the kernel then manages as it would a memory-mapped model.
 */
 #ifndef TENSQL_BUDGET_H
 #define TENSQL_BUDGET_H
 
 #include <stdint.h>
 
-typedef enum budget_policy { POLICY_OPT = 0, POLICY_LRU = 1 } budget_policy;
+typedef enum budget_policy { POLICY_OPT = 0, POLICY_LRU = 1, POLICY_OS = 2 } budget_policy;
+
+/* "opt", "lru", "os"; and back: the policy so named, or -1. */
+const char *budget_policy_name(budget_policy p);
+int budget_policy_parse(const char *name);
 
 void budget_set(uint64_t bytes);
 uint64_t budget_get(void);

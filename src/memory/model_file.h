@@ -1,9 +1,10 @@
 /*
-** model_file.h: the model database as the tile manager reads it.  Its
-** connections open the file through the "tensql-tile" VFS, which reads
-** without the kernel's read-ahead, drops what it read from the OS page
-** cache, and notes which bytes of the file a read covered (model_file.c
-** says why).  Not used from SQL.
+** model_file.h: the model database as the tile manager reads it: through
+** SQLite, on connections that open the file through the "tensql-tile"
+** VFS, which reads without the kernel's read-ahead and drops what it read
+** from the OS page cache (model_file.c says why); and around SQLite, with
+** large direct reads of a tile's pages (tile_layout.h).  Not used from
+** SQL.
 */
 #ifndef TENSQL_MODEL_FILE_H
 #define TENSQL_MODEL_FILE_H
@@ -14,29 +15,18 @@
 
 #define MODEL_FILE_VFS "tensql-tile"
 
-/* A byte range of the file. */
-typedef struct file_extent { int64_t at, bytes; } file_extent;
-
-typedef struct model_file model_file;
-
 /* Open path read-only through the VFS (registering it on first use); an
 ** SQLite result code, *db set as sqlite3_open_v2 sets it. */
 int model_file_connect(const char *path, sqlite3 **db);
 
-/* The model file under a connection opened by model_file_connect. */
-model_file *model_file_get(sqlite3 *db);
+/* Open path for reads around SQLite: with O_DIRECT (*direct = 1) where the
+** file system allows it; else buffered, with read-ahead off (*direct =
+** 0).  A descriptor, or -1. */
+int model_file_open_direct(const char *path, int *direct);
 
-/* Ask the kernel for an extent in one request, clear first of any
-** read-ahead mark another descriptor left in it. */
-void extent_ask(model_file *f, file_extent e);
-
-/* Reads of f from here on: `asked` was asked for (its pages are wanted),
-** and the span covered starts empty. */
-void extent_track(model_file *f, file_extent asked);
-
-/* What the reads since extent_track covered, if it is one tile's bytes
-** together (at most two 64 KiB pages more than tile_bytes); otherwise
-** empty, as when b-tree pages were read on the way. */
-file_extent extent_seen(model_file *f, size_t tile_bytes);
+/* Read n bytes at off into buf: 0, or -1 with why in err: the system's
+** error, or where the file ends if it ends first (a truncated file).
+** drop: give the pages back to the OS page cache afterwards. */
+int model_file_read(int fd, void *buf, size_t n, int64_t off, int drop, char *err, size_t err_len);
 
 #endif

@@ -3,21 +3,16 @@
 **
 ** Tile ids are dense (1..n, sql/schema.sql), so residency is an array of
 ** slots indexed by id, plus a list of the resident ids to choose victims
-** from.  Checksums are read once at open, which keeps a load to one
-** sqlite3_blob_read plus one XXH3 pass.
+** from.  Checksums are read once at open, and so is where each tile lies
+** in the file (tile_layout.h), which keeps a load to one direct read of
+** its run of pages, a gather and one XXH3 pass.
 **
 ** Threads: one mutex guards every slot, the schedule and the counters.  A
 ** pin that misses reads the tile while holding it (the pinning thread
-** waits for that tile anyway); the prefetch thread reads without it, on
-** its own connection, after marking the slot `loading` and reserving its
-** bytes, so both never read one tile twice and never exceed the budget.
-**
-** Both connections open the model through the "tensql-tile" VFS
-** (model_file.h),
-** which reads without the kernel's read-ahead and drops what it read from
-** the OS page cache: the bytes that come off the disk are the pages of the
-** tiles loaded, and the page cache holds at most the two runs of tiles
-** asked for ahead of their loads (RUN_BYTES).
+** waits for that tile anyway); the reader threads read without it, after
+** marking the slot `loading` and reserving its bytes, so no tile is read
+** twice at once and the budget is never exceeded.  Checksums of what the
+** readers bring in are computed on their threads, not the kernels'.
 */
 #include "tile.h"
 
@@ -27,25 +22,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "budget.h"
+#include "database.h"
 #include "model_file.h"
 #include "schedule.h"
+#include "tile_layout.h"
 
-/* Pins between wakes of an idle prefetcher. */
+/* Pins between wakes of idle readers. */
 #define PREFETCH_WAKE_PINS 4
-
-/* A load asks the kernel in one request for its tile and the tiles the
-** schedule loads next while they follow on disk, up to this many bytes
-** (run_ask): the disk serves 1 MiB requests about twice as fast as the
-** 64 KiB page reads SQLite makes.  The prefetcher asks for the next run
-** while it reads one, so the disk always has a request; what is asked
-** waits in the page cache until loaded, so at most two runs are asked at
-** a time, which bounds what the page cache holds beyond the budget. */
-#define RUN_BYTES (1 << 20)
 
 typedef struct tile_slot {
   tile t;                 /* t.data is NULL when not resident */
@@ -55,15 +45,21 @@ typedef struct tile_slot {
   int prefetched;         /* brought in ahead of use, not yet used */
   int64_t resident_at;    /* index in resident[], or -1 */
   uint64_t last_use;      /* for LRU */
-  file_extent extent;     /* where its load reads the file; learned on the first */
   size_t home;            /* offset of its bytes in the homes mapping */
-  int asked;              /* its extent was asked of the kernel, not read yet */
 } tile_slot;
+
+/* A connection to read tiles through SQLite with, the lock its users hold,
+** and whether the homes are huge pages (read under the manager's lock). */
+typedef struct tile_reader { sqlite3 *db; pthread_mutex_t *lock; int huge; } tile_reader;
 
 struct tile_manager {
   sqlite3 *db;            /* read-only, used under lock */
-  sqlite3 *prefetch_db;   /* the prefetch thread's own connection */
-  model_file *file, *prefetch_file;   /* their model files */
+  sqlite3 *readers_db;    /* the reader threads', used under readers_db_lock */
+  pthread_mutex_t readers_db_lock;
+  tile_layout layout;     /* where tiles lie; no places: all through SQLite */
+  int budget_fd;          /* runs under a budget: O_DIRECT when direct */
+  int os_fd;              /* runs under POLICY_OS, through the page cache */
+  int direct;
   pthread_mutex_t lock;
   pthread_cond_t changed; /* a load finished, or the cursor moved */
   int64_t n_tiles;
@@ -75,13 +71,13 @@ struct tile_manager {
   int recording;
   int64_t cursor;         /* position of the last pin on the schedule */
   uint64_t clock;
-  pthread_t prefetcher;
-  int prefetcher_running, stopping;
-  int prefetcher_idle;    /* waiting for the cursor to move */
-  int pins_unseen;        /* pins since the prefetcher was last woken */
-  uint64_t clean_at;      /* evictions when the prefetcher last found all resident, */
+  pthread_t readers[TILE_READERS];
+  int n_readers, stopping;
+  int readers_idle;       /* waiting for the cursor to move */
+  int pins_unseen;        /* pins since the readers were last woken */
+  uint64_t clean_at;      /* evictions when a reader last found all resident, */
   int64_t clean_cursor;   /* and the cursor then */
-  int64_t asked_bytes;    /* of extents asked of the kernel and not loaded yet */
+  int64_t ahead_bytes;    /* of tiles loading or read ahead and not used yet */
   uint8_t *map, *homes;   /* the reserved mapping; homes = its first huge page */
   size_t map_bytes, homes_bytes;
   int homes_huge;         /* huge pages asked for (no budget) */
@@ -111,11 +107,30 @@ static size_t page_round(size_t bytes){
   return (bytes + page - 1) / page * page;
 }
 
+/* Where tile id lies in the file, or NULL: read it through SQLite. */
+static tile_place *place_of(const tile_manager *tm, int64_t id){
+  tile_place *p = tm->layout.places ? &tm->layout.places[id] : 0;
+  return p && p->head_at ? p : 0;
+}
+
+/* The pages a tile's home spans: its bytes, or for a tile read as a run,
+** the run as it is read in before the gather (tile_layout_run), which
+** holds a few KiB more. */
+static size_t home_bytes(const tile_manager *tm, const tile_slot *s){
+  size_t bytes = s->t.bytes;
+  const tile_place *p = place_of(tm, s->t.id);
+  if( p ){
+    tile_run r = tile_layout_run(&tm->layout, p);
+    if( r.span > bytes ) bytes = r.span;
+  }
+  return page_round(bytes);
+}
+
 static int homes_map(tile_manager *tm){
   size_t total = 0;
   for(int64_t i = 1; i <= tm->n_tiles; i++){
     tm->slots[i].home = total;
-    total += page_round(tm->slots[i].t.bytes);
+    total += home_bytes(tm, &tm->slots[i]);
   }
   /* reserved, not committed: only loaded tiles become memory */
   tm->map_bytes = total + HUGE_PAGE;
@@ -128,12 +143,19 @@ static int homes_map(tile_manager *tm){
   return 0;
 }
 
-static void *tile_home(tile_manager *tm, const tile_slot *s){
+static uint8_t *tile_home(tile_manager *tm, const tile_slot *s){
   return tm->homes + s->home;
 }
 
 static void home_release(tile_manager *tm, const tile_slot *s){
-  madvise(tile_home(tm, s), page_round(s->t.bytes), MADV_DONTNEED);
+  madvise(tile_home(tm, s), home_bytes(tm, s), MADV_DONTNEED);
+}
+
+/* After a gather, the pages of the home past the tile's own go back,
+** unless they are part of huge pages (no budget), which that would split. */
+static void home_trim(tile_manager *tm, const tile_slot *s, int huge){
+  size_t own = page_round(s->t.bytes), all = home_bytes(tm, s);
+  if( all > own && !huge ) madvise(tile_home(tm, s) + own, all - own, MADV_DONTNEED);
 }
 
 /* The pages of a home, made real in one call before a load fills it.
@@ -145,7 +167,7 @@ static void home_release(tile_manager *tm, const tile_slot *s){
 ** the copy faults the pages in as before. */
 static void home_populate(tile_manager *tm, const tile_slot *s){
 #ifdef MADV_POPULATE_WRITE
-  madvise(tile_home(tm, s), page_round(s->t.bytes), MADV_POPULATE_WRITE);
+  madvise(tile_home(tm, s), home_bytes(tm, s), MADV_POPULATE_WRITE);
 #endif
 }
 
@@ -180,10 +202,6 @@ static int slots_load(tile_manager *tm, char *err, size_t err_len){
   }
   sqlite3_finalize(st);
   for(int k = 0; k < 2; k++) schedule_init(&tm->schedules[k], tm->n_tiles);
-  if( homes_map(tm) ){
-    snprintf(err, err_len, "cannot reserve address space for the tiles");
-    return -1;
-  }
   return 0;
 }
 
@@ -200,8 +218,56 @@ static sqlite3 *connection_open(const char *path, char *err, size_t err_len){
   return db;
 }
 
-static void *prefetch_main(void *arg);
+const char *tile_io_name(tile_io io){
+  static const char *const names[] = { "direct", "buffered", "sqlite" };
+  return names[io];
+}
+
+/* ---- where the tiles lie ----------------------------------------------------- */
+
+typedef struct page_source { int fd; uint32_t page_size; } page_source;
+
+static int page_read(void *ctx, int64_t pgno, uint8_t *page){
+  const page_source *ps = ctx;
+  char ignored[256];
+  return model_file_read(ps->fd, page, ps->page_size, (pgno - 1) * (int64_t)ps->page_size, 1,
+                         ignored, sizeof ignored);
+}
+
+/* Where the tiles lie in the file, if its pages are where SQLite's b-tree
+** says: not so in WAL mode, where the newest pages may be in the -wal
+** file.  Otherwise, or if the walk fails, every tile is read through
+** SQLite. */
+static void layout_open(tile_manager *tm, const char *path){
+  tm->budget_fd = model_file_open_direct(path, &tm->direct);
+  tm->os_fd = open(path, O_RDONLY | O_CLOEXEC);
+  uint8_t header[100];
+  char err[256];
+  struct stat st;
+  layout_source src = { page_read, 0, 0, 0, 0 };
+  if( tm->budget_fd < 0 || tm->os_fd < 0 || fstat(tm->os_fd, &st) ) return;
+  if( model_file_read(tm->os_fd, header, sizeof header, 0, 1, err, sizeof err) ) return;
+  if( tile_layout_header(header, &src.page_size, &src.usable) ) return;
+  page_source ps = { tm->os_fd, src.page_size };
+  src.ctx = &ps;
+  src.pages = st.st_size / src.page_size;
+  int64_t root = database_int(tm->db, "SELECT rootpage FROM sqlite_schema"
+                              " WHERE type = 'table' AND name = 'tile'", 0);
+  int64_t column = database_int(tm->db, "SELECT cid FROM pragma_table_info('tile')"
+                                " WHERE name = 'data'", -1);
+  size_t *bytes = calloc((size_t)tm->n_tiles + 1, sizeof *bytes);
+  if( bytes == 0 || column < 0 ){
+    free(bytes);
+    return;
+  }
+  for(int64_t i = 1; i <= tm->n_tiles; i++) bytes[i] = tm->slots[i].t.bytes;
+  tile_layout_read(&tm->layout, &src, root, (int)column, bytes, tm->n_tiles, err, sizeof err);
+  free(bytes);
+}
+
+static void *reader_main(void *arg);
 static void homes_follow_budget(tile_manager *tm);
+static void prefetch_used(tile_manager *tm, tile_slot *s);
 
 tile_manager *tile_manager_open(const char *path, char *err, size_t err_len){
   tile_manager *tm = calloc(1, sizeof *tm);
@@ -209,43 +275,52 @@ tile_manager *tile_manager_open(const char *path, char *err, size_t err_len){
     snprintf(err, err_len, "out of memory");
     return 0;
   }
+  tm->budget_fd = tm->os_fd = -1;
   pthread_mutex_init(&tm->lock, 0);
+  pthread_mutex_init(&tm->readers_db_lock, 0);
   pthread_cond_init(&tm->changed, 0);
   tm->db = connection_open(path, err, err_len);
-  if( tm->db ) tm->prefetch_db = connection_open(path, err, err_len);
-  if( tm->prefetch_db ){
-    tm->file = model_file_get(tm->db);
-    tm->prefetch_file = model_file_get(tm->prefetch_db);
+  if( tm->db ) tm->readers_db = connection_open(path, err, err_len);
+  if( tm->readers_db == 0 || slots_load(tm, err, err_len) ){
+    tile_manager_close(tm);
+    return 0;
   }
-  if( tm->prefetch_file == 0 || tm->file == 0 || slots_load(tm, err, err_len) ){
+  layout_open(tm, path);
+  if( homes_map(tm) ){
+    snprintf(err, err_len, "cannot reserve address space for the tiles");
     tile_manager_close(tm);
     return 0;
   }
   tm->homes_huge = -1;
   homes_follow_budget(tm);
-  tm->prefetcher_running = pthread_create(&tm->prefetcher, 0, prefetch_main, tm) == 0;
+  while( tm->n_readers < TILE_READERS
+      && pthread_create(&tm->readers[tm->n_readers], 0, reader_main, tm) == 0 ){
+    tm->n_readers++;
+  }
   return tm;
 }
 
 void tile_manager_close(tile_manager *tm){
   if( tm == 0 ) return;
-  if( tm->prefetcher_running ){
-    pthread_mutex_lock(&tm->lock);
-    tm->stopping = 1;
-    pthread_cond_broadcast(&tm->changed);
-    pthread_mutex_unlock(&tm->lock);
-    pthread_join(tm->prefetcher, 0);
-  }
+  pthread_mutex_lock(&tm->lock);
+  tm->stopping = 1;
+  pthread_cond_broadcast(&tm->changed);
+  pthread_mutex_unlock(&tm->lock);
+  for(int i = 0; i < tm->n_readers; i++) pthread_join(tm->readers[i], 0);
   for(int64_t i = 1; tm->slots && i <= tm->n_tiles; i++){
     if( tm->slots[i].t.data ) budget_tiles_add(-(int64_t)tm->slots[i].t.bytes);
   }
+  tile_layout_free(&tm->layout);
+  if( tm->budget_fd >= 0 ) close(tm->budget_fd);
+  if( tm->os_fd >= 0 ) close(tm->os_fd);
   if( tm->map ) munmap(tm->map, tm->map_bytes);
   for(int k = 0; k < 2; k++) schedule_free(&tm->schedules[k]);
   free(tm->slots);
   free(tm->resident);
   sqlite3_close(tm->db);
-  sqlite3_close(tm->prefetch_db);
+  sqlite3_close(tm->readers_db);
   pthread_cond_destroy(&tm->changed);
+  pthread_mutex_destroy(&tm->readers_db_lock);
   pthread_mutex_destroy(&tm->lock);
   free(tm);
 }
@@ -266,30 +341,73 @@ static void tile_describe(sqlite3 *db, int64_t id, char *out, size_t len){
   sqlite3_finalize(st);
 }
 
-/* Read and verify one tile, on connection db whose model file is f, into
-** its home; 0, or -1 with the message in err and the home given back.
-** *seen gets the extent the reads covered.  A known extent
-** was asked for (run_ask) before the read.  The blob is closed after each
-** read: an open blob is an open read transaction, which would lock out
-** anyone editing the model (UPDATE program ...) for as long as we live. */
-static int tile_read(tile_manager *tm, sqlite3 *db, model_file *f, const tile_slot *s,
-                     file_extent *seen, char *err, size_t err_len){
+/* Read tile s through SQLite into buf: an SQLite result code.  The blob is
+** closed after each read: an open blob is an open read transaction, which
+** would lock out anyone editing the model (UPDATE program ...) for as
+** long as we live. */
+static int blob_read(sqlite3 *db, const tile_slot *s, void *buf){
   sqlite3_blob *blob = 0;
-  void *buf = tile_home(tm, s);
-  home_populate(tm, s);
-  extent_track(f, s->extent);
   int rc = sqlite3_blob_open(db, "main", "tile", "data", s->t.id, 0, &blob);
   if( rc == SQLITE_OK ){
     rc = (size_t)sqlite3_blob_bytes(blob) != s->t.bytes ? SQLITE_CORRUPT
        : sqlite3_blob_read(blob, buf, (int)s->t.bytes, 0);
   }
   sqlite3_blob_close(blob);
-  *seen = extent_seen(f, s->t.bytes);
-  if( rc == SQLITE_OK && XXH3_64bits(buf, s->t.bytes) == s->checksum ) return 0;
+  return rc;
+}
+
+/* Read tile s as its run of pages into buf, and gather it: 0; 1 if its
+** pages are not where the layout says; -1 with why in err.  Under a budget
+** the read is direct (or buffered and dropped); under POLICY_OS it goes
+** through the page cache and stays there. */
+static int run_read(tile_manager *tm, const tile_slot *s, uint8_t *buf, char *err, size_t len){
+  const tile_place *p = place_of(tm, s->t.id);
+  tile_run r = tile_layout_run(&tm->layout, p);
+  int os = budget_get_policy() == POLICY_OS;
+  int fd = os ? tm->os_fd : tm->budget_fd, drop = !os && !tm->direct;
+  if( r.head_at + (int64_t)r.head_bytes == r.at ){
+    if( model_file_read(fd, buf, r.head_bytes + r.bytes, r.head_at, drop, err, len) ) return -1;
+  }else if( model_file_read(fd, buf, r.head_bytes, r.head_at, drop, err, len)
+         || model_file_read(fd, buf + r.offset, r.bytes, r.at, drop, err, len) ){
+    return -1;
+  }
+  return tile_layout_gather(&tm->layout, p, buf) ? 1 : 0;
+}
+
+static int checksum_ok(const tile_slot *s, const void *buf){
+  return XXH3_64bits(buf, s->t.bytes) == s->checksum;
+}
+
+/* Read and verify one tile into its home: as a run if it has a place,
+** else (or if the run is not what it should be) through SQLite, on r.db
+** under r.lock.  A tile whose run failed its checksum but reads well
+** through SQLite (the file changed since open) loses its place, as does
+** one whose pages were not on consecutive pages.  Returns
+** 0 (read as a run), 1 (through SQLite), or -1 with the message, naming
+** the tile, in err and the home given back. */
+static int tile_read(tile_manager *tm, tile_reader r, tile_slot *s, char *err, size_t len){
+  uint8_t *buf = tile_home(tm, s);
+  char why[192] = "";
+  home_populate(tm, s);
+  int rc = place_of(tm, s->t.id) ? run_read(tm, s, buf, why, sizeof why) : 1;
+  if( rc == 0 && checksum_ok(s, buf) ){
+    home_trim(tm, s, r.huge);
+    return 0;
+  }
+  if( r.lock ) pthread_mutex_lock(r.lock);
+  int sqlite_rc = rc < 0 ? SQLITE_OK : blob_read(r.db, s, buf);
+  int ok = rc >= 0 && sqlite_rc == SQLITE_OK && checksum_ok(s, buf);
   char where[256];
-  tile_describe(db, s->t.id, where, sizeof where);
-  if( rc == SQLITE_OK ) snprintf(err, err_len, "checksum mismatch in %s", where);
-  else snprintf(err, err_len, "cannot read %s: %s", where, sqlite3_errstr(rc));
+  if( !ok ) tile_describe(r.db, s->t.id, where, sizeof where);
+  if( r.lock ) pthread_mutex_unlock(r.lock);
+  if( ok ){
+    home_trim(tm, s, r.huge);
+    if( place_of(tm, s->t.id) ) tm->layout.places[s->t.id].head_at = 0;
+    return 1;
+  }
+  if( rc < 0 ) snprintf(err, len, "cannot read %s: %s", where, why);
+  else if( sqlite_rc == SQLITE_OK ) snprintf(err, len, "checksum mismatch in %s", where);
+  else snprintf(err, len, "cannot read %s: %s", where, sqlite3_errstr(sqlite_rc));
   home_release(tm, s);
   return -1;
 }
@@ -315,6 +433,7 @@ static void evict(tile_manager *tm, tile_slot *s){
   s->resident_at = -1;
   home_release(tm, s);
   s->t.data = 0;
+  if( s->prefetched ) tm->ahead_bytes -= (int64_t)s->t.bytes;
   s->prefetched = 0;
   tm->stats.resident_bytes -= s->t.bytes;
   tm->stats.evictions++;
@@ -328,12 +447,12 @@ static void evict_unpinned(tile_manager *tm){
   }
 }
 
-/* Huge pages exactly when there is no budget (lock held).  Going under a
+/* Huge pages exactly when there is no budget and tiles stay (lock held).  Going under a
 ** budget, every unpinned tile goes: a huge page that keeps one tile mapped
 ** stays charged whole until the kernel gets round to splitting it.  (Only
 ** whole huge pages inside the homes are huge, so none reaches past them.) */
 static void homes_follow_budget(tile_manager *tm){
-  int huge = budget_get() == 0;
+  int huge = budget_get() == 0 && budget_get_policy() != POLICY_OS;
   if( huge == tm->homes_huge ) return;
   tm->homes_huge = huge;
   if( !huge ) evict_unpinned(tm);
@@ -342,62 +461,6 @@ static void homes_follow_budget(tile_manager *tm){
 
 static const schedule *active_schedule(const tile_manager *tm){
   return &tm->schedules[tm->active];
-}
-
-/* The extent to ask the kernel for before loading s, which stands at
-** `pos` on the schedule: its own, then (with prefetch on: asking early is
-** reading ahead) that of each next tile on the schedule while it is to be
-** loaded and starts where the run ends on disk, up to RUN_BYTES.  Empty if
-** s was asked for already or its extent is not known yet (its first
-** load). */
-static file_extent run_ask(tile_manager *tm, tile_slot *s, int64_t pos){
-  file_extent run = { 0, 0 };
-  if( s->asked || s->extent.bytes == 0 ) return run;
-  run = s->extent;
-  s->asked = 1;
-  tm->asked_bytes += run.bytes;
-  const schedule *sc = active_schedule(tm);
-  if( !budget_get_prefetch() || tm->recording || !sc->ready ) return run;
-  if( pos < 0 || sc->ids[pos] != s->t.id ) return run;
-  for(int64_t k = 1; k < sc->len && run.bytes < RUN_BYTES; k++){
-    tile_slot *u = &tm->slots[sc->ids[(pos + k) % sc->len]];
-    if( u->t.data || u->loading || u->asked || u->extent.at != run.at + run.bytes ) break;
-    run.bytes += u->extent.bytes;
-    u->asked = 1;
-    tm->asked_bytes += u->extent.bytes;
-  }
-  return run;
-}
-
-/* The prefetcher is about to read slot at `pos`, asked for already: the
-** run after it, from the next tile in the window still to be asked for,
-** unless two runs are asked already. */
-static file_extent run_next(tile_manager *tm, int64_t pos){
-  file_extent none = { 0, 0 };
-  const schedule *sc = active_schedule(tm);
-  if( tm->asked_bytes >= 2 * RUN_BYTES ) return none;
-  for(int64_t k = 1; k <= TILE_PREFETCH_WINDOW && k < sc->len; k++){
-    int64_t at = (pos + k) % sc->len;
-    tile_slot *u = &tm->slots[sc->ids[at]];
-    if( u->t.data == 0 && !u->loading && !u->asked ) return run_ask(tm, u, at);
-  }
-  return none;
-}
-
-/* The step follows another schedule: what was asked for along the old
-** one may not be loaded soon, so it no longer counts as asked (its pages
-** stay in the page cache until read or reclaimed). */
-static void asked_forget(tile_manager *tm){
-  for(int64_t i = 1; i <= tm->n_tiles; i++) tm->slots[i].asked = 0;
-  tm->asked_bytes = 0;
-}
-
-/* A load of s ended: what was asked for it is read, and its extent is
-** known from now on. */
-static void load_noted(tile_manager *tm, tile_slot *s, file_extent seen){
-  if( s->asked ) tm->asked_bytes -= s->extent.bytes;
-  s->asked = 0;
-  if( s->extent.bytes == 0 ) s->extent = seen;
 }
 
 /* The unpinned resident tile to evict by the policy, or -1 if none.  Under
@@ -442,7 +505,10 @@ static int budget_too_small(tile_manager *tm, size_t need, char *err, size_t err
   return -1;
 }
 
+/* Room for need more bytes.  Under POLICY_OS the OS page cache is the
+** cache: every unpinned tile goes. */
 static int make_room(tile_manager *tm, size_t need, char *err, size_t err_len){
+  if( budget_get_policy() == POLICY_OS ) evict_unpinned(tm);
   while( over_budget(need) ){
     int64_t distance;
     int64_t victim = choose_victim(tm, &distance);
@@ -454,11 +520,11 @@ static int make_room(tile_manager *tm, size_t need, char *err, size_t err_len){
 
 /* ---- pinning ---------------------------------------------------------------- */
 
-/* Whether the prefetcher's last scan, which found the window after the
+/* Whether a reader's last scan, which found the window after the
 ** cursor all resident, still holds: nothing was evicted since, and the
 ** cursor has not moved half a window on, bringing unscanned tiles near.
 ** (Evictions alone were not enough: under a budget that keeps all but a
-** few tiles, the cursor walked up to the missing ones with the prefetcher
+** few tiles, the cursor walked up to the missing ones with the readers
 ** asleep, and the pins read them themselves.) */
 static int window_known_resident(const tile_manager *tm){
   const schedule *s = active_schedule(tm);
@@ -466,15 +532,16 @@ static int window_known_resident(const tile_manager *tm){
   return tm->clean_at == tm->stats.evictions + 1 && moved < TILE_PREFETCH_WINDOW / 2;
 }
 
-/* Whether the prefetcher can have work at all.  With every tile resident
-** (no budget, or one the model fits in) it has none until an eviction;
-** waking it to find that out cost 4% of a 2-thread decode step in futex
+/* Whether the readers can have work at all.  With every tile resident
+** (no budget, or one the model fits in) they have none until an eviction;
+** waking them to find that out cost 4% of a 2-thread decode step in futex
 ** calls and context switches. */
 static int prefetch_wanted(const tile_manager *tm){
   /* Reading ahead needs to know which tiles are needed later than the
   ** one it brings in: under LRU there is no such knowledge, so no prefetch
-  ** (it evicted tiles needed next and doubled the reads). */
-  if( !budget_get_prefetch() || budget_get_policy() == POLICY_LRU ) return 0;
+  ** (it evicted tiles needed next and doubled the reads).  Under POLICY_OS
+  ** the kernel's read-ahead is the prefetch. */
+  if( !budget_get_prefetch() || budget_get_policy() != POLICY_OPT ) return 0;
   return tm->n_resident < tm->n_tiles;
 }
 
@@ -483,7 +550,7 @@ static int prefetch_may_find_work(const tile_manager *tm){
   return prefetch_wanted(tm) && !window_known_resident(tm);
 }
 
-static void prefetcher_wake(tile_manager *tm){
+static void readers_wake(tile_manager *tm){
   tm->stats.prefetch_wakes++;
   pthread_cond_broadcast(&tm->changed);
 }
@@ -493,22 +560,21 @@ static void schedule_note(tile_manager *tm, int64_t id){
   if( tm->recording ) schedule_record(s, id);
   else tm->cursor = schedule_advance(s, tm->cursor, id);
   tm->slots[id].last_use = ++tm->clock;
-  /* Wake the prefetcher only if it may have work, and not on every pin:
+  /* Wake the readers only if they may have work, and not on every pin:
   ** a wake costs a context switch, and a step pins thousands of tiles. */
-  if( tm->prefetcher_idle && prefetch_may_find_work(tm)
+  if( tm->readers_idle && prefetch_may_find_work(tm)
    && ++tm->pins_unseen >= PREFETCH_WAKE_PINS ){
     tm->pins_unseen = 0;
-    prefetcher_wake(tm);
+    readers_wake(tm);
   }
 }
 
 static int slot_load(tile_manager *tm, tile_slot *s, char *err, size_t err_len){
   if( make_room(tm, s->t.bytes, err, err_len) ) return -1;
-  file_extent seen;
-  extent_ask(tm->file, run_ask(tm, s, tm->cursor));
-  int rc = tile_read(tm, tm->db, tm->file, s, &seen, err, err_len);
-  load_noted(tm, s, seen);
-  if( rc ) return -1;
+  tile_reader own = { tm->db, 0, tm->homes_huge };
+  int how = tile_read(tm, own, s, err, err_len);
+  if( how < 0 ) return -1;
+  tm->stats.sqlite_reads += (uint64_t)how;
   budget_tiles_add((int64_t)s->t.bytes);
   resident_add(tm, s);
   tm->stats.misses++;
@@ -526,14 +592,13 @@ const tile *tile_manager_pin(tile_manager *tm, int64_t id, char *err, size_t err
   pthread_mutex_lock(&tm->lock);
   schedule_note(tm, id);
   /* Pinned before it is resident: the cursor already stands on it, so by
-  ** the schedule it looks used (next use a step away), and a prefetcher
+  ** the schedule it looks used (next use a step away), and a reader
   ** finishing it while we wait would make it its next victim. */
   s->pins++;
   while( s->loading ) pthread_cond_wait(&tm->changed, &tm->lock);
   if( s->t.data ){
     tm->stats.hits++;
-    if( s->prefetched ) tm->stats.prefetch_hits++;
-    s->prefetched = 0;
+    if( s->prefetched ) prefetch_used(tm, s);
   }else if( slot_load(tm, s, err, err_len) ){
     s->pins--;
     t = 0;
@@ -562,14 +627,13 @@ void tile_manager_begin_step(tile_manager *tm, int prefill){
   char ignored[8];
   make_room(tm, 0, ignored, sizeof ignored);
   homes_follow_budget(tm);
-  if( tm->active != (prefill ? 1 : 0) ) asked_forget(tm);
   tm->active = prefill ? 1 : 0;
   schedule *s = &tm->schedules[tm->active];
   tm->recording = !s->ready;
   if( tm->recording ) schedule_clear(s);
   tm->cursor = -1;
   tm->clean_at = 0;       /* a new step: its window is not scanned yet */
-  if( prefetch_wanted(tm) ) prefetcher_wake(tm);
+  if( prefetch_wanted(tm) ) readers_wake(tm);
   pthread_mutex_unlock(&tm->lock);
 }
 
@@ -586,7 +650,6 @@ void tile_manager_reset_schedules(tile_manager *tm){
   pthread_mutex_lock(&tm->lock);
   for(int k = 0; k < 2; k++) schedule_clear(&tm->schedules[k]);
   tm->recording = 0;
-  asked_forget(tm);
   pthread_mutex_unlock(&tm->lock);
 }
 
@@ -610,22 +673,26 @@ void tile_manager_stats(tile_manager *tm, tile_stats *out){
   pthread_mutex_lock(&tm->lock);
   *out = tm->stats;
   out->schedule_length = (uint64_t)tm->schedules[0].len;
+  out->io = tm->layout.places == 0 ? TILE_IO_SQLITE : tm->direct ? TILE_IO_DIRECT : TILE_IO_BUFFERED;
   pthread_mutex_unlock(&tm->lock);
 }
 
-/* ---- prefetch ---------------------------------------------------------------- */
+/* ---- reading ahead ------------------------------------------------------------ */
 
 /* The next tile within the window after the cursor that is neither
-** resident nor loading, and how far ahead it is; -1 if none. */
+** resident nor loading, and how far ahead it is; -1 if none, -2 if the
+** readers hold TILE_PREFETCH_BYTES ahead already. */
 static int64_t prefetch_target(tile_manager *tm, int64_t *distance){
   const schedule *s = active_schedule(tm);
   for(int64_t k = 1; k <= s->len && k <= TILE_PREFETCH_WINDOW; k++){
     int64_t id = s->ids[(tm->cursor + k + s->len) % s->len];
     const tile_slot *slot = &tm->slots[id];
-    if( slot->t.data == 0 && !slot->loading ){
-      *distance = k;
-      return id;
+    if( slot->t.data || slot->loading ) continue;
+    if( tm->ahead_bytes > 0 && tm->ahead_bytes + (int64_t)slot->t.bytes > TILE_PREFETCH_BYTES ){
+      return -2;
     }
+    *distance = k;
+    return id;
   }
   return -1;
 }
@@ -642,32 +709,42 @@ static int prefetch_room(tile_manager *tm, const tile_slot *target, int64_t dist
   return 0;
 }
 
-/* Load slot, which stands at `pos` on the schedule, ahead of its use.
-** Lock held on entry and exit, released while reading. */
-static int prefetch_load(tile_manager *tm, tile_slot *slot, int64_t pos){
+/* Load slot ahead of its use.  Lock held on entry and exit, released while
+** reading. */
+static int prefetch_load(tile_manager *tm, tile_slot *slot){
   slot->loading = 1;
   budget_tiles_add((int64_t)slot->t.bytes);
-  file_extent run = slot->asked ? run_next(tm, pos) : run_ask(tm, slot, pos), seen;
+  tm->ahead_bytes += (int64_t)slot->t.bytes;
+  tile_reader shared = { tm->readers_db, &tm->readers_db_lock, tm->homes_huge };
   pthread_mutex_unlock(&tm->lock);
   char err[256];
-  extent_ask(tm->prefetch_file, run);
-  int rc = tile_read(tm, tm->prefetch_db, tm->prefetch_file, slot, &seen, err, sizeof err);
+  int how = tile_read(tm, shared, slot, err, sizeof err);
   pthread_mutex_lock(&tm->lock);
   slot->loading = 0;
-  load_noted(tm, slot, seen);
-  if( rc == 0 ){
+  if( how >= 0 ){
     resident_add(tm, slot);
     slot->prefetched = 1;
     tm->stats.bytes_read += slot->t.bytes;
+    tm->stats.sqlite_reads += (uint64_t)how;
   }else{
     /* the pin that needs it will read it again and report the error */
     budget_tiles_add(-(int64_t)slot->t.bytes);
+    tm->ahead_bytes -= (int64_t)slot->t.bytes;
   }
   pthread_cond_broadcast(&tm->changed);
-  return rc;
+  return how < 0 ? -1 : 0;
 }
 
-/* One prefetch, lock held on entry and exit.  Returns 0 if it loaded a
+/* A tile read ahead is used: it no longer counts as ahead, which may let
+** an idle reader go on. */
+static void prefetch_used(tile_manager *tm, tile_slot *s){
+  tm->stats.prefetch_hits++;
+  tm->ahead_bytes -= (int64_t)s->t.bytes;
+  s->prefetched = 0;
+  if( tm->readers_idle ) readers_wake(tm);
+}
+
+/* One read ahead, lock held on entry and exit.  Returns 0 if it loaded a
 ** tile, -1 if there is nothing it may do now. */
 static int prefetch_one(tile_manager *tm){
   const schedule *s = active_schedule(tm);
@@ -675,28 +752,29 @@ static int prefetch_one(tile_manager *tm){
   if( !prefetch_may_find_work(tm) ) return -1;
   int64_t distance;
   int64_t id = prefetch_target(tm, &distance);
-  if( id < 0 ){
+  if( id == -1 ){
     tm->clean_at = tm->stats.evictions + 1;
     tm->clean_cursor = tm->cursor;
-    return -1;
   }
+  if( id < 0 ) return -1;
   tile_slot *slot = &tm->slots[id];
   if( prefetch_room(tm, slot, distance) ) return -1;
-  return prefetch_load(tm, slot, (tm->cursor + distance + s->len) % s->len);
+  return prefetch_load(tm, slot);
 }
 
-/* The prefetch thread: sleeps until a pin moves the cursor, then reads
-** ahead as far as the budget allows. */
-static void *prefetch_main(void *arg){
+/* A reader thread: sleeps until a pin moves the cursor, then reads ahead
+** as far as the budget and the window allow.  TILE_READERS of them keep
+** that many reads in flight. */
+static void *reader_main(void *arg){
   tile_manager *tm = arg;
   pthread_mutex_lock(&tm->lock);
   while( !tm->stopping ){
     /* prefetch_one may drop the lock to read, and close may stop us then:
     ** its broadcast has come and gone, so look again before waiting. */
     if( prefetch_one(tm) == 0 || tm->stopping ) continue;
-    tm->prefetcher_idle = 1;
+    tm->readers_idle++;
     pthread_cond_wait(&tm->changed, &tm->lock);
-    tm->prefetcher_idle = 0;
+    tm->readers_idle--;
   }
   pthread_mutex_unlock(&tm->lock);
   return 0;

@@ -6,13 +6,16 @@
 **
 ** When a load needs room it evicts an unpinned tile: under the default
 ** policy, the one whose next use on the recorded schedule (schedule.h) is
-** furthest away (Bélády's OPT); under POLICY_LRU the least recently used.
-** A prefetch thread reads ahead along the schedule into free budget while
-** the kernels compute, evicting only tiles needed later than the one it
-** brings in.  Reads go through SQLite's blob API on the manager's own
-** connections, without the kernel's read-ahead, and the file's pages are
-** dropped from the OS page cache as they are read, so the budget is what
-** the process really holds and the disk reads what the tiles need.
+** furthest away (Bélády's OPT); under POLICY_LRU the least recently used;
+** under POLICY_OS every unpinned tile, leaving the caching to the OS page
+** cache.  Reader threads read ahead along the schedule into free budget
+** while the kernels compute, several tiles in flight, evicting only tiles
+** needed later than the ones they bring in.  A tile is read as one run of
+** its pages, with O_DIRECT, into memory the manager owns (tile_layout.h,
+** model_file.h); where that cannot be done, through SQLite's blob API on
+** the manager's own connections.  Either way nothing stays in the OS page
+** cache, so the budget is what the process really holds, and the disk
+** reads what the tiles need.
 **
 ** From SQL the manager is invisible: a tensor table's `data` column pins
 ** the tile under the cursor and the pin is released when the cursor moves
@@ -50,11 +53,15 @@ void tile_manager_unpin(tile_manager *tm, const tile *t);
 ** tile_manager_unpin. */
 void tile_manager_hold(tile_manager *tm, const tile *t);
 
-/* How many pins ahead on the schedule the prefetcher reads.  What it holds
-** ahead takes room OPT would keep other tiles in, so a step may read up to
-** a window more than OPT alone; and far-ahead tiles would be the first a
-** miss evicts again (nothing resident is needed later). */
+/* How far ahead on the schedule the readers read: at most this many pins,
+** and at most TILE_PREFETCH_BYTES of tiles loading or read and not used
+** yet.  What they hold ahead takes room OPT would keep other tiles in, so
+** a step may read up to that much more than OPT alone; and far-ahead tiles
+** would be the first a miss evicts again.  Enough to keep TILE_READERS
+** reads of the largest tiles (about 1 MiB) in flight. */
 #define TILE_PREFETCH_WINDOW 32
+#define TILE_PREFETCH_BYTES (4 << 20)
+#define TILE_READERS 4
 
 /* A step of the forward pass begins / ends.  The first step of each kind
 ** (decode: one position; prefill: several) records the schedule; the
@@ -70,11 +77,19 @@ void tile_manager_reset_schedules(tile_manager *tm);
 ** schedules are kept. */
 void tile_manager_drop_all(tile_manager *tm);
 
+/* How the manager reads this model's tiles: as runs of pages with
+** O_DIRECT; as runs, buffered (the file system refused O_DIRECT); or all
+** through SQLite (a WAL file, or pages it could not place). */
+typedef enum tile_io { TILE_IO_DIRECT, TILE_IO_BUFFERED, TILE_IO_SQLITE } tile_io;
+const char *tile_io_name(tile_io io);
+
 typedef struct tile_stats {
   uint64_t hits, misses, prefetch_hits, bytes_read, evictions;
-  uint64_t prefetch_wakes;   /* times the prefetch thread was woken */
+  uint64_t prefetch_wakes;   /* times a reader thread was woken */
+  uint64_t sqlite_reads;     /* tiles read through SQLite, not as a run */
   uint64_t resident_bytes, peak_resident_bytes, peak_total_bytes;
   uint64_t schedule_length;
+  tile_io io;
 } tile_stats;
 void tile_manager_stats(tile_manager *tm, tile_stats *out);
 /* The budget changed: evict down to it, and start the peaks over (a new
