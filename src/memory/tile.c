@@ -46,7 +46,12 @@ typedef struct tile_slot {
   int64_t resident_at;    /* index in resident[], or -1 */
   uint64_t last_use;      /* for LRU */
   size_t home;            /* offset of its bytes in the homes mapping */
+  int64_t tensor_id, row, col;   /* what it is, for errors */
 } tile_slot;
+
+/* A tensor's name, for errors: read at open, so that a file that has gone
+** bad since can still be told about. */
+typedef struct tensor_name { int64_t id; char *name; } tensor_name;
 
 /* A connection to read tiles through SQLite with, the lock its users hold,
 ** and whether the homes are huge pages (read under the manager's lock). */
@@ -64,6 +69,8 @@ struct tile_manager {
   pthread_cond_t changed; /* a load finished, or the cursor moved */
   int64_t n_tiles;
   tile_slot *slots;       /* indexed by tile id; slot 0 unused */
+  tensor_name *tensors;   /* by id, ascending */
+  int64_t n_tensors;
   int64_t *resident;      /* ids of resident tiles */
   int64_t n_resident;
   schedule schedules[2];  /* decode, prefill */
@@ -173,6 +180,31 @@ static void home_populate(tile_manager *tm, const tile_slot *s){
 
 /* ---- opening ------------------------------------------------------------- */
 
+static void tensor_names_load(tile_manager *tm){
+  sqlite3_stmt *st = 0;
+  int64_t n = database_int(tm->db, "SELECT count(*) FROM tensor", 0);
+  tm->tensors = n > 0 ? calloc((size_t)n, sizeof *tm->tensors) : 0;
+  if( tm->tensors == 0 ) return;
+  sqlite3_prepare_v2(tm->db, "SELECT id, name FROM tensor ORDER BY id", -1, &st, 0);
+  while( tm->n_tensors < n && sqlite3_step(st) == SQLITE_ROW ){
+    const char *name = (const char*)sqlite3_column_text(st, 1);
+    tm->tensors[tm->n_tensors].id = sqlite3_column_int64(st, 0);
+    tm->tensors[tm->n_tensors++].name = strdup(name ? name : "?");
+  }
+  sqlite3_finalize(st);
+}
+
+static const char *tensor_name_of(const tile_manager *tm, int64_t id){
+  int64_t lo = 0, hi = tm->n_tensors - 1;
+  while( lo <= hi ){
+    int64_t mid = (lo + hi) / 2;
+    if( tm->tensors[mid].id == id ) return tm->tensors[mid].name;
+    if( tm->tensors[mid].id < id ) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return 0;
+}
+
 static int slots_load(tile_manager *tm, char *err, size_t err_len){
   sqlite3_stmt *st = 0;
   int rc = sqlite3_prepare_v2(tm->db, "SELECT max(id), count(*) FROM tile", -1, &st, 0);
@@ -191,16 +223,22 @@ static int slots_load(tile_manager *tm, char *err, size_t err_len){
     snprintf(err, err_len, "out of memory");
     return -1;
   }
-  sqlite3_prepare_v2(tm->db, "SELECT id, checksum, length(data) FROM tile", -1, &st, 0);
+  sqlite3_prepare_v2(tm->db, "SELECT id, checksum, length(data), tensor_id, tile_row, tile_col"
+                     " FROM tile", -1, &st, 0);
   while( sqlite3_step(st) == SQLITE_ROW ){
     int64_t id = sqlite3_column_int64(st, 0);
     if( id < 1 || id > tm->n_tiles ) continue;
-    tm->slots[id].t.id = id;
-    tm->slots[id].checksum = (uint64_t)sqlite3_column_int64(st, 1);
-    tm->slots[id].t.bytes = (size_t)sqlite3_column_int64(st, 2);
-    tm->slots[id].resident_at = -1;
+    tile_slot *s = &tm->slots[id];
+    s->t.id = id;
+    s->checksum = (uint64_t)sqlite3_column_int64(st, 1);
+    s->t.bytes = (size_t)sqlite3_column_int64(st, 2);
+    s->tensor_id = sqlite3_column_int64(st, 3);
+    s->row = sqlite3_column_int64(st, 4);
+    s->col = sqlite3_column_int64(st, 5);
+    s->resident_at = -1;
   }
   sqlite3_finalize(st);
+  tensor_names_load(tm);
   for(int k = 0; k < 2; k++) schedule_init(&tm->schedules[k], tm->n_tiles);
   return 0;
 }
@@ -234,23 +272,17 @@ static int page_read(void *ctx, int64_t pgno, uint8_t *page){
                          ignored, sizeof ignored);
 }
 
-/* Where the tiles lie in the file, if its pages are where SQLite's b-tree
-** says: not so in WAL mode, where the newest pages may be in the -wal
-** file.  Otherwise, or if the walk fails, every tile is read through
-** SQLite. */
-static void layout_open(tile_manager *tm, const char *path){
-  tm->budget_fd = model_file_open_direct(path, &tm->direct);
-  tm->os_fd = open(path, O_RDONLY | O_CLOEXEC);
+/* The walk of table tile's b-tree, from the file's header on, reading
+** through os_fd. */
+static void layout_walk(tile_manager *tm, int64_t file_bytes){
   uint8_t header[100];
   char err[256];
-  struct stat st;
   layout_source src = { page_read, 0, 0, 0, 0 };
-  if( tm->budget_fd < 0 || tm->os_fd < 0 || fstat(tm->os_fd, &st) ) return;
   if( model_file_read(tm->os_fd, header, sizeof header, 0, 1, err, sizeof err) ) return;
   if( tile_layout_header(header, &src.page_size, &src.usable) ) return;
   page_source ps = { tm->os_fd, src.page_size };
   src.ctx = &ps;
-  src.pages = st.st_size / src.page_size;
+  src.pages = file_bytes / src.page_size;
   int64_t root = database_int(tm->db, "SELECT rootpage FROM sqlite_schema"
                               " WHERE type = 'table' AND name = 'tile'", 0);
   int64_t column = database_int(tm->db, "SELECT cid FROM pragma_table_info('tile')"
@@ -263,6 +295,22 @@ static void layout_open(tile_manager *tm, const char *path){
   for(int64_t i = 1; i <= tm->n_tiles; i++) bytes[i] = tm->slots[i].t.bytes;
   tile_layout_read(&tm->layout, &src, root, (int)column, bytes, tm->n_tiles, err, sizeof err);
   free(bytes);
+}
+
+/* Where the tiles lie in the file, if its pages are where SQLite's b-tree
+** says: not so in WAL mode, where the newest pages may be in the -wal
+** file.  Otherwise, or if the walk fails, every tile is read through
+** SQLite. */
+static void layout_open(tile_manager *tm, const char *path){
+  tm->budget_fd = model_file_open_direct(path, &tm->direct);
+  tm->os_fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if( tm->budget_fd < 0 || tm->os_fd < 0 || fstat(tm->os_fd, &st) ) return;
+  /* The walk's pages are dropped as they are read, and the kernel must not
+  ** read ahead of them meanwhile. */
+  posix_fadvise(tm->os_fd, 0, 0, POSIX_FADV_RANDOM);
+  layout_walk(tm, (int64_t)st.st_size);
+  posix_fadvise(tm->os_fd, 0, 0, POSIX_FADV_NORMAL);
 }
 
 static void *reader_main(void *arg);
@@ -315,6 +363,8 @@ void tile_manager_close(tile_manager *tm){
   if( tm->os_fd >= 0 ) close(tm->os_fd);
   if( tm->map ) munmap(tm->map, tm->map_bytes);
   for(int k = 0; k < 2; k++) schedule_free(&tm->schedules[k]);
+  for(int64_t i = 0; i < tm->n_tensors; i++) free(tm->tensors[i].name);
+  free(tm->tensors);
   free(tm->slots);
   free(tm->resident);
   sqlite3_close(tm->db);
@@ -328,17 +378,10 @@ void tile_manager_close(tile_manager *tm){
 /* ---- reading --------------------------------------------------------------- */
 
 /* "blk.3.ffn_up.weight tile (12,0)": where a bad tile lives, for errors. */
-static void tile_describe(sqlite3 *db, int64_t id, char *out, size_t len){
-  sqlite3_stmt *st = 0;
-  snprintf(out, len, "tile %lld", (long long)id);
-  sqlite3_prepare_v2(db, "SELECT t.name, x.tile_row, x.tile_col FROM tile x"
-                     " JOIN tensor t ON t.id = x.tensor_id WHERE x.id = ?", -1, &st, 0);
-  sqlite3_bind_int64(st, 1, id);
-  if( sqlite3_step(st) == SQLITE_ROW ){
-    snprintf(out, len, "%s tile (%lld,%lld)", (const char*)sqlite3_column_text(st, 0),
-             (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2));
-  }
-  sqlite3_finalize(st);
+static void tile_describe(const tile_manager *tm, const tile_slot *s, char *out, size_t len){
+  const char *name = tensor_name_of(tm, s->tensor_id);
+  if( name ) snprintf(out, len, "%s tile (%lld,%lld)", name, (long long)s->row, (long long)s->col);
+  else snprintf(out, len, "tile %lld", (long long)s->t.id);
 }
 
 /* Read tile s through SQLite into buf: an SQLite result code.  The blob is
@@ -394,17 +437,19 @@ static int tile_read(tile_manager *tm, tile_reader r, tile_slot *s, char *err, s
     home_trim(tm, s, r.huge);
     return 0;
   }
-  if( r.lock ) pthread_mutex_lock(r.lock);
-  int sqlite_rc = rc < 0 ? SQLITE_OK : blob_read(r.db, s, buf);
-  int ok = rc >= 0 && sqlite_rc == SQLITE_OK && checksum_ok(s, buf);
-  char where[256];
-  if( !ok ) tile_describe(r.db, s->t.id, where, sizeof where);
-  if( r.lock ) pthread_mutex_unlock(r.lock);
-  if( ok ){
-    home_trim(tm, s, r.huge);
-    if( place_of(tm, s->t.id) ) tm->layout.places[s->t.id].head_at = 0;
-    return 1;
+  int sqlite_rc = SQLITE_OK;
+  if( rc >= 0 ){
+    if( r.lock ) pthread_mutex_lock(r.lock);
+    sqlite_rc = blob_read(r.db, s, buf);
+    if( r.lock ) pthread_mutex_unlock(r.lock);
+    if( sqlite_rc == SQLITE_OK && checksum_ok(s, buf) ){
+      home_trim(tm, s, r.huge);
+      if( place_of(tm, s->t.id) ) tm->layout.places[s->t.id].head_at = 0;
+      return 1;
+    }
   }
+  char where[256];
+  tile_describe(tm, s, where, sizeof where);
   if( rc < 0 ) snprintf(err, len, "cannot read %s: %s", where, why);
   else if( sqlite_rc == SQLITE_OK ) snprintf(err, len, "checksum mismatch in %s", where);
   else snprintf(err, len, "cannot read %s: %s", where, sqlite3_errstr(sqlite_rc));

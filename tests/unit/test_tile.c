@@ -8,12 +8,26 @@
 ** tiles read may exceed that by a window per step, and the bytes read from
 ** the disk (/proc/self/io) stay those of the tiles loaded.  The end-to-end
 ** tests run stories260K under half its size in budget.
+**
+** The I/O tests check how tiles come off the disk: as runs of pages with
+** O_DIRECT, leaving nothing in the OS page cache; through SQLite where the
+** pages are not where the b-tree walk put them (a WAL file, an edited or
+** VACUUMed file, a chain on scattered pages); buffered where the file
+** system refuses O_DIRECT; and with a clear error, naming the tensor and
+** tile, when the file is cut short.  Their reference for a tile's bytes is
+** the data the test wrote, and SQLite's own blob read.
 */
 #include "../testutil.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "import/import.h"
 #include "import/model_writer.h"
@@ -404,6 +418,271 @@ START_TEST(test_budget_parse){
 }
 END_TEST
 
+/* ---- how tiles come off the disk ------------------------------------------------ */
+
+enum { IO_TILES = 12, IO_BYTES = 252 << 10 };
+
+/* Pin every tile of tile_model(IO_TILES, IO_BYTES) in order and check its
+** floats, row r of the tensor holding 64r .. 64r + 63; the first error, or
+** "" when all read right. */
+static const char *pin_all_checked(tile_manager *tm){
+  static char err[512];
+  int per_tile = IO_BYTES / 4;
+  err[0] = 0;
+  tile_manager_begin_step(tm, 0);
+  for(int64_t id = 1; id <= IO_TILES && !err[0]; id++){
+    const tile *t = tile_manager_pin(tm, id, err, sizeof err);
+    if( t == 0 ) break;
+    const float *f = t->data;
+    for(int i = 0; i < per_tile && !err[0]; i += 997){
+      if( f[i] != (float)((id - 1) * per_tile + i) ){
+        snprintf(err, sizeof err, "tile %lld float %d is %g", (long long)id, i, f[i]);
+      }
+    }
+    tile_manager_unpin(tm, t);
+  }
+  tile_manager_end_step(tm);
+  return err;
+}
+
+/* Whether this file system takes O_DIRECT. */
+static int direct_allowed(const char *path){
+  int fd = open(path, O_RDONLY | O_DIRECT);
+  if( fd >= 0 ) close(fd);
+  return fd >= 0;
+}
+
+/* Pages of the file at path in the OS page cache. */
+static int64_t cached_pages(const char *path){
+  int fd = open(path, O_RDONLY);
+  struct stat st;
+  fstat(fd, &st);
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), n = ((size_t)st.st_size + page - 1) / page;
+  void *map = mmap(0, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+  unsigned char *in = malloc(n);
+  int64_t cached = 0;
+  if( map != MAP_FAILED && mincore(map, (size_t)st.st_size, in) == 0 ){
+    for(size_t i = 0; i < n; i++) cached += in[i] & 1;
+  }
+  free(in);
+  if( map != MAP_FAILED ) munmap(map, (size_t)st.st_size);
+  close(fd);
+  return cached;
+}
+
+/* Dirty pages are not dropped: they are written first. */
+static void cache_drop(const char *path){
+  int fd = open(path, O_RDONLY);
+  fdatasync(fd);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  close(fd);
+}
+
+static tile_manager *io_manager(const char *path, tile_stats *stats){
+  char err[256];
+  tile_manager *tm = tile_manager_open(path, err, sizeof err);
+  ck_assert_msg(tm != 0, "%s", err);
+  if( stats ) tile_manager_stats(tm, stats);
+  return tm;
+}
+
+/* Under a budget the tiles are read as runs with O_DIRECT: right, through
+** no SQLite read, and leaving none of the file in the page cache (the
+** writer's pages are dropped first). */
+START_TEST(test_runs_skip_the_page_cache){
+  const char *path = tile_model(IO_TILES, IO_BYTES);
+  cache_drop(path);
+  tile_stats st;
+  tile_manager *tm = io_manager(path, &st);
+  ck_assert_str_eq(tile_io_name(st.io), direct_allowed(path) ? "direct" : "buffered");
+  budget_set(4 * IO_BYTES);
+  for(int round = 0; round < 3; round++) ck_assert_str_eq(pin_all_checked(tm), "");
+  tile_manager_stats(tm, &st);
+  ck_assert_uint_ge(st.bytes_read / IO_BYTES, 2 * IO_TILES);
+  ck_assert_uint_eq(st.sqlite_reads, 0);
+  int64_t cached = cached_pages(path);
+  ck_assert_msg(cached <= 8, "%lld pages of the model file in the page cache", (long long)cached);
+  budget_set(0);
+  tile_manager_close(tm);
+}
+END_TEST
+
+/* A database in WAL mode, with a tile's new bytes still in the -wal file:
+** every tile is read through SQLite, which sees them. */
+START_TEST(test_wal_reads_through_sqlite){
+  const char *path = tile_model(IO_TILES, IO_BYTES);
+  sqlite3 *writer;
+  ck_assert_int_eq(sqlite3_open(path, &writer), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_exec(writer, "PRAGMA journal_mode = WAL;"
+                   " UPDATE tile SET tile_row = tile_row WHERE id = 3", 0, 0, 0), SQLITE_OK);
+  tile_stats st;
+  tile_manager *tm = io_manager(path, &st);
+  ck_assert_str_eq(tile_io_name(st.io), "sqlite");
+  ck_assert_str_eq(pin_all_checked(tm), "");
+  tile_manager_stats(tm, &st);
+  ck_assert_uint_eq(st.sqlite_reads, IO_TILES);
+  tile_manager_close(tm);
+  sqlite3_exec(writer, "PRAGMA journal_mode = DELETE", 0, 0, 0);
+  sqlite3_close(writer);
+}
+END_TEST
+
+/* Tile 5 rewritten with SQL (its floats negated, the checksum to match),
+** then the file VACUUMed: both times every tile reads as SQLite has it. */
+START_TEST(test_edited_and_vacuumed_files){
+  const char *path = tile_model(IO_TILES, IO_BYTES);
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+  float *f = malloc(IO_BYTES);
+  int per_tile = IO_BYTES / 4;
+  for(int i = 0; i < per_tile; i++) f[i] = -(float)(4 * per_tile + i);
+  sqlite3_stmt *st;
+  sqlite3_prepare_v2(db, "UPDATE tile SET data = ?1, checksum = ?2 WHERE id = 5", -1, &st, 0);
+  sqlite3_bind_blob(st, 1, f, IO_BYTES, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (int64_t)XXH3_64bits(f, IO_BYTES));
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+  for(int vacuumed = 0; vacuumed < 2; vacuumed++){
+    if( vacuumed ) ck_assert_int_eq(sqlite3_exec(db, "VACUUM", 0, 0, 0), SQLITE_OK);
+    tile_stats stats;
+    tile_manager *tm = io_manager(path, 0);
+    char err[256];
+    tile_manager_begin_step(tm, 0);
+    const tile *t = tile_manager_pin(tm, 5, err, sizeof err);
+    ck_assert_msg(t != 0, "%s", err);
+    ck_assert_int_eq(memcmp(t->data, f, IO_BYTES), 0);
+    tile_manager_unpin(tm, t);
+    tile_manager_end_step(tm);
+    tile_manager_stats(tm, &stats);
+    /* after VACUUM every chain is in order again */
+    if( vacuumed ) ck_assert_uint_eq(stats.sqlite_reads, 0);
+    tile_manager_close(tm);
+  }
+  free(f);
+  sqlite3_close(db);
+}
+END_TEST
+
+/* Whether the overflow pages of tile id, in chain order as SQLite's dbstat
+** lists them, are consecutive.  dbstat names a page by its path from the
+** root, "/001/000+000002" for the third overflow page of the first cell of
+** the second leaf; the cells with overflow pages, in path order, are tiles
+** 1, 2, ... while every tile up to id has such pages. */
+static int chain_consecutive(sqlite3 *db, int64_t id){
+  char sql[512];
+  snprintf(sql, sizeof sql, "WITH o AS (SELECT pageno, path, substr(path, 1, instr(path, '+')) cell"
+           " FROM dbstat WHERE name = 'tile' AND pagetype = 'overflow')"
+           " SELECT pageno FROM o WHERE cell = (SELECT DISTINCT cell FROM o ORDER BY cell"
+           " LIMIT 1 OFFSET %lld) ORDER BY path", (long long)(id - 1));
+  sqlite3_stmt *st;
+  ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, 0), SQLITE_OK);
+  int64_t last = -1, n = 0, consecutive = 1;
+  while( sqlite3_step(st) == SQLITE_ROW ){
+    int64_t page = sqlite3_column_int64(st, 0);
+    if( last >= 0 && page != last + 1 ) consecutive = 0;
+    last = page;
+    n++;
+  }
+  sqlite3_finalize(st);
+  ck_assert_msg(n > 1, "no overflow chain found for tile %lld", (long long)id);
+  return (int)consecutive;
+}
+
+/* Tile 2 deleted and written again, twice its size of pages free in the
+** middle of the file after tile 1 shrank: SQLite puts its new chain on the
+** free pages and at the end, not in order.  The gather sees it, and the
+** tile is read through SQLite, right. */
+START_TEST(test_scattered_chain_falls_back){
+  const char *path = tile_model(4, IO_BYTES);
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_exec(db, "CREATE TEMP TABLE saved AS SELECT * FROM tile WHERE id = 2;"
+                   " DELETE FROM tile WHERE id = 2;"
+                   " UPDATE tile SET data = zeroblob(1000), checksum = 0 WHERE id = 4;"
+                   " INSERT INTO tile SELECT * FROM saved", 0, 0, 0), SQLITE_OK);
+  ck_assert_msg(!chain_consecutive(db, 2), "the test needs tile 2's chain scattered");
+  sqlite3_close(db);
+  tile_stats st;
+  tile_manager *tm = io_manager(path, 0);
+  char err[256];
+  tile_manager_begin_step(tm, 0);
+  const tile *t = tile_manager_pin(tm, 2, err, sizeof err);
+  ck_assert_msg(t != 0, "%s", err);
+  const float *f = t->data;
+  int per_tile = IO_BYTES / 4;
+  ck_assert_float_eq(f[0], (float)per_tile);
+  ck_assert_float_eq(f[per_tile - 1], (float)(2 * per_tile - 1));
+  tile_manager_unpin(tm, t);
+  tile_manager_end_step(tm);
+  tile_manager_stats(tm, &st);
+  ck_assert_uint_eq(st.sqlite_reads, 1);
+  tile_manager_close(tm);
+}
+END_TEST
+
+/* The file cut short after the manager opened it: the load says which
+** tensor and tile, and that the file ends too soon; the tiles before the
+** cut still read. */
+START_TEST(test_truncated_file_names_the_tile){
+  const char *path = tile_model(IO_TILES, IO_BYTES);
+  tile_manager *tm = io_manager(path, 0);
+  struct stat sb;
+  stat(path, &sb);
+  ck_assert_int_eq(truncate(path, sb.st_size - 3 * IO_BYTES), 0);
+  const char *err = pin_all_checked(tm);
+  ck_assert_msg(strstr(err, "cannot read t tile (") && strstr(err, "truncated"), "%s", err);
+  char again[512];
+  tile_manager_begin_step(tm, 0);
+  const tile *t = tile_manager_pin(tm, 1, again, sizeof again);
+  ck_assert_msg(t != 0, "%s", again);
+  tile_manager_unpin(tm, t);
+  tile_manager_end_step(tm);
+  tile_manager_close(tm);
+}
+END_TEST
+
+/* ramfs refuses O_DIRECT: the runs are read buffered, and dropped from the
+** page cache after.  Needs root, to mount it. */
+START_TEST(test_buffered_where_direct_is_refused){
+  if( geteuid() != 0 ) return;
+  const char *dir = test_tmp_path("ramfs");
+  mkdir(dir, 0755);
+  ck_assert_msg(mount("none", dir, "ramfs", 0, 0) == 0, "mount ramfs: %s", strerror(errno));
+  char path[1100], cmd[2300];
+  snprintf(path, sizeof path, "%s/tiles.db", dir);
+  snprintf(cmd, sizeof cmd, "cp %s %s", tile_model(IO_TILES, IO_BYTES), path);
+  ck_assert_int_eq(system(cmd), 0);
+  tile_stats st;
+  tile_manager *tm = io_manager(path, &st);
+  ck_assert_str_eq(tile_io_name(st.io), "buffered");
+  budget_set(4 * IO_BYTES);
+  for(int round = 0; round < 2; round++) ck_assert_str_eq(pin_all_checked(tm), "");
+  tile_manager_stats(tm, &st);
+  ck_assert_uint_eq(st.sqlite_reads, 0);
+  budget_set(0);
+  tile_manager_close(tm);
+  umount(dir);
+}
+END_TEST
+
+/* Under POLICY_OS tensql keeps only the tiles in use, and the file stays in
+** the OS page cache, which is now the cache. */
+START_TEST(test_os_policy_leaves_caching_to_the_os){
+  const char *path = tile_model(IO_TILES, IO_BYTES);
+  cache_drop(path);
+  tile_manager *tm = io_manager(path, 0);
+  budget_set_policy(POLICY_OS);
+  ck_assert_str_eq(pin_all_checked(tm), "");
+  tile_stats st;
+  tile_manager_stats(tm, &st);
+  budget_set_policy(POLICY_OPT);
+  ck_assert_uint_le(st.resident_bytes, IO_BYTES);
+  int64_t pages = cached_pages(path), want = IO_TILES * (int64_t)IO_BYTES / sysconf(_SC_PAGESIZE);
+  ck_assert_msg(pages >= want, "%lld pages cached, want %lld", (long long)pages, (long long)want);
+  tile_manager_close(tm);
+}
+END_TEST
+
 /* ---- stories260K within half its size -------------------------------------- */
 
 static char stories_db[1024];
@@ -473,6 +752,15 @@ static Suite *tile_suite(void){
   tcase_add_test(tc, test_budget_returns_huge_pages);
   tcase_add_test(tc, test_budget_parse);
   suite_add_tcase(s, tc);
+  TCase *io = tcase_create("io");
+  tcase_add_test(io, test_runs_skip_the_page_cache);
+  tcase_add_test(io, test_wal_reads_through_sqlite);
+  tcase_add_test(io, test_edited_and_vacuumed_files);
+  tcase_add_test(io, test_scattered_chain_falls_back);
+  tcase_add_test(io, test_truncated_file_names_the_tile);
+  tcase_add_test(io, test_buffered_where_direct_is_refused);
+  tcase_add_test(io, test_os_policy_leaves_caching_to_the_os);
+  suite_add_tcase(s, io);
   TCase *e2e = tcase_create("stories260K");
   tcase_add_unchecked_fixture(e2e, stories_setup, 0);
   tcase_set_timeout(e2e, 120);
