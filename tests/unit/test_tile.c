@@ -739,6 +739,34 @@ START_TEST(test_stories_half_budget){
 }
 END_TEST
 
+/* A tile whose checksum no longer matches: generate stops with an error
+** naming the tensor and tile, and the connection goes on working: the
+** next query runs, and the next generate says the same. */
+START_TEST(test_stories_bad_tile_stops_generate){
+  char path[1100], cmd[2300];
+  snprintf(path, sizeof path, "%s", test_tmp_path("tile_stories_bad.db"));
+  snprintf(cmd, sizeof cmd, "cp %s %s", stories_db, path);
+  ck_assert_int_eq(system(cmd), 0);
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_exec(db, "UPDATE tile SET checksum = checksum + 1 WHERE id ="
+                   " (SELECT first_tile + 1 FROM tensor WHERE name = 'blk.0.ffn_up.weight')",
+                   0, 0, 0), SQLITE_OK);
+  ck_assert_int_eq(tensql_register(db), SQLITE_OK);
+  for(int round = 0; round < 2; round++){
+    char *msg = 0;
+    int rc = sqlite3_exec(db, "SELECT token FROM generate WHERE prompt = 'Once' AND max_tokens = 4",
+                          0, 0, &msg);
+    ck_assert_int_ne(rc, SQLITE_OK);
+    ck_assert_msg(msg && strstr(msg, "checksum mismatch in blk.0.ffn_up.weight tile ("), "%s", msg);
+    sqlite3_free(msg);
+    ck_assert_int_eq(query_int(db, "SELECT 41 + 1"), 42);
+    ck_assert_int_gt(query_int(db, "SELECT count(*) FROM tensors"), 0);
+  }
+  sqlite3_close(db);
+}
+END_TEST
+
 static Suite *tile_suite(void){
   Suite *s = suite_create("tile");
   TCase *tc = tcase_create("policy");
@@ -765,6 +793,7 @@ static Suite *tile_suite(void){
   tcase_add_unchecked_fixture(e2e, stories_setup, 0);
   tcase_set_timeout(e2e, 120);
   tcase_add_test(e2e, test_stories_half_budget);
+  tcase_add_test(e2e, test_stories_bad_tile_stops_generate);
   suite_add_tcase(s, e2e);
   return s;
 }
