@@ -24,10 +24,17 @@
 
 #define EXIT_USAGE 2
 
+/* The eviction policies, by their tensql_policy() names: Belady's OPT,
+** LRU, and 'os' (tensql keeps only the tiles pinned at the moment and reads
+** through the OS page cache, which manages the memory).  The same numbers
+** as memory/budget.h's budget_policy (options.c checks). */
+enum { ENGINE_POLICY_OPT = 0, ENGINE_POLICY_LRU, ENGINE_POLICY_OS };
+
 /* The engine's settings, as given; zero for what was not. */
 typedef struct engine_options {
   int64_t budget;             /* --budget SIZE, bytes; 0 = no budget */
-  int policy_lru;             /* --policy lru; else Belady's OPT */
+  int policy;                 /* --policy opt|lru|os: ENGINE_POLICY_*; OPT if not given */
+  int policy_lru;             /* policy == ENGINE_POLICY_LRU, which run and chat read */
   int no_prefetch;            /* --no-prefetch */
   int threads;                /* --threads N; 0 = not given */
 } engine_options;
@@ -46,7 +53,7 @@ enum { OPTION_BUDGET = 0x100, OPTION_POLICY, OPTION_NO_PREFETCH, OPTION_THREADS 
 /* Take getopt_long's option c, with its argument arg, into o.  Returns 1
 ** if c is an engine option and its value is good, 0 if c is none of them
 ** (o untouched), and -1 if the value is bad: a size budget_parse() refuses,
-** a policy other than "opt" or "lru", or threads outside 1..max_threads;
+** a policy other than "opt", "lru" or "os", or threads outside 1..max_threads;
 ** *bad (if bad is not NULL) then names the option ("--threads") for the
 ** caller's message. */
 int options_engine(engine_options *o, int c, const char *arg, int max_threads, const char **bad);
@@ -55,7 +62,10 @@ int options_engine(engine_options *o, int c, const char *arg, int max_threads, c
 ** overflows a long), or -1. */
 int options_count(const char *text, int lo, int hi);
 
-/* An eviction policy by name: 0 for "opt", 1 for "lru", -1 for another. */
+/* An eviction policy by name: ENGINE_POLICY_OPT for "opt", _LRU for "lru",
+** _OS for "os"; -1 for another. */
 int options_policy(const char *name);
+/* The name tensql_policy() takes for an ENGINE_POLICY_*. */
+const char *options_policy_name(int policy);
 
 #endif
