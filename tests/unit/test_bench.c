@@ -2,9 +2,12 @@
 ** test_bench.c: the benchmark command (tools/bench/) and the bandwidth
 ** probe (tools/bench/probe.c), in everything that does not depend on a clock:
 ** option parsing (and the engine options it shares with `tensql run`,
-** tools/options.c), size lists, medians, the shape and keys of the JSON
-** line, the probe giving a positive rate and leaving nothing resident, and
-** a whole `bench --json` and `bench --sweep` on stories260K producing
+** tools/options.c), size lists and variants, `--cgroup-limit +SIZE`, the
+** cap check, the probe's size and the disk limit as pure functions,
+** medians, the shape and keys of the JSON line, the probe giving a
+** positive rate and leaving nothing resident, the disk probe reading the
+** whole file direct and buffered, and a whole `bench --json`, `bench
+** --sweep` (with the OS variant) and a refused cap on stories260K producing
 ** well-formed output.  No assertion is about speed: performance is
 ** measured by the command, not by tests.
 */
@@ -20,6 +23,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/disk.h"
 #include "bench/probe.h"
 #include "import/import.h"
 #include "options.h"
@@ -44,12 +48,18 @@ START_TEST(test_options_count){
 END_TEST
 
 START_TEST(test_options_policy){
-  ck_assert_int_eq(options_policy("opt"), 0);
-  ck_assert_int_eq(options_policy("lru"), 1);
+  ck_assert_int_eq(options_policy("opt"), ENGINE_POLICY_OPT);
+  ck_assert_int_eq(options_policy("lru"), ENGINE_POLICY_LRU);
+  ck_assert_int_eq(options_policy("os"), ENGINE_POLICY_OS);
+  ck_assert_int_eq(options_policy("OS"), -1);
   ck_assert_int_eq(options_policy("LRU"), -1);
   ck_assert_int_eq(options_policy("lru "), -1);
   ck_assert_int_eq(options_policy(""), -1);
   ck_assert_int_eq(options_policy("fifo"), -1);
+  /* the names go to tensql_policy() as they are */
+  for(int p = ENGINE_POLICY_OPT; p <= ENGINE_POLICY_OS; p++){
+    ck_assert_int_eq(options_policy(options_policy_name(p)), p);
+  }
 }
 END_TEST
 
@@ -67,8 +77,13 @@ START_TEST(test_options_engine){
   ck_assert_int_eq(o.budget, 300 * MIB);
   ck_assert_int_eq(options_engine(&o, OPTION_POLICY, "lru", 64, &bad), 1);
   ck_assert_int_eq(o.policy_lru, 1);
+  ck_assert_int_eq(o.policy, ENGINE_POLICY_LRU);
+  ck_assert_int_eq(options_engine(&o, OPTION_POLICY, "os", 64, &bad), 1);
+  ck_assert_int_eq(o.policy_lru, 0);             /* run and chat: not LRU */
+  ck_assert_int_eq(o.policy, ENGINE_POLICY_OS);
   ck_assert_int_eq(options_engine(&o, OPTION_POLICY, "opt", 64, &bad), 1);
   ck_assert_int_eq(o.policy_lru, 0);
+  ck_assert_int_eq(o.policy, ENGINE_POLICY_OPT);
   ck_assert_int_eq(options_engine(&o, OPTION_NO_PREFETCH, 0, 64, &bad), 1);
   ck_assert_int_eq(o.no_prefetch, 1);
   ck_assert_int_eq(options_engine(&o, OPTION_THREADS, "64", 64, &bad), 1);
@@ -115,10 +130,16 @@ START_TEST(test_parse_defaults){
   ck_assert_int_eq(o.engine.no_prefetch, 0);
   ck_assert_int_eq(o.json, 0);
   ck_assert_int_eq(o.cgroup_limit, 0);
+  ck_assert_int_eq(o.cgroup_limit_plus, 0);
   ck_assert_int_eq(o.n_sweep, 0);
   ck_assert_ptr_null(o.out);
   ck_assert_int_eq(o.probe_bytes, 512 * MIB);
   ck_assert_int_eq(o.keep_cache, 0);
+  /* a sweep compares OPT with prefetch, LRU and the OS unless told otherwise */
+  ck_assert_int_eq(o.n_variants, 3);
+  ck_assert_str_eq(bench_variant_name(o.variants[0]), "opt+prefetch");
+  ck_assert_str_eq(bench_variant_name(o.variants[1]), "lru");
+  ck_assert_str_eq(bench_variant_name(o.variants[2]), "os");
 }
 END_TEST
 
@@ -156,7 +177,111 @@ START_TEST(test_parse_all){
   ck_assert_int_eq(o.probe_bytes, 0);
   ck_assert_int_eq(parse(&o, 3, "bench", "--keep-cache", "m.db"), 0);
   ck_assert_int_eq(o.keep_cache, 1);
+  ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--policy", "os"), 0);
+  ck_assert_int_eq(o.engine.policy, ENGINE_POLICY_OS);
+  ck_assert_int_eq(parse(&o, 6, "bench", "m.db", "--sweep", "1G", "--variants", "lru+prefetch,os,opt"), 0);
+  ck_assert_int_eq(o.n_variants, 3);
+  ck_assert_str_eq(bench_variant_name(o.variants[0]), "lru+prefetch");
+  ck_assert_str_eq(bench_variant_name(o.variants[2]), "opt");
 }
+END_TEST
+
+/* --cgroup-limit +SIZE: each budget's limit is the budget plus SIZE; a
+** plain SIZE is every run's limit, as before. */
+START_TEST(test_cgroup_limit_plus){
+  bench_options o;
+  ck_assert_int_eq(parse(&o, 6, "bench", "m.db", "--sweep", "160M,220M,280M,380M",
+                         "--cgroup-limit", "+40M"), 0);
+  ck_assert_int_eq(o.cgroup_limit_plus, 1);
+  ck_assert_int_eq(o.cgroup_limit, 40 * MIB);
+  static const int64_t want[] = { 200, 260, 320, 420 };
+  for(int i = 0; i < 4; i++) ck_assert_int_eq(bench_cgroup_limit(&o, o.sweep[i]), want[i] * MIB);
+  ck_assert_int_eq(bench_cgroup_limit(&o, 0), 0);            /* no budget to add to */
+
+  ck_assert_int_eq(parse(&o, 6, "bench", "m.db", "--sweep", "160M,220M", "--cgroup-limit", "320M"), 0);
+  ck_assert_int_eq(o.cgroup_limit_plus, 0);
+  ck_assert_int_eq(bench_cgroup_limit(&o, 160 * MIB), 320 * MIB);
+  ck_assert_int_eq(bench_cgroup_limit(&o, 0), 320 * MIB);    /* the OS variant's too */
+
+  ck_assert_int_eq(parse(&o, 6, "bench", "m.db", "--budget", "280M", "--cgroup-limit", "+1.5G"), 0);
+  ck_assert_int_eq(bench_cgroup_limit(&o, o.engine.budget), 280 * MIB + 1536 * MIB);
+  ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--cgroup-limit", "0"), 0);
+  ck_assert_int_eq(bench_cgroup_limit(&o, 280 * MIB), 0);
+
+  /* +SIZE needs a budget to add to, and must be one size */
+  ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--cgroup-limit", "+40M"), -1);
+  ck_assert_int_eq(parse(&o, 6, "bench", "m.db", "--budget", "1G", "--cgroup-limit", "+"), -1);
+  ck_assert_int_eq(parse(&o, 6, "bench", "m.db", "--budget", "1G", "--cgroup-limit", "++40M"), -1);
+  ck_assert_int_eq(parse(&o, 6, "bench", "m.db", "--budget", "1G", "--cgroup-limit", "+-40M"), -1);
+  ck_assert_int_eq(parse(&o, 6, "bench", "m.db", "--budget", "1G", "--cgroup-limit", "+40Q"), -1);
+  ck_assert_int_eq(parse(&o, 6, "bench", "m.db", "--budget", "1G", "--cgroup-limit", "40M+"), -1);
+}
+END_TEST
+
+START_TEST(test_variants){
+  bench_variant v[BENCH_MAX_VARIANTS];
+  ck_assert_int_eq(bench_parse_variants("opt+prefetch,opt,lru+prefetch,lru,os", v, BENCH_MAX_VARIANTS), 5);
+  ck_assert_int_eq(v[0].policy, ENGINE_POLICY_OPT);
+  ck_assert_int_eq(v[0].prefetch, 1);
+  ck_assert_int_eq(v[3].policy, ENGINE_POLICY_LRU);
+  ck_assert_int_eq(v[3].prefetch, 0);
+  ck_assert_int_eq(v[4].policy, ENGINE_POLICY_OS);
+  ck_assert_int_eq(v[4].prefetch, 0);
+  static const char *const names[] = { "opt+prefetch", "opt", "lru+prefetch", "lru", "os" };
+  for(int i = 0; i < 5; i++) ck_assert_str_eq(bench_variant_name(v[i]), names[i]);
+  ck_assert_int_eq(bench_parse_variants("os", v, BENCH_MAX_VARIANTS), 1);
+  ck_assert_int_eq(bench_parse_variants("", v, BENCH_MAX_VARIANTS), -1);
+  ck_assert_int_eq(bench_parse_variants(0, v, BENCH_MAX_VARIANTS), -1);
+  ck_assert_int_eq(bench_parse_variants("lru,", v, BENCH_MAX_VARIANTS), -1);
+  ck_assert_int_eq(bench_parse_variants(",lru", v, BENCH_MAX_VARIANTS), -1);
+  ck_assert_int_eq(bench_parse_variants("lru,lru", v, BENCH_MAX_VARIANTS), -1);   /* twice */
+  ck_assert_int_eq(bench_parse_variants("fifo", v, BENCH_MAX_VARIANTS), -1);
+  ck_assert_int_eq(bench_parse_variants("op", v, BENCH_MAX_VARIANTS), -1);        /* no prefixes */
+  ck_assert_int_eq(bench_parse_variants("opt,lru,os", v, 2), -1);                 /* more than max */
+}
+END_TEST
+
+/* ---- the rules, as pure functions ------------------------------------------------ */
+
+START_TEST(test_cap_check){
+  char why[300] = "";
+  /* the example: 200M is below 190M plus ~24M */
+  ck_assert_int_eq(bench_cap_check(200 * MIB, 190 * MIB, 24 * MIB, why, sizeof why), -1);
+  ck_assert_msg(strstr(why, "cgroup limit 200.0 MB is below budget 190.0 MB plus tensql's overhead"
+                            " of ~24.0 MB") != 0, "%s", why);
+  ck_assert_int_eq(bench_cap_check(214 * MIB, 190 * MIB, 24 * MIB, why, sizeof why), 0);  /* just fits */
+  ck_assert_int_eq(bench_cap_check(214 * MIB - 1, 190 * MIB, 24 * MIB, why, sizeof why), -1);
+  ck_assert_int_eq(bench_cap_check(100 * MIB, 190 * MIB, 0, why, sizeof why), -1);        /* below the budget */
+  /* no limit, or no budget (the OS variant), always passes */
+  ck_assert_int_eq(bench_cap_check(0, 190 * MIB, 24 * MIB, why, sizeof why), 0);
+  ck_assert_int_eq(bench_cap_check(1 * MIB, 0, 24 * MIB, why, sizeof why), 0);
+}
+END_TEST
+
+START_TEST(test_probe_size){
+  const int64_t probe = 512 * MIB, margin = BENCH_PROBE_MARGIN;
+  ck_assert_int_eq(bench_probe_size(probe, 0, 0, -1), probe);              /* nothing to keep to */
+  ck_assert_int_eq(bench_probe_size(probe, 280 * MIB, 0, -1), 280 * MIB);  /* the budget */
+  ck_assert_int_eq(bench_probe_size(probe, 280 * MIB, 300 * MIB, -1), 300 * MIB - margin);  /* the limit */
+  ck_assert_int_eq(bench_probe_size(probe, 0, 320 * MIB, -1), 320 * MIB - margin);
+  ck_assert_int_eq(bench_probe_size(probe, 280 * MIB, 1024 * MIB, 100 * MIB), 100 * MIB - margin);  /* room */
+  ck_assert_int_eq(bench_probe_size(64 * MIB, 280 * MIB, 320 * MIB, 1024 * MIB), 64 * MIB);  /* --probe-size */
+  ck_assert_int_eq(bench_probe_size(probe, 0, 0, margin / 2), 0);        /* no room: no probe */
+  ck_assert_int_eq(bench_probe_size(0, 280 * MIB, 0, -1), 0);            /* --probe-size 0 */
+}
+END_TEST
+
+START_TEST(test_disk_limit){
+  /* 2 GB/s over 250 MB a token: 8 tok/s; /proc/self/io's count first */
+  ck_assert_double_eq_tol(bench_disk_limit(2e9, 250e6, 400e6), 8, 1e-9);
+  ck_assert_double_eq_tol(bench_disk_limit(2e9, 0, 400e6), 5, 1e-9);      /* it counted nothing */
+  ck_assert_double_eq_tol(bench_disk_limit(2e9, NAN, 400e6), 5, 1e-9);    /* or is unknown */
+  ck_assert(isnan(bench_disk_limit(2e9, 0, 0)));                          /* the model fits */
+  ck_assert(isnan(bench_disk_limit(2e9, NAN, NAN)));
+  ck_assert(isnan(bench_disk_limit(NAN, 250e6, 250e6)));                  /* no disk probe */
+  ck_assert(isnan(bench_disk_limit(-1, 250e6, 250e6)));
+}
+END_TEST
 END_TEST
 
 START_TEST(test_parse_errors){
@@ -174,6 +299,7 @@ START_TEST(test_parse_errors){
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--budget", "lots"), -1);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--cgroup-limit", "-1M"), -1);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--sweep", "150M,,250M"), -1);
+  ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--variants", "opt,fifo"), -1);
   ck_assert_int_eq(parse(&o, 3, "bench", "m.db", "--frobnicate"), -1);
   ck_assert_int_eq(parse(&o, 3, "bench", "m.db", "--budget"), -1);           /* no value */
   ck_assert_int_eq(parse(&o, 3, "bench", "m.db", "--help"), -1);
@@ -229,9 +355,8 @@ END_TEST
 static void result_fill(bench_result *r){
   memset(r, 0, sizeof *r);
   r->model = "dir/\"quoted\"\n.db";
-  r->budget_bytes = 280 * MIB;
-  r->policy_lru = 1;
-  r->prefetch = 0;
+  r->budget_bytes = r->sweep_budget = 280 * MIB;
+  r->variant = (bench_variant){ ENGINE_POLICY_LRU, 0 };
   r->threads = 2;
   r->cgroup_limit = 0;
   r->n_repeat = 3;
@@ -256,7 +381,12 @@ static void result_fill(bench_result *r){
   r->decode_tokens = 15;
   r->peak_rss_bytes = 300000000;
   r->peak_charged_bytes = -1;            /* no cgroup: null */
+  r->opened_charged_bytes = -1;
   r->cgroup = 0;
+  r->probe_bytes = 280 * MIB;
+  r->disk_bytes_per_second = 2e9;
+  r->disk_direct = 1;
+  strcpy(r->io, "direct");
   r->budget_peak_bytes = 290000000;
   r->statements_per_step = 460;
   r->model_bytes = 525120000;
@@ -314,6 +444,9 @@ static const struct { const char *key, *type; } required_keys[] = {
   { "model_bytes", "integer" }, { "weight_bytes_per_token", "integer" },
   { "efficiency", "real" }, { "disk_read_bytes_per_token", "real" }, { "cgroup", "null" },
   { "prompt_tokens", "integer" }, { "decode_tokens", "integer" }, { "error", "null" },
+  { "opened_charged_bytes", "null" }, { "probe_bytes", "integer" },
+  { "sweep_budget_bytes", "integer" }, { "disk_gb_s", "real" }, { "disk_direct", "true" },
+  { "disk_limit_tok_s", "real" }, { "disk_efficiency", "real" }, { "io", "text" },
 };
 
 START_TEST(test_json_shape){
@@ -342,6 +475,10 @@ START_TEST(test_json_shape){
   ck_assert_double_eq(json_number(db, json, "budget_bytes"), 280 * MIB);
   /* efficiency = decode tok/s x weight bytes per token / probe bytes/s */
   ck_assert_double_eq_tol(json_number(db, json, "efficiency"), 6 * 500e6 / 10e9, 1e-6);
+  /* disk limit = disk bytes/s / disk bytes read per token; decode against it */
+  ck_assert_double_eq_tol(json_number(db, json, "disk_gb_s"), 2, 1e-6);
+  ck_assert_double_eq_tol(json_number(db, json, "disk_limit_tok_s"), 2e9 / 240e6, 1e-4);
+  ck_assert_double_eq_tol(json_number(db, json, "disk_efficiency"), 6 / (2e9 / 240e6), 1e-4);
   char *policy = 0;
   sqlite3_stmt *st;
   sqlite3_prepare_v2(db, "SELECT json_extract(?1, '$.policy'), json_extract(?1, '$.model')", -1, &st, 0);
@@ -372,6 +509,33 @@ START_TEST(test_json_shape){
   assert_key(db, json, "peak_charged_bytes", "integer");
   assert_key(db, json, "cgroup", "text");
   assert_key(db, json, "error", "text");
+  assert_key(db, json, "disk_efficiency", "null");        /* no decode */
+  free(json);
+
+  /* the model fits: nothing read, so no disk limit; no disk probe, no io column */
+  result_fill(&r);
+  for(int k = 0; k < 3; k++) r.bytes_read_per_token[k] = r.disk_read_per_token[k] = 0;
+  r.disk_bytes_per_second = NAN;
+  r.disk_direct = -1;
+  r.io[0] = 0;
+  json = bench_json(&r);
+  assert_key(db, json, "disk_limit_tok_s", "null");
+  assert_key(db, json, "disk_efficiency", "null");
+  assert_key(db, json, "disk_gb_s", "null");
+  assert_key(db, json, "disk_direct", "null");
+  assert_key(db, json, "io", "null");
+  free(json);
+
+  /* the OS variant: policy 'os', no budget, its row's budget kept */
+  result_fill(&r);
+  r.variant = (bench_variant){ ENGINE_POLICY_OS, 0 };
+  r.budget_bytes = 0;
+  r.disk_direct = 0;
+  json = bench_json(&r);
+  ck_assert_ptr_nonnull(strstr(json, "\"policy\":\"os\",\"prefetch\":false"));
+  ck_assert_double_eq(json_number(db, json, "budget_bytes"), 0);
+  ck_assert_double_eq(json_number(db, json, "sweep_budget_bytes"), 280 * MIB);
+  assert_key(db, json, "disk_direct", "false");
   free(json);
   sqlite3_close(db);
 }
@@ -428,6 +592,49 @@ START_TEST(test_probe_leaves_nothing_resident){
   ck_assert(probe_read_bandwidth(bytes, 2, 1) > 0);
   long long grown = rss_bytes() - before;
   ck_assert_msg(before > 0 && grown < slack, "RSS grew by %lld bytes", grown);
+}
+END_TEST
+
+/* ---- the disk probe ----------------------------------------------------------------- */
+
+/* A file of `bytes` bytes of a pattern at path. */
+static void write_file(const char *path, size_t bytes){
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ck_assert_int_ge(fd, 0);
+  char block[4096];
+  for(size_t i = 0; i < sizeof block; i++) block[i] = (char)(i * 7);
+  for(size_t done = 0; done < bytes; ){
+    size_t n = bytes - done < sizeof block ? bytes - done : sizeof block;
+    ck_assert_int_eq(write(fd, block, n), (ssize_t)n);
+    done += n;
+  }
+  ck_assert_int_eq(close(fd), 0);
+}
+
+/* Every byte once, whether the end falls on a request, a block or neither,
+** and whichever reader takes the last request; direct where the file
+** system allows, buffered when forced (the fallback's path). */
+START_TEST(test_disk_probe){
+  const char *path = test_tmp_path("bench_disk_probe.bin");
+  static const size_t sizes[] = { 0, 1, 4096, DISK_REQUEST, 5 * DISK_REQUEST + 12345 };
+  for(size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++){
+    write_file(path, sizes[i]);
+    for(int buffered = 0; buffered <= 1; buffered++){
+      disk_probe d;
+      ck_assert_msg(disk_read_bandwidth(path, 1ll << 30, buffered, &d) == 0, "%zu bytes: %s", sizes[i], d.why);
+      ck_assert_int_eq(d.bytes, (int64_t)sizes[i]);
+      ck_assert(d.bytes_per_second >= 0);
+      if( buffered ) ck_assert_int_eq(d.direct, 0);
+      else ck_assert_msg(d.direct || strstr(d.why, "O_DIRECT"), "neither direct nor said why: %s", d.why);
+    }
+  }
+  /* the first max_bytes only */
+  disk_probe d;
+  ck_assert_int_eq(disk_read_bandwidth(path, 2 * DISK_REQUEST + 100, 0, &d), 0);
+  ck_assert_int_eq(d.bytes, 2 * DISK_REQUEST + 100);
+  unlink(path);
+  ck_assert_int_eq(disk_read_bandwidth(path, 1ll << 30, 0, &d), -1);
+  ck_assert_msg(strstr(d.why, "bench_disk_probe.bin") != 0, "%s", d.why);     /* names the file */
 }
 END_TEST
 
@@ -517,33 +724,77 @@ START_TEST(test_command_sweep){
   snprintf(prefix, sizeof prefix, "%s", test_tmp_path("bench_sweep"));
   char *argv[] = { "bench", (char*)model, "--json", "--repeat", "1", "--prompt-tokens", "4",
                    "--gen-tokens", "3", "--probe-size", "0", "--sweep", "600K,2M",
-                   "--out", prefix, "--keep-cache", 0 };
-  ck_assert_int_eq(run_bench(out, 16, argv), 0);
+                   "--out", prefix, "--keep-cache", "--cgroup-limit", "+40M", 0 };
+  ck_assert_int_eq(run_bench(out, 18, argv), 0);
   char *text = test_read_file(out, 0);
   int lines = 0;
   for(char *p = text; *p; p++) lines += *p == '\n';
-  ck_assert_int_eq(lines, 8);                     /* 2 budgets x 4 variants */
+  ck_assert_int_eq(lines, 6);                     /* 2 budgets x 3 variants */
   ck_assert_ptr_nonnull(strstr(text, "\"policy\":\"lru\",\"prefetch\":false"));
   ck_assert_ptr_nonnull(strstr(text, "\"policy\":\"opt\",\"prefetch\":true"));
+  /* the OS variant: no budget, under its row's limit (whether or not the
+  ** engine has the policy yet: then its line carries the error) */
+  ck_assert_ptr_nonnull(strstr(text, "\"budget_bytes\":0,\"sweep_budget_bytes\":614400,"
+                                     "\"policy\":\"os\",\"prefetch\":false"));
   ck_assert_ptr_nonnull(strstr(text, "\"probe_gb_s\":null"));   /* --probe-size 0 */
+  ck_assert_ptr_nonnull(strstr(text, "\"disk_direct\":"));
   char path[1100];
   struct stat st;
   snprintf(path, sizeof path, "%s.tsv", prefix);
   ck_assert_int_eq(stat(path, &st), 0);
   char *tsv = test_read_file(path, 0);
   ck_assert(strncmp(tsv, "budget_bytes\tpolicy\tprefetch\tdecode_tok_s", 41) == 0);
+  ck_assert_ptr_nonnull(strstr(tsv, "\tdisk_gb_s\tdisk_direct\tdisk_limit_tok_s\tdisk_efficiency\t"));
   lines = 0;
   for(char *p = tsv; *p; p++) lines += *p == '\n';
-  ck_assert_int_eq(lines, 9);
+  ck_assert_int_eq(lines, 7);
   snprintf(path, sizeof path, "%s.md", prefix);
   ck_assert_int_eq(stat(path, &st), 0);
   char *md = test_read_file(path, 0);
-  ck_assert_ptr_nonnull(strstr(md, "| budget MiB | policy |"));
+  ck_assert_ptr_nonnull(strstr(md, "| budget MiB | variant | cgroup limit MiB |"));
+  ck_assert_ptr_nonnull(strstr(md, "| disk limit tok/s | of disk limit |"));
+  ck_assert_ptr_nonnull(strstr(md, "| os (no budget) |"));
   snprintf(path, sizeof path, "%s.gp", prefix);
   ck_assert_int_eq(stat(path, &st), 0);
+  char *gp = test_read_file(path, 0);
+  ck_assert_ptr_nonnull(strstr(gp, "title 'OS (page cache)'"));
+  ck_assert_ptr_nonnull(strstr(gp, "title 'OPT + prefetch: disk limit'"));
   free(text);
   free(tsv);
   free(md);
+  free(gp);
+}
+END_TEST
+
+/* A limit too small for the budget is refused before the run, with the
+** reason as the error, never found by the OOM killer; where no memory
+** cgroup can be made the limit is not applied, so neither is the check. */
+START_TEST(test_command_cap_refused){
+  const char *model = stories_db();
+  const char *out = test_tmp_path("bench_cap.jsonl");
+  char *argv[] = { "bench", (char*)model, "--json", "--repeat", "1", "--prompt-tokens", "4",
+                   "--gen-tokens", "3", "--probe-size", "0", "--budget", "2M",
+                   "--cgroup-limit", "+1M", "--keep-cache", 0 };
+  int rc = run_bench(out, 15, argv);
+  char *text = test_read_file(out, 0);
+  sqlite3 *db;
+  sqlite3_open(":memory:", &db);
+  char *error = json_type_of(db, text, "error");
+  ck_assert_ptr_nonnull(error);
+  if( strcmp(error, "null") == 0 ){
+    assert_key(db, text, "cgroup", "null");
+    ck_assert_int_eq(rc, 0);
+  }else{
+    ck_assert_int_eq(rc, 1);                       /* its only configuration failed */
+    ck_assert_msg(strstr(text, "cgroup limit 3.0 MB is below budget 2.0 MB plus tensql's overhead")
+                  != 0, "%s", text);
+    ck_assert_ptr_null(strstr(text, "OOM"));
+    assert_key(db, text, "decode_tok_s", "null");
+    ck_assert_double_eq(json_number(db, text, "cgroup_limit_bytes"), 3 * MIB);
+  }
+  free(error);
+  sqlite3_close(db);
+  free(text);
 }
 END_TEST
 
@@ -558,13 +809,20 @@ static Suite *bench_suite(void){
   tcase_add_test(tc, test_parse_all);
   tcase_add_test(tc, test_parse_errors);
   tcase_add_test(tc, test_sizes);
+  tcase_add_test(tc, test_cgroup_limit_plus);
+  tcase_add_test(tc, test_variants);
+  tcase_add_test(tc, test_cap_check);
+  tcase_add_test(tc, test_probe_size);
+  tcase_add_test(tc, test_disk_limit);
   tcase_add_test(tc, test_median);
   tcase_add_test(tc, test_json_shape);
   tcase_add_test(tc, test_probe_positive);
   tcase_add_test(tc, test_probe_sums_every_word);
   tcase_add_test(tc, test_probe_leaves_nothing_resident);
+  tcase_add_test(tc, test_disk_probe);
   tcase_add_test(tc, test_command_json);
   tcase_add_test(tc, test_command_sweep);
+  tcase_add_test(tc, test_command_cap_refused);
   suite_add_tcase(s, tc);
   return s;
 }

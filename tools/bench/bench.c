@@ -4,6 +4,7 @@
 **   tensql bench model.db --repeat 5 --json
 **   tensql bench model.db --budget 280M --cgroup-limit 320M --policy lru --no-prefetch
 **   tensql bench model.db --sweep 150M,250M,350M,600M --out docs/budget_sweep
+**   tensql bench model.db --sweep 160M,220M,280M,380M --cgroup-limit +40M
 **
 ** For one configuration (budget, policy, prefetch) it prints, over R
 ** repeats of `SELECT pos FROM generate WHERE prompt = ? AND max_tokens = ?
@@ -34,18 +35,30 @@
 **                   speed of memory)
 **   cpus            the CPUs a run of fewer threads than CPUs is held to,
 **                   its probe and its decode alike (see host_run_cpus)
+**   disk            the model file read cold, with large O_DIRECT requests
+**                   several at a time (disk.h), before each budget; the disk
+**                   limit = its bytes/s / bytes read from disk per decode
+**                   token, and disk efficiency = decode tok/s / that limit
+**                   (1 = decode runs at the speed of the disk)
+**
+** A sweep runs, at each budget, the variants of --variants: by default OPT
+** with prefetch, LRU, and "the OS": tensql with policy 'os' and no budget,
+** under the same cgroup limit as its budget's row, so that the kernel's
+** page cache manages the memory, as it does for llama.cpp with mmap.
 **
 ** The files of tools/bench/, one job each:
 **   bench.c          this command: the configurations, a report as each is done
 **   command_line.c   the command line, argv -> bench_options
 **   harness.c        the conductor: a worker process per configuration, the
-**                    probe between repeats, the results collected
+**                    probes, the results collected
 **   worker.c         the worker: opens the model, runs the timed generates
+**   limits.c         each run's cgroup limit, the cap check, the probe's size
 **   cgroup.c         the memory cgroup each worker runs in (v1, or v2)
 **   host.c           /proc and cgroup files, the page cache, the CPUs a run is held to
 **   statistics.c     median, min and max over the repeats; the derived figures
 **   report.c         the JSON line, the text, and a sweep's tables and gnuplot plot
 **   probe.c          the memory bandwidth probe
+**   disk.c           the disk probe
 ** bench.h is the face the CLI and the tests see; bench_internal.h is what
 ** the files tell each other.
 */
@@ -60,16 +73,20 @@
 #include <string.h>
 #include <unistd.h>
 
-static void result_init(bench_result *r, const bench_options *o, int64_t budget, int lru, int prefetch){
+/* r for variant v at a row's budget: the OS variant runs with none, under
+** the same cgroup limit as the row. */
+static void result_init(bench_result *r, const bench_options *o, int64_t budget, bench_variant v){
   memset(r, 0, sizeof *r);
   r->model = o->model;
-  r->budget_bytes = budget;
-  r->policy_lru = lru;
-  r->prefetch = prefetch;
+  r->sweep_budget = budget;
+  r->budget_bytes = v.policy == ENGINE_POLICY_OS && o->n_sweep ? 0 : budget;
+  r->variant = v;
   r->threads = 1;
-  r->cgroup_limit = o->cgroup_limit;
+  r->cgroup_limit = bench_cgroup_limit(o, budget);
+  r->disk_bytes_per_second = NAN;
+  r->disk_direct = -1;
   r->prompt_tokens = r->decode_tokens = -1;
-  r->peak_rss_bytes = r->peak_charged_bytes = r->budget_peak_bytes = -1;
+  r->peak_rss_bytes = r->peak_charged_bytes = r->opened_charged_bytes = r->budget_peak_bytes = -1;
   r->statements_per_step = r->model_bytes = r->weight_bytes_per_token = -1;
   for(int k = 0; k < BENCH_MAX_REPEAT; k++){
     r->prefill_tok_s[k] = r->decode_tok_s[k] = r->bytes_read_per_token[k] = NAN;
@@ -91,15 +108,25 @@ static void report(const bench_options *o, const bench_result *r){
 
 
 /* The configurations of budget group g, initialized into r: a sweep's
-** four variants (OPT and LRU, with and without prefetch) at its g-th
-** budget, or the one the options ask for. */
+** variants at its g-th budget, or the one the options ask for. */
 static void group_init(const bench_options *o, int g, bench_result *r){
-  static const int variants[4][2] = { { 0, 1 }, { 0, 0 }, { 1, 1 }, { 1, 0 } };  /* lru, prefetch */
   if( o->n_sweep == 0 ){
-    result_init(r, o, o->engine.budget, o->engine.policy_lru, !o->engine.no_prefetch);
+    bench_variant v = { o->engine.policy, !o->engine.no_prefetch };
+    result_init(r, o, o->engine.budget, v);
     return;
   }
-  for(int v = 0; v < 4; v++) result_init(&r[v], o, o->sweep[g], variants[v][0], variants[v][1]);
+  for(int v = 0; v < o->n_variants; v++) result_init(&r[v], o, o->sweep[g], o->variants[v]);
+}
+
+/* A sweep's OS variant with no limit runs with all the memory it wants:
+** say so, since it then compares nothing. */
+static void note_os_unlimited(const bench_options *o, const cgroup_env *cg){
+  int os = 0;
+  for(int v = 0; v < o->n_variants; v++) os |= o->variants[v].policy == ENGINE_POLICY_OS;
+  if( o->n_sweep && os && (o->cgroup_limit == 0 || cg->kind == 0) ){
+    fprintf(stderr, "tensql bench: the OS variant runs with no budget and no cgroup limit:"
+            " as much page cache as it wants; give --cgroup-limit to compare\n");
+  }
 }
 
 int bench_command(int argc, char **argv){
@@ -115,12 +142,13 @@ int bench_command(int argc, char **argv){
     fprintf(stderr, "tensql bench: peak charged memory will be null: %s\n", cg.why);
     if( o.cgroup_limit ) fprintf(stderr, "tensql bench: --cgroup-limit is not applied\n");
   }
+  note_os_unlimited(&o, &cg);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGINT, harness_interrupted);
   signal(SIGTERM, harness_interrupted);
 
-  /* a sweep: the four variants at each budget; else the one asked for */
-  int per_group = o.n_sweep ? 4 : 1, groups = o.n_sweep ? o.n_sweep : 1, n = per_group * groups;
+  /* a sweep: its variants at each budget; else the one asked for */
+  int per_group = o.n_sweep ? o.n_variants : 1, groups = o.n_sweep ? o.n_sweep : 1, n = per_group * groups;
   bench_result *all = calloc((size_t)n, sizeof *all);
   if( all == 0 ) return 1;
   int failed = 0;

@@ -4,7 +4,8 @@
 **
 **   bench.c  -> harness_measure(o, cg, r, n)    measure n configurations side by side
 **   harness.c forks; the child runs worker_main(), and they talk in
-**            CMD_* bytes one way and worker_msg records the other
+**            CMD_* bytes one way and worker_msg records the other;
+**            limits.c's rules say what may run and how large the probe is
 **   report.c  <- bench_summarize() (statistics.c) for every figure it prints
 */
 #ifndef TENSQL_BENCH_INTERNAL_H
@@ -60,6 +61,13 @@ int cgroup_create(const cgroup_env *cg, char *dir, size_t len, int64_t limit,
 int cgroup_enter(const char *dir, pid_t pid);
 /* The group's peak memory, page cache included; -1 if unreadable. */
 int64_t cgroup_peak(int kind, const char *dir);
+/* The group's memory now, page cache included (v1 memory.usage_in_bytes,
+** v2 memory.current); -1 if unreadable. */
+int64_t cgroup_usage(int kind, const char *dir);
+/* What is left under this process's own group's limit (v1: the tightest
+** of its ancestors'), less what it holds that the kernel could not simply
+** drop (inactive file pages it can); -1 if it has no limit or cg no kind. */
+int64_t cgroup_room(const cgroup_env *cg);
 /* OOM kills in the group: v1 memory.oom_control, v2 memory.events. */
 int64_t cgroup_oom_kills(int kind, const char *dir);
 /* rmdir, once the group's last process is reaped (the kernel may take a
@@ -71,16 +79,18 @@ void cgroup_remove(const char *dir);
 /* One configuration to measure. */
 typedef struct bench_config {
   int64_t budget;
-  int lru, prefetch;
+  bench_variant variant;
 } bench_config;
 
 /* Child to parent, one message per write (smaller than PIPE_BUF, so whole). */
-enum { MSG_READY = 1, MSG_REPEAT, MSG_DONE, MSG_ERROR };
+enum { MSG_OPENED = 1, MSG_READY, MSG_REPEAT, MSG_DONE, MSG_ERROR };
 typedef struct worker_msg {
   int kind;
+  /* OPENED: nothing; the harness reads what the worker's cgroup holds */
   /* READY */
   int threads, threads_available;
   int64_t statements, model_bytes, weight_bytes, prompt_tokens;
+  char io[16];               /* tile_stats.io, or "" if the engine has no such column */
   /* REPEAT */
   double prefill_tok_s, decode_tok_s, bytes_read_per_token, disk_read_per_token, hit_rate;
   int64_t decode_tokens;
@@ -89,8 +99,17 @@ typedef struct worker_msg {
   char text[1024];           /* ERROR: why; READY: a warning or "" */
 } worker_msg;
 
-/* Parent to child: one byte. */
-enum { CMD_START = 's', CMD_GO = 'g', CMD_QUIT = 'q' };
+/* Parent to child: one byte.  START opens the model (-> MSG_OPENED), WARM
+** warms up (-> MSG_READY), GO runs a repeat, QUIT asks for the peaks.  A
+** worker the harness refuses after START gets end-of-file instead of WARM. */
+enum { CMD_START = 's', CMD_WARM = 'w', CMD_GO = 'g', CMD_QUIT = 'q' };
+
+/* tensql's memory beyond its budget that the opened model does not show
+** yet: a step's buffers, the prompt's connection, the threads' stacks and
+** arenas.  The cap check adds it to what the worker's cgroup holds once
+** the model is open (before forking, it is the whole estimate).  Measured:
+** see docs/bench.md, "The cap check". */
+#define BENCH_STEP_MARGIN (8ll << 20)
 
 /* The child's whole life, reading commands from fd in and writing
 ** messages to fd out: never returns. */
@@ -100,9 +119,10 @@ void worker_main(const bench_options *o, const bench_config *cfg, int in, int ou
 /* ---- harness.c: the conductor --------------------------------------------- */
 
 /* Measure the n (at most 8) configurations in r side by side, each in a
-** worker process of its own (and its own cgroup when cg has a kind): one
-** repeat of each in turn, the probe before each.  Fills r in; a failed
-** configuration has its error set. */
+** worker process of its own (and its own cgroup when cg has a kind): the
+** disk probe first, then one repeat of each in turn, the bandwidth probe
+** before each.  Fills r in; a failed or refused configuration has its
+** error set. */
 void harness_measure(const bench_options *o, const cgroup_env *cg, bench_result *r, int n);
 /* SIGINT and SIGTERM: kill the workers, remove their groups, and die of sig. */
 void harness_interrupted(int sig);
@@ -115,6 +135,11 @@ typedef struct bench_summary {
   double bytes_read, disk_read, hit_rate;
   double probe, probe_min, probe_max, probe_1t, probe_nt;   /* GB/s */
   double efficiency;
+  double disk;                 /* the disk probe's GB/s */
+  double read_per_token;       /* bytes from disk per decode token: disk_read when it
+                               ** counted any, else bytes_read (bench_disk_limit's) */
+  double disk_limit;           /* decode tok/s the disk allows; NaN if nothing is read */
+  double disk_efficiency;      /* decode / disk_limit */
 } bench_summary;
 
 void bench_summarize(const bench_result *r, bench_summary *s);

@@ -7,6 +7,8 @@
 **   cgroup_create(&cg, dir, ..., limit, ...)  a child group, with memory.limit_in_bytes / memory.max
 **   cgroup_enter(dir, pid)                    the worker's pid into its cgroup.procs
 **   cgroup_peak(cg.kind, dir)                 memory.max_usage_in_bytes / memory.peak
+**   cgroup_usage(cg.kind, dir)                memory.usage_in_bytes / memory.current
+**   cgroup_room(&cg)                          what is left under this process's own limit
 **   cgroup_oom_kills(cg.kind, dir)            did the group's OOM killer strike?
 **   cgroup_remove(dir)                        once the worker is reaped
 **
@@ -193,6 +195,12 @@ int64_t cgroup_peak(int kind, const char *dir){
   return host_file_number(file);
 }
 
+int64_t cgroup_usage(int kind, const char *dir){
+  char file[700];
+  bench_format(file, sizeof file, "%s/%s", dir, kind == 1 ? "memory.usage_in_bytes" : "memory.current");
+  return host_file_number(file);
+}
+
 int64_t cgroup_oom_kills(int kind, const char *dir){
   char file[700];
   bench_format(file, sizeof file, "%s/%s", dir, kind == 1 ? "memory.oom_control" : "memory.events");
@@ -201,4 +209,29 @@ int64_t cgroup_oom_kills(int kind, const char *dir){
 
 void cgroup_remove(const char *dir){
   for(int i = 0; i < 100 && rmdir(dir) && errno == EBUSY; i++) usleep(10000);
+}
+
+/* ---- this process's own group ---------------------------------------------------- */
+
+/* Limits this high mean none (v1 writes 2^63 rounded down to a page). */
+#define NO_LIMIT (1ll << 60)
+
+int64_t cgroup_room(const cgroup_env *cg){
+  char file[700];
+  int64_t limit, inactive;
+  if( cg->kind == 0 ) return -1;
+  if( cg->kind == 1 ){
+    bench_format(file, sizeof file, "%s/memory.stat", cg->parent);
+    limit = host_proc_value(file, "hierarchical_memory_limit");
+    inactive = host_proc_value(file, "total_inactive_file");
+  }else{
+    bench_format(file, sizeof file, "%s/memory.max", cg->parent);
+    limit = host_file_number(file);          /* "max": unreadable as a number, so -1 */
+    bench_format(file, sizeof file, "%s/memory.stat", cg->parent);
+    inactive = host_proc_value(file, "inactive_file");
+  }
+  int64_t usage = cgroup_usage(cg->kind, cg->parent);
+  if( limit < 0 || limit >= NO_LIMIT || usage < 0 ) return -1;
+  if( inactive > 0 ) usage -= inactive < usage ? inactive : usage;
+  return limit > usage ? limit - usage : 0;
 }

@@ -8,6 +8,13 @@
 ** tools/options.c's, spelled as `tensql run` spells them; the rest are
 ** bench's own.  A bad value is named on stderr ("tensql bench: bad value
 ** 'fifo' for --policy") before the usage.
+**
+** --cgroup-limit +40M is relative: each budget's limit is that budget plus
+** 40M (bench_cgroup_limit, limits.c), so it needs --budget or --sweep.
+** --variants names what a sweep runs at each budget, by
+** bench_variant_name()'s names; by default OPT with prefetch, LRU and the
+** OS: tensql at its best and at its plainest against the page cache, in
+** three workers rather than five, so a sweep takes 3/5 of the time.
 */
 #include "bench_internal.h"
 
@@ -18,19 +25,28 @@
 #include "memory/budget.h"
 #include "options.h"
 
+/* A sweep's variants unless --variants: OPT + prefetch, LRU, the OS. */
+static const bench_variant default_variants[] = {
+  { ENGINE_POLICY_OPT, 1 }, { ENGINE_POLICY_LRU, 0 }, { ENGINE_POLICY_OS, 0 }
+};
+
 int bench_usage(FILE *f){
   fprintf(f,
     "usage: tensql bench MODEL.db [--prompt-tokens 64] [--gen-tokens 64] [--threads N]\n"
-    "                    [--budget SIZE] [--policy opt|lru] [--no-prefetch] [--repeat R]\n"
-    "                    [--json] [--cgroup-limit SIZE] [--sweep SIZES] [--out PREFIX]\n"
-    "                    [--probe-size SIZE] [--keep-cache]\n"
+    "                    [--budget SIZE] [--policy opt|lru|os] [--no-prefetch] [--repeat R]\n"
+    "                    [--json] [--cgroup-limit [+]SIZE] [--sweep SIZES] [--variants LIST]\n"
+    "                    [--out PREFIX] [--probe-size SIZE] [--keep-cache]\n"
     "  Prefill and decode speed (median, min, max over R repeats), peak RSS, peak\n"
     "  memory charged to a cgroup of its own (page cache included), bytes read per\n"
-    "  decode token, tile hit rate, and memory bandwidth probed between repeats.\n"
-    "  --sweep 150M,250M runs OPT and LRU, with and without prefetch, at each\n"
-    "  budget and writes PREFIX.tsv, PREFIX.md and a gnuplot plot PREFIX.png\n"
-    "  (PREFIX defaults to budget_sweep).  --probe-size 0 skips the probe.  As root\n"
-    "  the OS page cache is dropped before each budget, unless --keep-cache.\n");
+    "  decode token, tile hit rate, memory bandwidth probed between repeats, and\n"
+    "  the disk's speed, probed cold before each budget, with the decode speed it\n"
+    "  allows.  --cgroup-limit +40M caps each run at its budget + 40M; a limit too\n"
+    "  small for the budget is refused before the run.  --sweep 150M,250M runs, at\n"
+    "  each budget, the variants of --variants (default opt+prefetch,lru,os; also\n"
+    "  opt, lru+prefetch; os runs with no budget under the budget's cgroup limit)\n"
+    "  and writes PREFIX.tsv, PREFIX.md and a gnuplot plot PREFIX.png (PREFIX\n"
+    "  defaults to budget_sweep).  --probe-size 0 skips the bandwidth probe.  As\n"
+    "  root the OS page cache is dropped before each budget, unless --keep-cache.\n");
   return f == stdout ? 0 : EXIT_USAGE;
 }
 
@@ -53,6 +69,43 @@ int bench_parse_sizes(const char *list, int64_t *out, int max){
   }
 }
 
+/* Indexed by policy * 2 + prefetch. */
+static const char *const variant_names[] = {
+  "opt", "opt+prefetch", "lru", "lru+prefetch", "os", "os+prefetch"
+};
+
+const char *bench_variant_name(bench_variant v){
+  int i = v.policy * 2 + (v.prefetch != 0);
+  return i >= 0 && i < (int)(sizeof variant_names / sizeof variant_names[0]) ? variant_names[i] : "?";
+}
+
+int bench_parse_variants(const char *list, bench_variant *out, int max){
+  int n = 0;
+  if( list == 0 || *list == 0 ) return -1;
+  for(const char *p = list;;){
+    size_t len = strcspn(p, ",");
+    int found = -1;
+    for(int i = 0; i < (int)(sizeof variant_names / sizeof variant_names[0]); i++){
+      if( strlen(variant_names[i]) == len && strncmp(p, variant_names[i], len) == 0 ) found = i;
+    }
+    if( found < 0 || n == max ) return -1;
+    bench_variant v = { found / 2, found % 2 };
+    for(int k = 0; k < n; k++) if( out[k].policy == v.policy && out[k].prefetch == v.prefetch ) return -1;
+    out[n++] = v;
+    if( p[len] == 0 ) return n;
+    p += len + 1;
+  }
+}
+
+/* --cgroup-limit SIZE or +SIZE into o.  0, or -1 if it is not a size. */
+static int parse_cgroup_limit(const char *text, bench_options *o){
+  o->cgroup_limit_plus = text[0] == '+';
+  o->cgroup_limit = budget_parse(text + o->cgroup_limit_plus);
+  /* budget_parse takes a sign of its own, so "++40M" or "+-1M" must not pass */
+  if( o->cgroup_limit_plus && (text[1] == '+' || text[1] == '-') ) return -1;
+  return o->cgroup_limit < 0 ? -1 : 0;
+}
+
 int bench_parse(int argc, char **argv, bench_options *o){
   static const struct option options[] = {
     { "prompt-tokens", required_argument, 0, 'p' }, { "gen-tokens", required_argument, 0, 'n' },
@@ -60,11 +113,13 @@ int bench_parse(int argc, char **argv, bench_options *o){
     { "repeat", required_argument, 0, 'r' }, { "json", no_argument, 0, 'j' },
     { "cgroup-limit", required_argument, 0, 'c' }, { "sweep", required_argument, 0, 's' },
     { "out", required_argument, 0, 'o' }, { "probe-size", required_argument, 0, 'P' },
-    { "keep-cache", no_argument, 0, 'K' },
+    { "keep-cache", no_argument, 0, 'K' }, { "variants", required_argument, 0, 'V' },
     { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
   };
   *o = (bench_options){ .prompt_tokens = 64, .gen_tokens = 64, .repeat = 5,
                         .probe_bytes = 512ll << 20 };
+  o->n_variants = (int)(sizeof default_variants / sizeof default_variants[0]);
+  memcpy(o->variants, default_variants, sizeof default_variants);
   optind = 0;              /* GNU getopt: start over, whoever parsed before */
   opterr = 0;
   int c;
@@ -74,10 +129,15 @@ int bench_parse(int argc, char **argv, bench_options *o){
       case 'p': if( (o->prompt_tokens = options_count(optarg, 1, 1 << 20)) < 0 ) bad = "--prompt-tokens"; break;
       case 'n': if( (o->gen_tokens = options_count(optarg, 1, 1 << 20)) < 0 ) bad = "--gen-tokens"; break;
       case 'r': if( (o->repeat = options_count(optarg, 1, BENCH_MAX_REPEAT)) < 0 ) bad = "--repeat"; break;
-      case 'c': if( (o->cgroup_limit = budget_parse(optarg)) < 0 ) bad = "--cgroup-limit"; break;
+      case 'c': if( parse_cgroup_limit(optarg, o) ) bad = "--cgroup-limit"; break;
       case 'P': if( (o->probe_bytes = budget_parse(optarg)) < 0 ) bad = "--probe-size"; break;
       case 's':
         if( (o->n_sweep = bench_parse_sizes(optarg, o->sweep, BENCH_MAX_SWEEP)) < 0 ) bad = "--sweep";
+        break;
+      case 'V':
+        if( (o->n_variants = bench_parse_variants(optarg, o->variants, BENCH_MAX_VARIANTS)) < 0 ){
+          bad = "--variants";
+        }
         break;
       case 'j': o->json = 1; break;
       case 'K': o->keep_cache = 1; break;
@@ -101,6 +161,10 @@ int bench_parse(int argc, char **argv, bench_options *o){
     return -1;
   }
   o->model = argv[optind];
+  if( o->cgroup_limit_plus && o->n_sweep == 0 && o->engine.budget == 0 ){
+    fprintf(stderr, "tensql bench: --cgroup-limit +SIZE adds to a budget: give --budget or --sweep\n");
+    return -1;
+  }
   return 0;
 }
 

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "disk.h"
 #include "memory/budget.h"
 
 /* ---- JSON ------------------------------------------------------------------------- */
@@ -35,6 +36,10 @@ static void json_number(FILE *f, const char *key, double v){
 static void json_count(FILE *f, const char *key, int64_t v){
   if( v < 0 ) fprintf(f, ",\"%s\":null", key);
   else fprintf(f, ",\"%s\":%lld", key, (long long)v);
+}
+
+static void json_bool(FILE *f, const char *key, int v){
+  fprintf(f, ",\"%s\":%s", key, v < 0 ? "null" : v ? "true" : "false");
 }
 
 static void json_string(FILE *f, const char *key, const char *s){
@@ -69,6 +74,7 @@ char *bench_json(const bench_result *r){
   json_number(f, "prefill_tok_s_max", s.prefill_max);
   json_count(f, "peak_rss_bytes", r->peak_rss_bytes);
   json_count(f, "peak_charged_bytes", r->peak_charged_bytes);
+  json_count(f, "opened_charged_bytes", r->opened_charged_bytes);
   json_string(f, "cgroup", r->cgroup);
   json_count(f, "cgroup_limit_bytes", r->cgroup_limit > 0 ? r->cgroup_limit : -1);
   json_count(f, "budget_peak_bytes", r->budget_peak_bytes);
@@ -84,12 +90,19 @@ char *bench_json(const bench_result *r){
   json_count(f, "probe_nt_threads", r->probe_nt_threads);
   json_count(f, "threads", r->threads);
   json_string(f, "cpus", r->cpus[0] ? r->cpus : 0);
+  json_count(f, "probe_bytes", r->probe_bytes);
   json_count(f, "budget_bytes", r->budget_bytes);
-  json_string(f, "policy", r->policy_lru ? "lru" : "opt");
-  fprintf(f, ",\"prefetch\":%s", r->prefetch ? "true" : "false");
+  json_count(f, "sweep_budget_bytes", r->sweep_budget);
+  json_string(f, "policy", options_policy_name(r->variant.policy));
+  json_bool(f, "prefetch", r->variant.prefetch);
   json_count(f, "model_bytes", r->model_bytes);
   json_count(f, "weight_bytes_per_token", r->weight_bytes_per_token);
   json_number(f, "efficiency", s.efficiency);
+  json_number(f, "disk_gb_s", s.disk);
+  json_bool(f, "disk_direct", r->disk_direct);
+  json_number(f, "disk_limit_tok_s", s.disk_limit);
+  json_number(f, "disk_efficiency", s.disk_efficiency);
+  json_string(f, "io", r->io[0] ? r->io : 0);
   json_count(f, "prompt_tokens", r->prompt_tokens);
   json_count(f, "decode_tokens", r->decode_tokens);
   json_count(f, "repeat", r->n_repeat);
@@ -106,8 +119,16 @@ char *bench_json(const bench_result *r){
 /* ---- text and tables -------------------------------------------------------------- */
 
 static const char *variant_name(const bench_result *r){
-  static const char *const names[] = { "opt", "opt+prefetch", "lru", "lru+prefetch" };
-  return names[r->policy_lru * 2 + r->prefetch];
+  return bench_variant_name(r->variant);
+}
+
+/* A variant as the plot's key names it. */
+static const char *variant_label(bench_variant v){
+  static const char *const labels[] = {
+    "OPT", "OPT + prefetch", "LRU", "LRU + prefetch", "OS (page cache)", "OS (page cache) + prefetch"
+  };
+  int i = v.policy * 2 + (v.prefetch != 0);
+  return i >= 0 && i < (int)(sizeof labels / sizeof labels[0]) ? labels[i] : "?";
 }
 
 static double mib(double bytes){ return bytes / (1024.0 * 1024.0); }
@@ -121,7 +142,7 @@ static const char *fmt(char *buf, size_t len, const char *format, double v){
 
 void report_text(FILE *f, const bench_result *r){
   bench_summary s;
-  char a[32], b[32], c[32], d[32];
+  char a[32], b[32], c[32], d[32], e[32];
   bench_summarize(r, &s);
   if( r->budget_bytes ) budget_format((uint64_t)r->budget_bytes, a, sizeof a);
   fprintf(f, "%s, budget %s, %s, %d thread%s, %d repeats\n", r->model,
@@ -137,12 +158,14 @@ void report_text(FILE *f, const bench_result *r){
   fprintf(f, "  reads    %s MiB/token from tiles, %s MiB/token from disk; hit rate %s\n",
           fmt(a, sizeof a, "%.1f", mib(s.bytes_read)), fmt(b, sizeof b, "%.1f", mib(s.disk_read)),
           fmt(c, sizeof c, "%.3f", s.hit_rate));
-  fprintf(f, "  memory   peak RSS %s MiB; peak charged %s MiB (%s%s%s); budget peak %s MiB\n",
+  fprintf(f, "  memory   peak RSS %s MiB; peak charged %s MiB (%s%s%s); budget peak %s MiB;"
+             " opened %s MiB\n",
           fmt(a, sizeof a, "%.1f", r->peak_rss_bytes >= 0 ? mib((double)r->peak_rss_bytes) : NAN),
           fmt(b, sizeof b, "%.1f", r->peak_charged_bytes >= 0 ? mib((double)r->peak_charged_bytes) : NAN),
           r->cgroup ? "cgroup " : "no cgroup", r->cgroup ? r->cgroup : "",
           r->cgroup_limit ? fmt(c, sizeof c, ", limit %.0f MiB", mib((double)r->cgroup_limit)) : "",
-          fmt(d, sizeof d, "%.1f", r->budget_peak_bytes >= 0 ? mib((double)r->budget_peak_bytes) : NAN));
+          fmt(d, sizeof d, "%.1f", r->budget_peak_bytes >= 0 ? mib((double)r->budget_peak_bytes) : NAN),
+          fmt(e, sizeof e, "%.1f", r->opened_charged_bytes >= 0 ? mib((double)r->opened_charged_bytes) : NAN));
   fprintf(f, "  program  %lld statements per step; %s MiB of weights per token (%s MiB of tensors)\n",
           (long long)r->statements_per_step,
           fmt(a, sizeof a, "%.1f", mib((double)r->weight_bytes_per_token)),
@@ -152,42 +175,59 @@ void report_text(FILE *f, const bench_result *r){
           r->cpus[0] ? (strchr(r->cpus, ',') ? " on CPUs " : " on CPU ") : "", r->cpus,
           fmt(b, sizeof b, "%.1f", s.probe_1t), r->probe_nt_threads, fmt(c, sizeof c, "%.1f", s.probe_nt),
           fmt(d, sizeof d, "%.3f", s.efficiency));
+  fprintf(f, "  disk     %s GB/s%s; limit %s tok/s at %s MiB/token, decode at %s of it; tiles read %s\n",
+          fmt(a, sizeof a, "%.2f", s.disk),
+          r->disk_direct == 0 ? " (buffered: no O_DIRECT)" : r->disk_direct > 0 ? " (O_DIRECT)" : "",
+          fmt(b, sizeof b, "%.2f", s.disk_limit), fmt(c, sizeof c, "%.1f", mib(s.read_per_token)),
+          fmt(d, sizeof d, "%.2f", s.disk_efficiency), r->io[0] ? r->io : "(not reported)");
 }
 
 /* Decode tok/s of LRU without prefetch at r's budget, for ratios. */
 static double lru_decode(const bench_result *all, int n, const bench_result *r){
   for(int i = 0; i < n; i++){
-    if( all[i].budget_bytes == r->budget_bytes && all[i].policy_lru && !all[i].prefetch ){
+    if( all[i].sweep_budget == r->sweep_budget && all[i].variant.policy == ENGINE_POLICY_LRU
+     && !all[i].variant.prefetch ){
       return bench_median(all[i].decode_tok_s, all[i].n_repeat);
     }
   }
   return NAN;
 }
 
+/* "opt+prefetch", or "os (no budget)" for a row whose run had none. */
+static const char *row_variant(const bench_result *r, char *buf, size_t len){
+  if( r->budget_bytes == 0 && r->sweep_budget > 0 ) bench_format(buf, len, "%s (no budget)", variant_name(r));
+  else bench_format(buf, len, "%s", variant_name(r));
+  return buf;
+}
+
 void report_markdown(FILE *f, const bench_result *r, int n){
-  fprintf(f, "| budget MiB | policy | decode tok/s | min-max | x LRU | prefill tok/s | MiB read/token"
-             " | disk MiB/token | hit rate | peak RSS MiB | peak charged MiB | probe GB/s | efficiency |\n");
-  fprintf(f, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  fprintf(f, "| budget MiB | variant | cgroup limit MiB | decode tok/s | min-max | x LRU"
+             " | disk limit tok/s | of disk limit | prefill tok/s | MiB read/token | disk MiB/token"
+             " | hit rate | peak RSS MiB | peak charged MiB | probe GB/s | efficiency | disk GB/s |\n");
+  fprintf(f, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for(int i = 0; i < n; i++){
     bench_summary s;
-    char v[12][32];
+    char v[17][40];
     bench_summarize(&r[i], &s);
     double ratio = s.decode / lru_decode(r, n, &r[i]);
-    if( isnan(s.decode_min) ) bench_format(v[1], 32, "-");
-    else bench_format(v[1], 32, "%.2f-%.2f", s.decode_min, s.decode_max);
-    fprintf(f, "| %.4g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-            mib((double)r[i].budget_bytes), variant_name(&r[i]),
-            fmt(v[0], 32, "%.2f", s.decode), v[1], fmt(v[3], 32, "%.2f", ratio),
-            fmt(v[4], 32, "%.1f", s.prefill), fmt(v[5], 32, "%.1f", mib(s.bytes_read)),
-            fmt(v[6], 32, "%.1f", mib(s.disk_read)), fmt(v[7], 32, "%.3f", s.hit_rate),
-            fmt(v[8], 32, "%.0f", r[i].peak_rss_bytes >= 0 ? mib((double)r[i].peak_rss_bytes) : NAN),
-            fmt(v[9], 32, "%.0f", r[i].peak_charged_bytes >= 0 ? mib((double)r[i].peak_charged_bytes) : NAN),
-            fmt(v[10], 32, "%.1f", s.probe), fmt(v[11], 32, "%.3f", s.efficiency));
+    if( isnan(s.decode_min) ) bench_format(v[1], 40, "-");
+    else bench_format(v[1], 40, "%.2f-%.2f", s.decode_min, s.decode_max);
+    fprintf(f, "| %.4g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+            mib((double)r[i].sweep_budget), row_variant(&r[i], v[2], 40),
+            fmt(v[12], 40, "%.0f", r[i].cgroup_limit > 0 ? mib((double)r[i].cgroup_limit) : NAN),
+            fmt(v[0], 40, "%.2f", s.decode), v[1], fmt(v[3], 40, "%.2f", ratio),
+            fmt(v[13], 40, "%.2f", s.disk_limit), fmt(v[14], 40, "%.2f", s.disk_efficiency),
+            fmt(v[4], 40, "%.1f", s.prefill), fmt(v[5], 40, "%.1f", mib(s.bytes_read)),
+            fmt(v[6], 40, "%.1f", mib(s.disk_read)), fmt(v[7], 40, "%.3f", s.hit_rate),
+            fmt(v[8], 40, "%.0f", r[i].peak_rss_bytes >= 0 ? mib((double)r[i].peak_rss_bytes) : NAN),
+            fmt(v[9], 40, "%.0f", r[i].peak_charged_bytes >= 0 ? mib((double)r[i].peak_charged_bytes) : NAN),
+            fmt(v[10], 40, "%.1f", s.probe), fmt(v[11], 40, "%.3f", s.efficiency),
+            fmt(v[15], 40, r[i].disk_direct == 0 ? "%.2f (buffered)" : "%.2f", s.disk));
   }
   int notes = 0;
   for(int i = 0; i < n; i++){
     if( r[i].error == 0 ) continue;
-    fprintf(f, "%s- %.4g MiB, %s failed: %s\n", notes++ ? "" : "\n", mib((double)r[i].budget_bytes),
+    fprintf(f, "%s- %.4g MiB, %s failed: %s\n", notes++ ? "" : "\n", mib((double)r[i].sweep_budget),
             variant_name(&r[i]), r[i].error);
   }
 }
@@ -196,15 +236,19 @@ static void table_tsv(FILE *f, const bench_result *r, int n){
   fprintf(f, "budget_bytes\tpolicy\tprefetch\tdecode_tok_s\tdecode_tok_s_min\tdecode_tok_s_max"
              "\tprefill_tok_s\tprefill_tok_s_min\tprefill_tok_s_max\tbytes_read_per_token"
              "\tdisk_read_bytes_per_token\thit_rate\tpeak_rss_bytes\tpeak_charged_bytes"
-             "\tprobe_gb_s\tefficiency\terror\n");
+             "\tprobe_gb_s\tefficiency\tsweep_budget_bytes\tcgroup_limit_bytes\tdisk_gb_s"
+             "\tdisk_direct\tdisk_limit_tok_s\tdisk_efficiency\tio\terror\n");
   for(int i = 0; i < n; i++){
     bench_summary s;
     bench_summarize(&r[i], &s);
-    fprintf(f, "%lld\t%s\t%d\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.0f\t%.0f\t%.4f\t%lld\t%lld\t%.3g\t%.4g\t%s\n",
-            (long long)r[i].budget_bytes, r[i].policy_lru ? "lru" : "opt", r[i].prefetch,
+    fprintf(f, "%lld\t%s\t%d\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.0f\t%.0f\t%.4f\t%lld\t%lld\t%.3g\t%.4g"
+               "\t%lld\t%lld\t%.3g\t%d\t%.4g\t%.4g\t%s\t%s\n",
+            (long long)r[i].budget_bytes, options_policy_name(r[i].variant.policy), r[i].variant.prefetch,
             s.decode, s.decode_min, s.decode_max, s.prefill, s.prefill_min, s.prefill_max,
             s.bytes_read, s.disk_read, s.hit_rate, (long long)r[i].peak_rss_bytes,
-            (long long)r[i].peak_charged_bytes, s.probe, s.efficiency, r[i].error ? r[i].error : "");
+            (long long)r[i].peak_charged_bytes, s.probe, s.efficiency,
+            (long long)r[i].sweep_budget, (long long)r[i].cgroup_limit, s.disk, r[i].disk_direct,
+            s.disk_limit, s.disk_efficiency, r[i].io[0] ? r[i].io : "-", r[i].error ? r[i].error : "");
   }
 }
 
@@ -212,21 +256,22 @@ static void table_tsv(FILE *f, const bench_result *r, int n){
 /* ---- the plot --------------------------------------------------------------------- */
 
 /* The gnuplot script, data inline, so `gnuplot NAME.gp` in its directory
-** redraws NAME.png. */
-static void plot_script(FILE *f, const char *name, const bench_result *r, int n, const char *title){
-  static const int order[][2] = { { 0, 1 }, { 0, 0 }, { 1, 1 }, { 1, 0 } };   /* lru, prefetch */
-  static const char *const labels[] = { "OPT + prefetch", "OPT", "LRU + prefetch", "LRU" };
+** redraws NAME.png.  Left: decode tok/s of each variant against its row's
+** budget, and beside each, dashed in its colour, the disk limit of its
+** reads; right: bytes read from disk per decode token. */
+static void plot_script(FILE *f, const char *name, const bench_options *o, const bench_result *r,
+                        int n, const char *title){
   fprintf(f, "# %s.gp: written by tensql bench --sweep; run `gnuplot %s.gp` here to redraw %s.png\n",
           name, name, name);
-  for(int v = 0; v < 4; v++){
-    fprintf(f, "$v%d << EOD\n# budget_MiB decode_tok_s min max MiB_read_per_token\n", v);
+  for(int v = 0; v < o->n_variants; v++){
+    fprintf(f, "$v%d << EOD\n# budget_MiB decode_tok_s min max MiB_read_per_token disk_limit_tok_s\n", v);
     for(int i = 0; i < n; i++){
-      if( r[i].policy_lru != order[v][0] || r[i].prefetch != order[v][1] ) continue;
+      if( r[i].variant.policy != o->variants[v].policy || r[i].variant.prefetch != o->variants[v].prefetch ) continue;
       bench_summary s;
       bench_summarize(&r[i], &s);
       if( isnan(s.decode) ) continue;
-      fprintf(f, "%.4g %.4g %.4g %.4g %.2f\n", mib((double)r[i].budget_bytes), s.decode,
-              s.decode_min, s.decode_max, mib(s.bytes_read));
+      fprintf(f, "%.4g %.4g %.4g %.4g %.2f %.4g\n", mib((double)r[i].sweep_budget), s.decode,
+              s.decode_min, s.decode_max, mib(s.read_per_token), s.disk_limit);
     }
     fprintf(f, "EOD\n");
   }
@@ -239,14 +284,18 @@ static void plot_script(FILE *f, const char *name, const bench_result *r, int n,
              "set grid\nset key top left\nset xlabel 'budget (MiB)'\n"
              "set logscale y\nset ylabel 'decode tokens/s, log scale (median; bars: min-max)'\n"
              "plot", name, title);
-  for(int v = 0; v < 4; v++){
-    fprintf(f, "%s $v%d using 1:2:3:4 with yerrorlines lw 2 title '%s'", v ? "," : "", v, labels[v]);
+  for(int v = 0; v < o->n_variants; v++){
+    const char *label = variant_label(o->variants[v]);
+    fprintf(f, "%s $v%d using 1:2:3:4 with yerrorlines lw 2 lc %d title '%s',"
+               " $v%d using 1:6 with linespoints dt 2 pt 6 lc %d title '%s: disk limit'",
+            v ? "," : "", v, v + 1, label, v, v + 1, label);
   }
   fprintf(f, "\nunset logscale y\nset yrange [0:*]\n"
-             "set ylabel 'MiB read per decode token'\nset key top right\n"
+             "set ylabel 'MiB read from disk per decode token'\nset key top right\n"
              "W = %.2f\nplot", weights);
-  for(int v = 0; v < 4; v++){
-    fprintf(f, "%s $v%d using 1:5 with linespoints lw 2 title '%s'", v ? "," : "", v, labels[v]);
+  for(int v = 0; v < o->n_variants; v++){
+    fprintf(f, "%s $v%d using 1:5 with linespoints lw 2 lc %d title '%s'", v ? "," : "", v, v + 1,
+            variant_label(o->variants[v]));
   }
   fprintf(f, ", (W - x > 0 ? W - x : 0) with lines dt 2 lc 'black' title 'optimum: weights - budget'\n"
              "unset multiplot\n");
@@ -297,13 +346,33 @@ static void sweep_init(sweep_report *s, const bench_options *o, const bench_resu
   s->name = slash ? slash + 1 : s->prefix;
   bench_format(s->dir, sizeof s->dir, "%.*s", slash ? (int)(slash - s->prefix) : 1, slash ? s->prefix : ".");
   if( s->dir[0] == 0 ) bench_format(s->dir, sizeof s->dir, "/");
+  char size[32], limit[64] = "";
+  if( o->cgroup_limit ){
+    budget_format((uint64_t)o->cgroup_limit, size, sizeof size);
+    bench_format(limit, sizeof limit, ", cgroup limit %s%s", o->cgroup_limit_plus ? "budget + " : "", size);
+  }
   bench_format(s->title, sizeof s->title, "%s: %lld-token prompt, %d generated, %d repeats, %d thread%s%s",
                o->model, (long long)o->prompt_tokens, o->gen_tokens, o->repeat, s->ok->threads,
-               s->ok->threads == 1 ? "" : "s", o->cgroup_limit ? ", cgroup limit" : "");
+               s->ok->threads == 1 ? "" : "s", limit);
 }
 
 static void sweep_tsv(FILE *f, const sweep_report *s){
   table_tsv(f, s->r, s->n);
+}
+
+/* "1.71-1.84", the disk probe's GB/s over the budgets, or "-". */
+static const char *disk_range(const bench_result *r, int n, char *out, size_t len){
+  double lo = NAN, hi = NAN;
+  for(int i = 0; i < n; i++){
+    double gb = r[i].disk_bytes_per_second / 1e9;
+    if( isnan(gb) ) continue;
+    lo = isnan(lo) ? gb : fmin(lo, gb);
+    hi = isnan(hi) ? gb : fmax(hi, gb);
+  }
+  if( isnan(lo) ) bench_format(out, len, "-");
+  else if( hi - lo < 0.005 ) bench_format(out, len, "%.2f", lo);
+  else bench_format(out, len, "%.2f-%.2f", lo, hi);
+  return out;
 }
 
 /* PREFIX.md: how the sweep ran, then the table. */
@@ -311,12 +380,15 @@ static void sweep_markdown(FILE *f, const sweep_report *s){
   const bench_options *o = s->o;
   const bench_result *ok = s->ok;
   time_t now = time(0);
-  char date[64];
+  char date[64], limit[64];
   strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
   fprintf(f, "# Memory budget sweep\n\nDecode speed and bytes read per decode token against the"
-             " memory budget, for Belady's OPT and LRU eviction, each with and without the"
-             " prefetch thread.  Written by `tensql bench` on %s; regenerate with"
-             " `docs/make_plots.sh`.\n\n", date);
+             " memory budget, for");
+  for(int v = 0; v < o->n_variants; v++){
+    fprintf(f, "%s%s", v == 0 ? " " : v + 1 < o->n_variants ? ", " : " and ", variant_label(o->variants[v]));
+  }
+  fprintf(f, ", with the decode speed the disk allows.  Written by `tensql bench` on %s;"
+             " regenerate with `docs/make_plots.sh`.\n\n", date);
   fprintf(f, "- command: `tensql");
   for(int i = 0; i < s->argc; i++) fprintf(f, " %s", s->argv[i]);
   fprintf(f, "`\n- model: `%s`, %.1f MiB of tensors; a decode step streams %.1f MiB of"
@@ -329,7 +401,23 @@ static void sweep_markdown(FILE *f, const sweep_report *s){
   fprintf(f, "- peak charged: the cgroup (%s) the measuring process ran in, page cache"
              " included%s\n", ok->cgroup ? ok->cgroup : "none available",
           o->cgroup_limit ? "; the group's limit was set too" : "");
-  if( o->cgroup_limit ) fprintf(f, "- cgroup limit: %.0f MiB\n", mib((double)o->cgroup_limit));
+  if( o->cgroup_limit && o->cgroup_limit_plus ){
+    fprintf(f, "- cgroup limit: each budget + %.0f MiB (its row's column)\n", mib((double)o->cgroup_limit));
+  }else if( o->cgroup_limit ){
+    fprintf(f, "- cgroup limit: %.0f MiB\n", mib((double)o->cgroup_limit));
+  }
+  for(int v = 0; v < o->n_variants; v++){
+    if( o->variants[v].policy != ENGINE_POLICY_OS ) continue;
+    fprintf(f, "- OS (page cache): tensql with policy 'os' and no budget, under its row's cgroup"
+               " limit: it holds only the tiles pinned at the moment and reads through the page"
+               " cache, which the kernel manages and the cgroup charges\n");
+  }
+  fprintf(f, "- disk: before each budget, with the page cache dropped, the model file read cold in"
+             " %d KiB requests, %d in flight, %s: %s GB/s; disk limit = that / MiB read from disk"
+             " per decode token, and `of disk limit` is decode tok/s / disk limit\n",
+          DISK_REQUEST >> 10, DISK_IN_FLIGHT,
+          ok->disk_direct == 0 ? "buffered (the file system refused O_DIRECT)" : "with O_DIRECT",
+          disk_range(s->r, s->n, limit, sizeof limit));
   fprintf(f, "- the variants of one budget ran side by side, one repeat of each in turn, with"
              " the bandwidth probe before each; compare them by the `x LRU` ratio\n\n");
   if( o->n_sweep > 1 ) fprintf(f, "![decode tok/s and MiB read per token against the budget](%s.png)\n\n", s->name);
@@ -337,7 +425,7 @@ static void sweep_markdown(FILE *f, const sweep_report *s){
 }
 
 static void sweep_plot(FILE *f, const sweep_report *s){
-  plot_script(f, s->name, s->r, s->n, s->title);
+  plot_script(f, s->name, s->o, s->r, s->n, s->title);
 }
 
 /* Write PREFIX.ext with write_body, its path in path.  0, or -1 with errno. */

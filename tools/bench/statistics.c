@@ -1,7 +1,8 @@
 /*
 ** statistics.c: what the repeats of one configuration come to.  Medians,
 ** minima and maxima skip NaN, the mark of a repeat that measured nothing;
-** bench_summarize() derives, once, every figure the reports print.
+** bench_summarize() derives, once, every figure the reports print, and
+** bench_disk_limit() the speed the disk allows.
 **
 **   bench_summary s;
 **   bench_summarize(r, &s);      s.decode is the median decode tok/s, ...
@@ -63,4 +64,15 @@ void bench_summarize(const bench_result *r, bench_summary *s){
   s->probe_nt = bench_median(r->probe_nt, n) / 1e9;
   s->efficiency = r->weight_bytes_per_token > 0 && s->probe > 0
                 ? s->decode * (double)r->weight_bytes_per_token / (s->probe * 1e9) : NAN;
+  s->disk = r->disk_bytes_per_second > 0 ? r->disk_bytes_per_second / 1e9 : NAN;
+  s->disk_limit = bench_disk_limit(r->disk_bytes_per_second, s->disk_read, s->bytes_read);
+  s->disk_efficiency = s->decode / s->disk_limit;
+  s->read_per_token = s->disk_read > 0 ? s->disk_read : s->bytes_read;
+}
+
+double bench_disk_limit(double disk_bytes_per_second, double disk_read_per_token,
+                        double bytes_read_per_token){
+  double per_token = disk_read_per_token > 0 ? disk_read_per_token : bytes_read_per_token;
+  if( !(disk_bytes_per_second > 0) || !(per_token > 0) ) return NAN;
+  return disk_bytes_per_second / per_token;
 }

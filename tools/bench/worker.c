@@ -5,11 +5,14 @@
 **
 **   parent                          worker_main(o, cfg, in, out)
 **   CMD_START  (it is in its cgroup)  opens the model, sets the budget, policy,
-**                                     prefetch and threads, builds the prompt,
-**                                     warms up                   -> MSG_READY
+**                                     prefetch and threads       -> MSG_OPENED
+**              (the parent checks the cgroup's limit against what it holds now)
+**   CMD_WARM                          builds the prompt, warms up,
+**                                     reads tile_stats.io        -> MSG_READY
 **   CMD_GO     (once per repeat)      one timed generate         -> MSG_REPEAT
 **   CMD_QUIT                          VmHWM, the budget's peak   -> MSG_DONE
 **   any failure                                                  -> MSG_ERROR
+**   end of file (refused, or the parent is gone)                  exits
 **
 ** A repeat is `SELECT pos FROM generate WHERE prompt = ? AND max_tokens = ?
 ** AND temperature = 0`: prefill is timed from the first step to the first
@@ -27,6 +30,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "options.h"
 #include "tensql.h"
 #include "tokenizer/tokenizer.h"
 
@@ -183,24 +187,39 @@ static int worker_open(const char *path, worker_state *w, int *bos, worker_msg *
   return 0;
 }
 
-/* The configuration, through tensql_budget(), tensql_policy() and
-** tensql_prefetch().  0, or -1 with the message in m->text. */
+/* The configuration, through tensql_budget(), tensql_policy() (by name:
+** 'opt', 'lru' or 'os') and tensql_prefetch().  0, or -1 with the message
+** in m->text. */
 static int worker_configure(const bench_config *cfg, worker_state *w, worker_msg *m){
   sqlite3_stmt *st = 0;
+  const char *policy = options_policy_name(cfg->variant.policy);
   int rc = sqlite3_prepare_v2(w->db, "SELECT tensql_budget(?1), tensql_policy(?2), tensql_prefetch(?3)",
                               -1, &st, 0);
   if( rc == SQLITE_OK ){
     sqlite3_bind_int64(st, 1, cfg->budget);
-    sqlite3_bind_text(st, 2, cfg->lru ? "lru" : "opt", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, cfg->prefetch);
+    sqlite3_bind_text(st, 2, policy, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, cfg->variant.prefetch);
     rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
   }
   sqlite3_finalize(st);
   if( rc != SQLITE_OK ){
-    bench_format(m->text, sizeof m->text, "setting the budget: %s", sqlite3_errmsg(w->db));
+    bench_format(m->text, sizeof m->text, "setting budget, policy '%s' and prefetch: %s",
+                 policy, sqlite3_errmsg(w->db));
     return -1;
   }
   return 0;
+}
+
+/* How the tile manager reads tiles (tile_stats.io: 'direct', 'buffered' or
+** 'sqlite') into io; "" when the engine has no such column. */
+static void worker_io(worker_state *w, char *io, size_t len){
+  sqlite3_stmt *st = 0;
+  io[0] = 0;
+  if( sqlite3_prepare_v2(w->db, "SELECT io FROM tile_stats", -1, &st, 0) == SQLITE_OK
+   && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT ){
+    bench_format(io, len, "%s", (const char*)sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
 }
 
 /* The kernels' threads, through tensql_threads() when the engine has a
@@ -271,13 +290,20 @@ static int worker_warm_up(const bench_options *o, worker_state *w, worker_msg *m
   return 0;
 }
 
-/* Everything before the first repeat.  0, or -1 with the message in m->text. */
+/* CMD_START: the model open and configured, as the cap check measures
+** it.  0, or -1 with the message in m->text. */
 static int worker_setup(const bench_options *o, const bench_config *cfg, worker_state *w,
-                        worker_msg *m){
-  int bos = 0;
-  if( worker_open(o->model, w, &bos, m) || worker_configure(cfg, w, m)
-   || worker_threads(o, w, m) || worker_prepare(o, w, bos, m) ) return -1;
-  return worker_warm_up(o, w, m);
+                        int *bos, worker_msg *m){
+  return worker_open(o->model, w, bos, m) || worker_configure(cfg, w, m)
+      || worker_threads(o, w, m) ? -1 : 0;
+}
+
+/* CMD_WARM: everything else before the first repeat.  0, or -1 with the
+** message in m->text. */
+static int worker_warm(const bench_options *o, worker_state *w, int bos, worker_msg *m){
+  if( worker_prepare(o, w, bos, m) || worker_warm_up(o, w, m) ) return -1;
+  worker_io(w, m->io, sizeof m->io);
+  return 0;
 }
 
 static int send_msg(int fd, const worker_msg *m){
@@ -289,16 +315,23 @@ void worker_main(const bench_options *o, const bench_config *cfg, int in, int ou
   worker_state w = {0};
   worker_msg m = {0};
   char cmd = 0;
+  int bos = 0;
   /* wait until the parent has moved this process into its cgroup */
   if( read(in, &cmd, 1) != 1 || cmd != CMD_START ) _exit(1);
-  m.kind = worker_setup(o, cfg, &w, &m) ? MSG_ERROR : MSG_READY;
+  m.kind = worker_setup(o, cfg, &w, &bos, &m) ? MSG_ERROR : MSG_OPENED;
   send_msg(out, &m);
+  /* the parent may refuse the limit now: then it sends nothing more */
+  if( m.kind == MSG_OPENED && (read(in, &cmd, 1) != 1 || cmd != CMD_WARM) ) m.kind = MSG_ERROR;
+  if( m.kind == MSG_OPENED ){          /* m keeps the threads worker_setup found */
+    m.kind = worker_warm(o, &w, bos, &m) ? MSG_ERROR : MSG_READY;
+    send_msg(out, &m);
+  }
   while( m.kind != MSG_ERROR && read(in, &cmd, 1) == 1 && cmd == CMD_GO ){
     memset(&m, 0, sizeof m);
     m.kind = worker_generate(&w, o->gen_tokens, &m) ? MSG_ERROR : MSG_REPEAT;
     send_msg(out, &m);
   }
-  if( m.kind != MSG_ERROR ){
+  if( m.kind != MSG_ERROR && cmd == CMD_QUIT ){
     memset(&m, 0, sizeof m);
     m.kind = MSG_DONE;
     m.budget_peak = query_int(w.db, "SELECT peak_total_bytes FROM tile_stats", -1);
