@@ -41,15 +41,6 @@ typedef struct worker_state {
   char *prompt;              /* sqlite3_malloc'd; bound to generate */
 } worker_state;
 
-static int64_t query_int(sqlite3 *db, const char *sql, int64_t fallback){
-  sqlite3_stmt *st = 0;
-  int64_t v = fallback;
-  if( sqlite3_prepare_v2(db, sql, -1, &st, 0) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW
-   && sqlite3_column_type(st, 0) != SQLITE_NULL ) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
-}
-
 /* Text of exactly `target` tokens: a run of one repeated word cut to
 ** target tokens and decoded, checked by tokenizing it again.  NULL if no
 ** filler gives exactly target. */
@@ -155,9 +146,9 @@ static char *worker_describe(const char *model, int target, worker_msg *m){
   m->statements = m->model_bytes = m->weight_bytes = -1;
   if( database_open(model, &db, SQLITE_OPEN_READONLY, 0) == SQLITE_OK
    && tensql_register(db) == SQLITE_OK ){
-    m->statements = query_int(db, "SELECT count(*) FROM program", -1);
-    m->model_bytes = query_int(db, "SELECT sum(bytes) FROM tensors", -1);
-    m->weight_bytes = query_int(db,
+    m->statements = database_int(db, "SELECT count(*) FROM program", -1);
+    m->model_bytes = database_int(db, "SELECT sum(bytes) FROM tensors", -1);
+    m->weight_bytes = database_int(db,
         "SELECT sum(t.bytes) FROM tensors t WHERE EXISTS (SELECT 1 FROM program p"
         " WHERE instr(p.sql, 'matmul(') AND instr(p.sql, '\"' || t.name || '\"'))", -1);
     prompt = prompt_of_tokens(db, target);
@@ -334,7 +325,7 @@ void worker_main(const bench_options *o, const bench_config *cfg, int in, int ou
   if( m.kind != MSG_ERROR && cmd == CMD_QUIT ){
     memset(&m, 0, sizeof m);
     m.kind = MSG_DONE;
-    m.budget_peak = query_int(w.db, "SELECT peak_total_bytes FROM tile_stats", -1);
+    m.budget_peak = database_int(w.db, "SELECT peak_total_bytes FROM tile_stats", -1);
     int64_t kb = host_proc_value("/proc/self/status", "VmHWM");
     m.peak_rss = kb >= 0 ? kb * 1024 : -1;
     send_msg(out, &m);
