@@ -323,8 +323,8 @@ static void disk_before(const bench_options *o, bench_result *r, int n){
   int rc = disk_read_bandwidth(o->model, 1ll << 30, 0, &d);
   if( rc ) fprintf(stderr, "tensql bench: the disk probe failed: %s\n", d.why);
   else if( !d.direct && !said++ ){
-    fprintf(stderr, "tensql bench: the disk probe read buffered, not with O_DIRECT (%s);"
-            " the file's cached pages were dropped before it\n", d.why);
+    fprintf(stderr, "tensql bench: the disk probe read buffered, not with O_DIRECT (%s),"
+            " after dropping the file's cached pages where the file system can\n", d.why);
   }
   for(int i = 0; i < n; i++){
     r[i].disk_bytes_per_second = rc ? NAN : d.bytes_per_second;
