@@ -6,7 +6,7 @@
 **   tensql chat MODEL.db [-n N] [--temp T] ...
 **   tensql synth --preset qwen2.5-0.5b|tiny -o OUT.gguf [--dtype f32|f16|q8_0] [--seed S]
 **   tensql run MODEL.db -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]
-**              [--chat] [--threads N] [--budget SIZE] [--policy opt|lru] [--no-prefetch]
+**              [--chat] [--threads N] [--budget SIZE] [--policy opt|lru|os] [--no-prefetch]
 **
 ** Each command is a function below, listed in the `commands` table with
 ** its one-line help.  Exit codes: 0 success, 1 failure, 2 usage error.
@@ -213,7 +213,7 @@ typedef struct run_options {
 static int usage_run(FILE *f){
   fprintf(f,
     "usage: tensql run [MODEL.db] -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P]\n"
-    "                  [--seed S] [--chat] [--threads N] [--budget SIZE] [--policy opt|lru]\n"
+    "                  [--seed S] [--chat] [--threads N] [--budget SIZE] [--policy opt|lru|os]\n"
     "                  [--no-prefetch]\n"
     "  Prints the prompt and its continuation as it is generated, then speed and\n"
     "  memory figures on stderr.  Without MODEL.db, the embedded fortunes model.\n"
@@ -378,7 +378,7 @@ static int cmd_run(int argc, char **argv){
   run_options o;
   if( run_parse(argc, argv, &o) ) return usage_run(stderr);
   budget_set((uint64_t)o.engine.budget);
-  budget_set_policy(o.engine.policy_lru ? POLICY_LRU : POLICY_OPT);
+  budget_set_policy((budget_policy)o.engine.policy);
   budget_set_prefetch(!o.engine.no_prefetch);
   workers_set_threads(o.engine.threads ? o.engine.threads : run_default_threads());
   sqlite3 *db = run_open(o.model, "tensql run");

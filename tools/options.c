@@ -23,22 +23,6 @@ int options_count(const char *text, int lo, int hi){
   return (int)v;
 }
 
-/* Indexed by ENGINE_POLICY_*. */
-static const char *const policy_names[] = { "opt", "lru", "os" };
-_Static_assert(ENGINE_POLICY_OPT == (int)POLICY_OPT && ENGINE_POLICY_LRU == (int)POLICY_LRU
-               && ENGINE_POLICY_OS == (int)POLICY_OS, "options.h's policies are budget.h's");
-
-int options_policy(const char *name){
-  for(int p = 0; p < (int)(sizeof policy_names / sizeof policy_names[0]); p++){
-    if( strcmp(name, policy_names[p]) == 0 ) return p;
-  }
-  return -1;
-}
-
-const char *options_policy_name(int policy){
-  return policy >= 0 && policy <= ENGINE_POLICY_OS ? policy_names[policy] : "?";
-}
-
 /* 1 if the value was good; else -1, naming the option in *bad. */
 static int accepted(int good, const char *option, const char **bad){
   if( good ) return 1;
@@ -52,8 +36,7 @@ int options_engine(engine_options *o, int c, const char *arg, int max_threads, c
       o->budget = budget_parse(arg);
       return accepted(o->budget >= 0, "--budget", bad);
     case OPTION_POLICY:
-      o->policy = options_policy(arg);
-      o->policy_lru = o->policy == ENGINE_POLICY_LRU;
+      o->policy = budget_policy_parse(arg);
       return accepted(o->policy >= 0, "--policy", bad);
     case OPTION_NO_PREFETCH:
       o->no_prefetch = 1;

@@ -22,19 +22,14 @@
 
 #include <stdint.h>
 
-#define EXIT_USAGE 2
+#include "memory/budget.h"
 
-/* The eviction policies, by their tensql_policy() names: Belady's OPT,
-** LRU, and 'os' (tensql keeps only the tiles pinned at the moment and reads
-** through the OS page cache, which manages the memory).  The same numbers
-** as memory/budget.h's budget_policy (options.c checks). */
-enum { ENGINE_POLICY_OPT = 0, ENGINE_POLICY_LRU, ENGINE_POLICY_OS };
+#define EXIT_USAGE 2
 
 /* The engine's settings, as given; zero for what was not. */
 typedef struct engine_options {
   int64_t budget;             /* --budget SIZE, bytes; 0 = no budget */
-  int policy;                 /* --policy opt|lru|os: ENGINE_POLICY_*; OPT if not given */
-  int policy_lru;             /* policy == ENGINE_POLICY_LRU, which run and chat read */
+  int policy;                 /* --policy opt|lru|os: a budget_policy; OPT if not given */
   int no_prefetch;            /* --no-prefetch */
   int threads;                /* --threads N; 0 = not given */
 } engine_options;
@@ -62,10 +57,5 @@ int options_engine(engine_options *o, int c, const char *arg, int max_threads, c
 ** overflows a long), or -1. */
 int options_count(const char *text, int lo, int hi);
 
-/* An eviction policy by name: ENGINE_POLICY_OPT for "opt", _LRU for "lru",
-** _OS for "os"; -1 for another. */
-int options_policy(const char *name);
-/* The name tensql_policy() takes for an ENGINE_POLICY_*. */
-const char *options_policy_name(int policy);
 
 #endif

@@ -48,17 +48,17 @@ START_TEST(test_options_count){
 END_TEST
 
 START_TEST(test_options_policy){
-  ck_assert_int_eq(options_policy("opt"), ENGINE_POLICY_OPT);
-  ck_assert_int_eq(options_policy("lru"), ENGINE_POLICY_LRU);
-  ck_assert_int_eq(options_policy("os"), ENGINE_POLICY_OS);
-  ck_assert_int_eq(options_policy("OS"), -1);
-  ck_assert_int_eq(options_policy("LRU"), -1);
-  ck_assert_int_eq(options_policy("lru "), -1);
-  ck_assert_int_eq(options_policy(""), -1);
-  ck_assert_int_eq(options_policy("fifo"), -1);
+  ck_assert_int_eq(budget_policy_parse("opt"), POLICY_OPT);
+  ck_assert_int_eq(budget_policy_parse("lru"), POLICY_LRU);
+  ck_assert_int_eq(budget_policy_parse("os"), POLICY_OS);
+  ck_assert_int_eq(budget_policy_parse("OS"), -1);
+  ck_assert_int_eq(budget_policy_parse("LRU"), -1);
+  ck_assert_int_eq(budget_policy_parse("lru "), -1);
+  ck_assert_int_eq(budget_policy_parse(""), -1);
+  ck_assert_int_eq(budget_policy_parse("fifo"), -1);
   /* the names go to tensql_policy() as they are */
-  for(int p = ENGINE_POLICY_OPT; p <= ENGINE_POLICY_OS; p++){
-    ck_assert_int_eq(options_policy(options_policy_name(p)), p);
+  for(int p = POLICY_OPT; p <= POLICY_OS; p++){
+    ck_assert_int_eq(budget_policy_parse(budget_policy_name(p)), p);
   }
 }
 END_TEST
@@ -76,14 +76,11 @@ START_TEST(test_options_engine){
   ck_assert_int_eq(options_engine(&o, OPTION_BUDGET, "300M", 64, &bad), 1);
   ck_assert_int_eq(o.budget, 300 * MIB);
   ck_assert_int_eq(options_engine(&o, OPTION_POLICY, "lru", 64, &bad), 1);
-  ck_assert_int_eq(o.policy_lru, 1);
-  ck_assert_int_eq(o.policy, ENGINE_POLICY_LRU);
+  ck_assert_int_eq(o.policy, POLICY_LRU);
   ck_assert_int_eq(options_engine(&o, OPTION_POLICY, "os", 64, &bad), 1);
-  ck_assert_int_eq(o.policy_lru, 0);             /* run and chat: not LRU */
-  ck_assert_int_eq(o.policy, ENGINE_POLICY_OS);
+  ck_assert_int_eq(o.policy, POLICY_OS);
   ck_assert_int_eq(options_engine(&o, OPTION_POLICY, "opt", 64, &bad), 1);
-  ck_assert_int_eq(o.policy_lru, 0);
-  ck_assert_int_eq(o.policy, ENGINE_POLICY_OPT);
+  ck_assert_int_eq(o.policy, POLICY_OPT);
   ck_assert_int_eq(options_engine(&o, OPTION_NO_PREFETCH, 0, 64, &bad), 1);
   ck_assert_int_eq(o.no_prefetch, 1);
   ck_assert_int_eq(options_engine(&o, OPTION_THREADS, "64", 64, &bad), 1);
@@ -126,7 +123,7 @@ START_TEST(test_parse_defaults){
   ck_assert_int_eq(o.repeat, 5);
   ck_assert_int_eq(o.engine.threads, 0);
   ck_assert_int_eq(o.engine.budget, 0);
-  ck_assert_int_eq(o.engine.policy_lru, 0);
+  ck_assert_int_eq(o.engine.policy, POLICY_OPT);
   ck_assert_int_eq(o.engine.no_prefetch, 0);
   ck_assert_int_eq(o.json, 0);
   ck_assert_int_eq(o.cgroup_limit, 0);
@@ -155,7 +152,7 @@ START_TEST(test_parse_all){
   ck_assert_int_eq(o.gen_tokens, 8);
   ck_assert_int_eq(o.engine.threads, 2);
   ck_assert_int_eq(o.engine.budget, 280 * MIB);
-  ck_assert_int_eq(o.engine.policy_lru, 1);
+  ck_assert_int_eq(o.engine.policy, POLICY_LRU);
   ck_assert_int_eq(o.engine.no_prefetch, 1);
   ck_assert_int_eq(o.repeat, 3);
   ck_assert_int_eq(o.json, 1);
@@ -168,7 +165,7 @@ START_TEST(test_parse_all){
   ck_assert_int_eq(o.sweep[0], 150 * MIB);
   ck_assert_int_eq(o.sweep[3], 600 * MIB);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--policy", "opt"), 0);
-  ck_assert_int_eq(o.engine.policy_lru, 0);
+  ck_assert_int_eq(o.engine.policy, POLICY_OPT);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--threads", "1024"), 0);   /* bench's bound */
   ck_assert_int_eq(o.engine.threads, 1024);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--thr", "3"), 0);         /* GNU abbreviation */
@@ -178,7 +175,7 @@ START_TEST(test_parse_all){
   ck_assert_int_eq(parse(&o, 3, "bench", "--keep-cache", "m.db"), 0);
   ck_assert_int_eq(o.keep_cache, 1);
   ck_assert_int_eq(parse(&o, 4, "bench", "m.db", "--policy", "os"), 0);
-  ck_assert_int_eq(o.engine.policy, ENGINE_POLICY_OS);
+  ck_assert_int_eq(o.engine.policy, POLICY_OS);
   ck_assert_int_eq(parse(&o, 6, "bench", "m.db", "--sweep", "1G", "--variants", "lru+prefetch,os,opt"), 0);
   ck_assert_int_eq(o.n_variants, 3);
   ck_assert_str_eq(bench_variant_name(o.variants[0]), "lru+prefetch");
@@ -221,11 +218,11 @@ END_TEST
 START_TEST(test_variants){
   bench_variant v[BENCH_MAX_VARIANTS];
   ck_assert_int_eq(bench_parse_variants("opt+prefetch,opt,lru+prefetch,lru,os", v, BENCH_MAX_VARIANTS), 5);
-  ck_assert_int_eq(v[0].policy, ENGINE_POLICY_OPT);
+  ck_assert_int_eq(v[0].policy, POLICY_OPT);
   ck_assert_int_eq(v[0].prefetch, 1);
-  ck_assert_int_eq(v[3].policy, ENGINE_POLICY_LRU);
+  ck_assert_int_eq(v[3].policy, POLICY_LRU);
   ck_assert_int_eq(v[3].prefetch, 0);
-  ck_assert_int_eq(v[4].policy, ENGINE_POLICY_OS);
+  ck_assert_int_eq(v[4].policy, POLICY_OS);
   ck_assert_int_eq(v[4].prefetch, 0);
   static const char *const names[] = { "opt+prefetch", "opt", "lru+prefetch", "lru", "os" };
   for(int i = 0; i < 5; i++) ck_assert_str_eq(bench_variant_name(v[i]), names[i]);
@@ -356,7 +353,7 @@ static void result_fill(bench_result *r){
   memset(r, 0, sizeof *r);
   r->model = "dir/\"quoted\"\n.db";
   r->budget_bytes = r->sweep_budget = 280 * MIB;
-  r->variant = (bench_variant){ ENGINE_POLICY_LRU, 0 };
+  r->variant = (bench_variant){ POLICY_LRU, 0 };
   r->threads = 2;
   r->cgroup_limit = 0;
   r->n_repeat = 3;
@@ -528,7 +525,7 @@ START_TEST(test_json_shape){
 
   /* the OS variant: policy 'os', no budget, its row's budget kept */
   result_fill(&r);
-  r.variant = (bench_variant){ ENGINE_POLICY_OS, 0 };
+  r.variant = (bench_variant){ POLICY_OS, 0 };
   r.budget_bytes = 0;
   r.disk_direct = 0;
   json = bench_json(&r);

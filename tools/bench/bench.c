@@ -79,7 +79,7 @@ static void result_init(bench_result *r, const bench_options *o, int64_t budget,
   memset(r, 0, sizeof *r);
   r->model = o->model;
   r->sweep_budget = budget;
-  r->budget_bytes = v.policy == ENGINE_POLICY_OS && o->n_sweep ? 0 : budget;
+  r->budget_bytes = v.policy == POLICY_OS && o->n_sweep ? 0 : budget;
   r->variant = v;
   r->threads = 1;
   r->cgroup_limit = bench_cgroup_limit(o, budget);
@@ -122,7 +122,7 @@ static void group_init(const bench_options *o, int g, bench_result *r){
 ** say so, since it then compares nothing. */
 static void note_os_unlimited(const bench_options *o, const cgroup_env *cg){
   int os = 0;
-  for(int v = 0; v < o->n_variants; v++) os |= o->variants[v].policy == ENGINE_POLICY_OS;
+  for(int v = 0; v < o->n_variants; v++) os |= o->variants[v].policy == POLICY_OS;
   if( o->n_sweep && os && (o->cgroup_limit == 0 || cg->kind == 0) ){
     fprintf(stderr, "tensql bench: the OS variant runs with no budget and no cgroup limit:"
             " as much page cache as it wants; give --cgroup-limit to compare\n");

@@ -24,7 +24,7 @@
 #define BENCH_MAX_VARIANTS 5
 
 /* A way of running the engine that a sweep compares at each budget: an
-** eviction policy (ENGINE_POLICY_*, options.h) with the prefetch thread on
+** eviction policy (budget_policy, memory/budget.h) with the prefetch thread on
 ** or off.  The OS variant runs with no budget, under its budget's cgroup
 ** limit, so that the kernel's page cache manages the memory. */
 typedef struct bench_variant {

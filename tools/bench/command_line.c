@@ -27,7 +27,7 @@
 
 /* A sweep's variants unless --variants: OPT + prefetch, LRU, the OS. */
 static const bench_variant default_variants[] = {
-  { ENGINE_POLICY_OPT, 1 }, { ENGINE_POLICY_LRU, 0 }, { ENGINE_POLICY_OS, 0 }
+  { POLICY_OPT, 1 }, { POLICY_LRU, 0 }, { POLICY_OS, 0 }
 };
 
 int bench_usage(FILE *f){

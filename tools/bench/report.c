@@ -93,7 +93,7 @@ char *bench_json(const bench_result *r){
   json_count(f, "probe_bytes", r->probe_bytes);
   json_count(f, "budget_bytes", r->budget_bytes);
   json_count(f, "sweep_budget_bytes", r->sweep_budget);
-  json_string(f, "policy", options_policy_name(r->variant.policy));
+  json_string(f, "policy", budget_policy_name(r->variant.policy));
   json_bool(f, "prefetch", r->variant.prefetch);
   json_count(f, "model_bytes", r->model_bytes);
   json_count(f, "weight_bytes_per_token", r->weight_bytes_per_token);
@@ -185,7 +185,7 @@ void report_text(FILE *f, const bench_result *r){
 /* Decode tok/s of LRU without prefetch at r's budget, for ratios. */
 static double lru_decode(const bench_result *all, int n, const bench_result *r){
   for(int i = 0; i < n; i++){
-    if( all[i].sweep_budget == r->sweep_budget && all[i].variant.policy == ENGINE_POLICY_LRU
+    if( all[i].sweep_budget == r->sweep_budget && all[i].variant.policy == POLICY_LRU
      && !all[i].variant.prefetch ){
       return bench_median(all[i].decode_tok_s, all[i].n_repeat);
     }
@@ -243,7 +243,7 @@ static void table_tsv(FILE *f, const bench_result *r, int n){
     bench_summarize(&r[i], &s);
     fprintf(f, "%lld\t%s\t%d\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.0f\t%.0f\t%.4f\t%lld\t%lld\t%.3g\t%.4g"
                "\t%lld\t%lld\t%.3g\t%d\t%.4g\t%.4g\t%s\t%s\n",
-            (long long)r[i].budget_bytes, options_policy_name(r[i].variant.policy), r[i].variant.prefetch,
+            (long long)r[i].budget_bytes, budget_policy_name(r[i].variant.policy), r[i].variant.prefetch,
             s.decode, s.decode_min, s.decode_max, s.prefill, s.prefill_min, s.prefill_max,
             s.bytes_read, s.disk_read, s.hit_rate, (long long)r[i].peak_rss_bytes,
             (long long)r[i].peak_charged_bytes, s.probe, s.efficiency,
@@ -407,7 +407,7 @@ static void sweep_markdown(FILE *f, const sweep_report *s){
     fprintf(f, "- cgroup limit: %.0f MiB\n", mib((double)o->cgroup_limit));
   }
   for(int v = 0; v < o->n_variants; v++){
-    if( o->variants[v].policy != ENGINE_POLICY_OS ) continue;
+    if( o->variants[v].policy != POLICY_OS ) continue;
     fprintf(f, "- OS (page cache): tensql with policy 'os' and no budget, under its row's cgroup"
                " limit: it holds only the tiles pinned at the moment and reads through the page"
                " cache, which the kernel manages and the cgroup charges\n");

@@ -183,7 +183,7 @@ static int worker_open(const char *path, worker_state *w, int *bos, worker_msg *
 ** in m->text. */
 static int worker_configure(const bench_config *cfg, worker_state *w, worker_msg *m){
   sqlite3_stmt *st = 0;
-  const char *policy = options_policy_name(cfg->variant.policy);
+  const char *policy = budget_policy_name(cfg->variant.policy);
   int rc = sqlite3_prepare_v2(w->db, "SELECT tensql_budget(?1), tensql_policy(?2), tensql_prefetch(?3)",
                               -1, &st, 0);
   if( rc == SQLITE_OK ){
