@@ -7,11 +7,9 @@
 #
 #   LLAMA_BIN_DIR  the bin/ folder of an existing llama.cpp build (llama-cli
 #                  in it).  llama.cpp is NOT part of tensql: build it yourself,
-#                  elsewhere.  Build it without AMX (-DGGML_NATIVE=OFF
-#                  -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF,
-#                  the AVX flags on): an AMX build repacks the weights into
-#                  anonymous memory and is OOM-killed under any cap below
-#                  the model's size.
+#                  elsewhere, without AMX: an AMX build repacks the weights
+#                  into anonymous memory and is OOM-killed under any cap
+#                  below the model's size.
 #   MODEL.gguf     the model for llama.cpp
 #   MODEL.db       the same model imported by tensql (tensql import MODEL.gguf)
 #   CAPS           the cgroup memory limits, one run of each engine per cap
