@@ -16,13 +16,13 @@
 */
 #include "tile.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,7 +41,7 @@ typedef struct tile_slot {
   tile t;                 /* t.data is NULL when not resident */
   uint64_t checksum;      /* expected XXH3-64 of the payload */
   atomic_int pins;        /* a first pin is taken under lock; see tile_manager_hold */
-  int loading;            /* the prefetcher is reading it */
+  int loading;            /* a reader thread is reading it */
   int prefetched;         /* brought in ahead of use, not yet used */
   int64_t resident_at;    /* index in resident[], or -1 */
   uint64_t last_use;      /* for LRU */
@@ -168,7 +168,7 @@ static void home_trim(tile_manager *tm, const tile_slot *s, int huge){
 /* The pages of a home, made real in one call before a load fills it.
 ** Under a budget every load refills pages an eviction gave back, and
 ** faulting them in one by one as the copy touched them cost the
-** prefetcher more than the copy: decode 10-20% faster with this
+** reader more than the copy: decode 10-20% faster with this
 ** (Qwen2.5-0.5B, budgets 150M-350M, 1 and 2 threads, tokens alternating
 ** in one process).  A kernel before Linux 5.14 refuses the advice, and
 ** the copy faults the pages in as before. */
