@@ -46,6 +46,8 @@ typedef struct tile_slot {
   int64_t resident_at;    /* index in resident[], or -1 */
   uint64_t last_use;      /* for LRU */
   size_t home;            /* offset of its bytes in the homes mapping */
+  int streams;            /* marked to stream (stream_marks): evicted first */
+  uint64_t seen;          /* stream_marks' pass that last saw it */
   int64_t tensor_id, row, col;   /* what it is, for errors */
 } tile_slot;
 
@@ -85,6 +87,9 @@ struct tile_manager {
   uint64_t clean_at;      /* evictions when a reader last found all resident, */
   int64_t clean_cursor;   /* and the cursor then */
   int64_t ahead_bytes;    /* of tiles loading or read ahead and not used yet */
+  int marks_on;           /* stream_marks marked tiles for this step */
+  uint64_t marks_pass;
+  size_t largest_tile;
   uint8_t *map, *homes;   /* the reserved mapping; homes = its first huge page */
   size_t map_bytes, homes_bytes;
   int homes_huge;         /* huge pages asked for (no budget) */
@@ -236,6 +241,7 @@ static int slots_load(tile_manager *tm, char *err, size_t err_len){
     s->row = sqlite3_column_int64(st, 4);
     s->col = sqlite3_column_int64(st, 5);
     s->resident_at = -1;
+    if( s->t.bytes > tm->largest_tile ) tm->largest_tile = s->t.bytes;
   }
   sqlite3_finalize(st);
   tensor_names_load(tm);
@@ -508,21 +514,77 @@ static const schedule *active_schedule(const tile_manager *tm){
   return &tm->schedules[tm->active];
 }
 
-/* The unpinned resident tile to evict by the policy, or -1 if none.  Under
-** OPT without a recorded schedule (the first step) LRU stands in. */
-static int64_t choose_victim(tile_manager *tm, int64_t *distance){
+/* ---- which tiles stream ------------------------------------------------------
+**
+** On a step that pins each tile once, every set of resident tiles that
+** fills the budget reads the same bytes a step, M - B': all the others,
+** once each.  Bélády's rule alone picks the set by the order in which the
+** first step filled the budget: the tiles pinned first stay, and the last
+** ones (the output matrix, the last layers) stream one after another at
+** the step's end, while the disk idled through the layers before.  So
+** before each step the manager marks tiles to stream, as many bytes as do
+** not fit, spread evenly along the schedule, and evicts among the marked
+** tiles first, by Bélády's rule; the readers bring the next marked tiles
+** in while the kernels compute on the resident ones between them.  The
+** room left for the marked tiles is the readers' window and two tiles in
+** use.  A schedule that pins tiles more than once (more than 1% of its
+** pins) is not such a step, and gets Bélády's rule as it is. */
+
+/* Clear the marks; then, under OPT and a budget the step's tiles exceed,
+** mark those that stream. */
+static void stream_marks(tile_manager *tm){
+  const schedule *s = active_schedule(tm);
+  for(int64_t i = 1; i <= tm->n_tiles; i++) tm->slots[i].streams = 0;
+  tm->marks_on = 0;
+  if( budget_get() == 0 || budget_get_policy() != POLICY_OPT || !s->ready ) return;
+  uint64_t total = 0, pass = ++tm->marks_pass;
+  int64_t repeats = 0;
+  for(int64_t k = 0; k < s->len; k++){
+    tile_slot *slot = &tm->slots[s->ids[k]];
+    if( slot->seen == pass ){ repeats++; continue; }
+    slot->seen = pass;
+    total += slot->t.bytes;
+  }
+  int64_t room = (int64_t)budget_get() - (int64_t)budget_other()
+               - TILE_PREFETCH_BYTES - 2 * (int64_t)tm->largest_tile;
+  if( repeats * 100 > s->len || (int64_t)total <= room ) return;
+  double share = (double)((int64_t)total - (room > 0 ? room : 0)) / (double)total, due = 0;
+  pass = ++tm->marks_pass;
+  for(int64_t k = 0; k < s->len; k++){
+    tile_slot *slot = &tm->slots[s->ids[k]];
+    if( slot->seen == pass ) continue;
+    slot->seen = pass;
+    due += share * (double)slot->t.bytes;
+    if( due >= 0.5 * (double)slot->t.bytes ){
+      slot->streams = 1;
+      due -= (double)slot->t.bytes;
+    }
+  }
+  tm->marks_on = 1;
+}
+
+/* The unpinned resident tile to evict by the policy, or -1 if none:
+** under OPT a marked one if there is one (only such, if only_marked), the
+** one needed furthest away; without a recorded schedule (the first step)
+** LRU stands in. */
+static int64_t choose_victim(tile_manager *tm, int64_t *distance, int only_marked){
   const schedule *s = active_schedule(tm);
   int use_lru = budget_get_policy() == POLICY_LRU || !s->ready;
   int64_t best = -1, best_key = -1;
+  int best_streams = 0;
   uint64_t oldest = UINT64_MAX;
   for(int64_t i = 0; i < tm->n_resident; i++){
     tile_slot *slot = &tm->slots[tm->resident[i]];
-    if( slot->pins ) continue;
+    if( slot->pins || (only_marked && tm->marks_on && !slot->streams) ) continue;
     if( use_lru ){
       if( slot->last_use < oldest ){ oldest = slot->last_use; best = slot->t.id; }
-    }else{
-      int64_t d = schedule_next_use(s, slot->t.id, tm->cursor);
-      if( d > best_key ){ best_key = d; best = slot->t.id; }
+      continue;
+    }
+    int64_t d = schedule_next_use(s, slot->t.id, tm->cursor);
+    if( slot->streams > best_streams || (slot->streams == best_streams && d > best_key) ){
+      best_key = d;
+      best = slot->t.id;
+      best_streams = slot->streams;
     }
   }
   *distance = use_lru ? SCHEDULE_NEVER : best_key;
@@ -556,7 +618,7 @@ static int make_room(tile_manager *tm, size_t need, char *err, size_t err_len){
   if( budget_get_policy() == POLICY_OS ) evict_unpinned(tm);
   while( over_budget(need) ){
     int64_t distance;
-    int64_t victim = choose_victim(tm, &distance);
+    int64_t victim = choose_victim(tm, &distance, 0);
     if( victim < 0 ) return budget_too_small(tm, need, err, err_len);
     evict(tm, &tm->slots[victim]);
   }
@@ -676,6 +738,7 @@ void tile_manager_begin_step(tile_manager *tm, int prefill){
   schedule *s = &tm->schedules[tm->active];
   tm->recording = !s->ready;
   if( tm->recording ) schedule_clear(s);
+  stream_marks(tm);
   tm->cursor = -1;
   tm->clean_at = 0;       /* a new step: its window is not scanned yet */
   if( prefetch_wanted(tm) ) readers_wake(tm);
@@ -743,11 +806,12 @@ static int64_t prefetch_target(tile_manager *tm, int64_t *distance){
 }
 
 /* Make room for target (needed `distance` pins from now) by evicting only
-** tiles needed later than it.  Returns 0 if there is room. */
+** marked tiles (when there are marks) needed later than it.  Returns 0 if
+** there is room. */
 static int prefetch_room(tile_manager *tm, const tile_slot *target, int64_t distance){
   while( over_budget(target->t.bytes) ){
     int64_t victim_distance;
-    int64_t victim = choose_victim(tm, &victim_distance);
+    int64_t victim = choose_victim(tm, &victim_distance, 1);
     if( victim < 0 || victim_distance <= distance ) return -1;
     evict(tm, &tm->slots[victim]);
   }

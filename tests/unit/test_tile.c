@@ -184,6 +184,55 @@ START_TEST(test_cyclic_opt_and_lru){
 }
 END_TEST
 
+/* A cyclic scan that does not fit: the tiles that stream are spread along
+** the step, as many as do not fit beside the readers' window and two tiles
+** in use, so that the disk reads all through the step (Bélády's rule alone
+** streamed the step's last tiles in one run, the disk idle before them).
+** Without prefetch, the whole budget holds tiles and a cycle misses M - B,
+** as OPT does, never two pins in a row; with it, the readers read the
+** marked tiles, M - KEPT of them a cycle, ahead of their pins. */
+START_TEST(test_streaming_tiles_are_spread){
+  enum { M = 60, KEPT = 40, CYCLES = 3, BYTES = 256 << 10 };
+  const uint64_t slack = TILE_PREFETCH_BYTES + 2 * (uint64_t)BYTES;
+  tile_manager *tm = open_manager(M, BYTES);
+  int64_t step[M];
+  for(int i = 0; i < M; i++) step[i] = i + 1;
+  char err[256];
+  int longest = 0;
+  uint64_t steady = 0;
+  manager_replay(tm, step, M, BYTES, 1, 0);   /* records the schedule */
+  budget_set(KEPT * (uint64_t)BYTES + slack);
+  uint64_t fits = budget_get() / BYTES;
+  for(int c = 0; c < CYCLES; c++){
+    tile_manager_begin_step(tm, 0);
+    int run = 0;
+    for(int i = 0; i < M; i++){
+      tile_stats before, after;
+      tile_manager_stats(tm, &before);
+      const tile *t = tile_manager_pin(tm, step[i], err, sizeof err);
+      ck_assert_msg(t != 0, "%s", err);
+      tile_manager_unpin(tm, t);
+      tile_manager_stats(tm, &after);
+      run = after.misses > before.misses ? run + 1 : 0;
+      if( c == CYCLES - 1 ) steady += after.misses - before.misses;
+      if( c == CYCLES - 1 && run > longest ) longest = run;
+    }
+    tile_manager_end_step(tm);
+  }
+  ck_assert_msg(steady <= M - fits + 1, "%llu misses a cycle, %llu tiles fit",
+                (unsigned long long)steady, (unsigned long long)fits);
+  ck_assert_msg(longest <= 1, "%d misses in a row", longest);
+  budget_set_prefetch(1);
+  replay_counts ahead = manager_replay(tm, step, M, BYTES, (int)(budget_get() / BYTES), CYCLES);
+  budget_set_prefetch(0);
+  ck_assert_uint_gt(ahead.prefetch_hits, 0);
+  ck_assert_msg(ahead.reads <= M + (CYCLES - 1) * (M - KEPT + 1), "%llu tiles read in %d cycles",
+                (unsigned long long)ahead.reads, CYCLES);
+  budget_set(0);
+  tile_manager_close(tm);
+}
+END_TEST
+
 /* Prefetch reads ahead without reading more than OPT alone: at most one
 ** window more per step (the tiles it holds ahead, and the one under the
 ** cursor).  Loads of 64 KB tiles are slower than pins, so the pins catch up
@@ -772,6 +821,7 @@ static Suite *tile_suite(void){
   TCase *tc = tcase_create("policy");
   tcase_add_test(tc, test_random_traces_match_belady);
   tcase_add_test(tc, test_cyclic_opt_and_lru);
+  tcase_add_test(tc, test_streaming_tiles_are_spread);
   tcase_add_test(tc, test_prefetch_reads_what_opt_reads);
   tcase_add_test(tc, test_prefetcher_sleeps_when_all_resident);
   tcase_add_test(tc, test_close_while_prefetch_fails);
