@@ -279,6 +279,15 @@ START_TEST(test_disk_limit){
   ck_assert(isnan(bench_disk_limit(-1, 250e6, 250e6)));
 }
 END_TEST
+
+/* M - B': the model less the budget's room for tiles. */
+START_TEST(test_read_optimum){
+  ck_assert_double_eq_tol(bench_read_optimum(525000000, 400000000, 8000000), 133000000, 1e-3);
+  ck_assert(isnan(bench_read_optimum(525000000, 0, 8000000)));           /* no budget */
+  ck_assert(isnan(bench_read_optimum(525000000, 600000000, 8000000)));   /* the model fits */
+  ck_assert(isnan(bench_read_optimum(525000000, 400000000, -1)));        /* state unknown */
+  ck_assert(isnan(bench_read_optimum(-1, 400000000, 8000000)));
+}
 END_TEST
 
 START_TEST(test_parse_errors){
@@ -811,6 +820,7 @@ static Suite *bench_suite(void){
   tcase_add_test(tc, test_cap_check);
   tcase_add_test(tc, test_probe_size);
   tcase_add_test(tc, test_disk_limit);
+  tcase_add_test(tc, test_read_optimum);
   tcase_add_test(tc, test_median);
   tcase_add_test(tc, test_json_shape);
   tcase_add_test(tc, test_probe_positive);

@@ -87,6 +87,7 @@ static void result_init(bench_result *r, const bench_options *o, int64_t budget,
   r->disk_direct = -1;
   r->prompt_tokens = r->decode_tokens = -1;
   r->peak_rss_bytes = r->peak_charged_bytes = r->opened_charged_bytes = r->budget_peak_bytes = -1;
+  r->state_bytes = -1;
   r->statements_per_step = r->model_bytes = r->weight_bytes_per_token = -1;
   for(int k = 0; k < BENCH_MAX_REPEAT; k++){
     r->prefill_tok_s[k] = r->decode_tok_s[k] = r->bytes_read_per_token[k] = NAN;

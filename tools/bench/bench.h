@@ -95,6 +95,11 @@ int64_t bench_probe_size(int64_t probe_bytes, int64_t budget, int64_t limit, int
 ** bytes a token reads.  Those are /proc/self/io's (disk_read_per_token)
 ** when it counted any, else the tile manager's (bytes_read_per_token).
 ** NaN when either is unknown, or when nothing is read (the model fits). */
+/* M - B': the bytes a decode step must read at the least, model_bytes
+** less the budget's room for tiles (budget_bytes - state_bytes); NaN with
+** no budget, or when the model fits. */
+double bench_read_optimum(int64_t model_bytes, int64_t budget_bytes, int64_t state_bytes);
+
 double bench_disk_limit(double disk_bytes_per_second, double disk_read_per_token,
                         double bytes_read_per_token);
 
@@ -135,6 +140,8 @@ typedef struct bench_result {
                                ** before the warm-up: the cap check's measure */
   const char *cgroup;          /* "v1", "v2" or NULL: which measured it */
   int64_t budget_peak_bytes;   /* tile_stats.peak_total_bytes */
+  int64_t state_bytes;         /* tile_stats.other_bytes after the last repeat: KV cache
+                               ** and activations, the part of the budget not for tiles */
   int64_t statements_per_step, model_bytes, weight_bytes_per_token;
   const char *error;           /* NULL, or why this configuration failed */
 } bench_result;

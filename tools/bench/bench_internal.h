@@ -95,7 +95,7 @@ typedef struct worker_msg {
   double prefill_tok_s, decode_tok_s, bytes_read_per_token, disk_read_per_token, hit_rate;
   int64_t decode_tokens;
   /* DONE */
-  int64_t peak_rss, budget_peak;
+  int64_t peak_rss, budget_peak, state_bytes;
   char text[1024];           /* ERROR: why; READY: a warning or "" */
 } worker_msg;
 
@@ -140,6 +140,10 @@ typedef struct bench_summary {
                                ** counted any, else bytes_read (bench_disk_limit's) */
   double disk_limit;           /* decode tok/s the disk allows; NaN if nothing is read */
   double disk_efficiency;      /* decode / disk_limit */
+  double read_optimum;         /* M - B': model bytes less the budget's room for
+                               ** tiles (budget - KV cache and activations);
+                               ** NaN with no budget */
+  double read_ratio;           /* read_per_token / read_optimum */
 } bench_summary;
 
 void bench_summarize(const bench_result *r, bench_summary *s);

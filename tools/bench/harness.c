@@ -312,6 +312,7 @@ static void worker_quit(worker *w){
   if( w->alive && write(w->to, &cmd, 1) == 1 && read_msg(w, &m) == 0 && m.kind == MSG_DONE ){
     w->r->peak_rss_bytes = m.peak_rss;
     w->r->budget_peak_bytes = m.budget_peak;
+    w->r->state_bytes = m.state_bytes;
   }
 }
 

@@ -102,6 +102,9 @@ char *bench_json(const bench_result *r){
   json_bool(f, "disk_direct", r->disk_direct);
   json_number(f, "disk_limit_tok_s", s.disk_limit);
   json_number(f, "disk_efficiency", s.disk_efficiency);
+  json_count(f, "state_bytes", r->state_bytes);
+  json_number(f, "optimal_read_bytes_per_token", s.read_optimum);
+  json_number(f, "read_ratio", s.read_ratio);
   json_string(f, "io", r->io[0] ? r->io : 0);
   json_count(f, "prompt_tokens", r->prompt_tokens);
   json_count(f, "decode_tokens", r->decode_tokens);
@@ -175,11 +178,12 @@ void report_text(FILE *f, const bench_result *r){
           r->cpus[0] ? (strchr(r->cpus, ',') ? " on CPUs " : " on CPU ") : "", r->cpus,
           fmt(b, sizeof b, "%.1f", s.probe_1t), r->probe_nt_threads, fmt(c, sizeof c, "%.1f", s.probe_nt),
           fmt(d, sizeof d, "%.3f", s.efficiency));
-  fprintf(f, "  disk     %s GB/s%s; limit %s tok/s at %s MiB/token, decode at %s of it; tiles read %s\n",
+  fprintf(f, "  disk     %s GB/s%s; limit %s tok/s at %s MiB/token (%s of M - B'), decode at %s of it;"
+             " tiles read %s\n",
           fmt(a, sizeof a, "%.2f", s.disk),
           r->disk_direct == 0 ? " (buffered: no O_DIRECT)" : r->disk_direct > 0 ? " (O_DIRECT)" : "",
           fmt(b, sizeof b, "%.2f", s.disk_limit), fmt(c, sizeof c, "%.1f", mib(s.read_per_token)),
-          fmt(d, sizeof d, "%.2f", s.disk_efficiency), r->io[0] ? r->io : "(not reported)");
+          fmt(e, sizeof e, "%.3f", s.read_ratio), fmt(d, sizeof d, "%.2f", s.disk_efficiency), r->io[0] ? r->io : "(not reported)");
 }
 
 /* Decode tok/s of LRU without prefetch at r's budget, for ratios. */
@@ -203,22 +207,24 @@ static const char *row_variant(const bench_result *r, char *buf, size_t len){
 void report_markdown(FILE *f, const bench_result *r, int n){
   fprintf(f, "| budget MiB | variant | cgroup limit MiB | decode tok/s | min-max | x LRU"
              " | disk limit tok/s | of disk limit | prefill tok/s | MiB read/token | disk MiB/token"
-             " | hit rate | peak RSS MiB | peak charged MiB | probe GB/s | efficiency | disk GB/s |\n");
-  fprintf(f, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+             " | ÷ (M − B′) | hit rate | peak RSS MiB | peak charged MiB | probe GB/s | efficiency"
+             " | disk GB/s |\n");
+  fprintf(f, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for(int i = 0; i < n; i++){
     bench_summary s;
-    char v[17][40];
+    char v[18][40];
     bench_summarize(&r[i], &s);
     double ratio = s.decode / lru_decode(r, n, &r[i]);
     if( isnan(s.decode_min) ) bench_format(v[1], 40, "-");
     else bench_format(v[1], 40, "%.2f-%.2f", s.decode_min, s.decode_max);
-    fprintf(f, "| %.4g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+    fprintf(f, "| %.4g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
             mib((double)r[i].sweep_budget), row_variant(&r[i], v[2], 40),
             fmt(v[12], 40, "%.0f", r[i].cgroup_limit > 0 ? mib((double)r[i].cgroup_limit) : NAN),
             fmt(v[0], 40, "%.2f", s.decode), v[1], fmt(v[3], 40, "%.2f", ratio),
             fmt(v[13], 40, "%.2f", s.disk_limit), fmt(v[14], 40, "%.2f", s.disk_efficiency),
             fmt(v[4], 40, "%.1f", s.prefill), fmt(v[5], 40, "%.1f", mib(s.bytes_read)),
-            fmt(v[6], 40, "%.1f", mib(s.disk_read)), fmt(v[7], 40, "%.3f", s.hit_rate),
+            fmt(v[6], 40, "%.1f", mib(s.disk_read)), fmt(v[16], 40, "%.3f", s.read_ratio),
+            fmt(v[7], 40, "%.3f", s.hit_rate),
             fmt(v[8], 40, "%.0f", r[i].peak_rss_bytes >= 0 ? mib((double)r[i].peak_rss_bytes) : NAN),
             fmt(v[9], 40, "%.0f", r[i].peak_charged_bytes >= 0 ? mib((double)r[i].peak_charged_bytes) : NAN),
             fmt(v[10], 40, "%.1f", s.probe), fmt(v[11], 40, "%.3f", s.efficiency),
@@ -237,18 +243,19 @@ static void table_tsv(FILE *f, const bench_result *r, int n){
              "\tprefill_tok_s\tprefill_tok_s_min\tprefill_tok_s_max\tbytes_read_per_token"
              "\tdisk_read_bytes_per_token\thit_rate\tpeak_rss_bytes\tpeak_charged_bytes"
              "\tprobe_gb_s\tefficiency\tsweep_budget_bytes\tcgroup_limit_bytes\tdisk_gb_s"
-             "\tdisk_direct\tdisk_limit_tok_s\tdisk_efficiency\tio\terror\n");
+             "\tdisk_direct\tdisk_limit_tok_s\tdisk_efficiency\tread_ratio\tio\terror\n");
   for(int i = 0; i < n; i++){
     bench_summary s;
     bench_summarize(&r[i], &s);
     fprintf(f, "%lld\t%s\t%d\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.4g\t%.0f\t%.0f\t%.4f\t%lld\t%lld\t%.3g\t%.4g"
-               "\t%lld\t%lld\t%.3g\t%d\t%.4g\t%.4g\t%s\t%s\n",
+               "\t%lld\t%lld\t%.3g\t%d\t%.4g\t%.4g\t%.4g\t%s\t%s\n",
             (long long)r[i].budget_bytes, budget_policy_name(r[i].variant.policy), r[i].variant.prefetch,
             s.decode, s.decode_min, s.decode_max, s.prefill, s.prefill_min, s.prefill_max,
             s.bytes_read, s.disk_read, s.hit_rate, (long long)r[i].peak_rss_bytes,
             (long long)r[i].peak_charged_bytes, s.probe, s.efficiency,
             (long long)r[i].sweep_budget, (long long)r[i].cgroup_limit, s.disk, r[i].disk_direct,
-            s.disk_limit, s.disk_efficiency, r[i].io[0] ? r[i].io : "-", r[i].error ? r[i].error : "");
+            s.disk_limit, s.disk_efficiency, s.read_ratio, r[i].io[0] ? r[i].io : "-",
+            r[i].error ? r[i].error : "");
   }
 }
 

@@ -68,6 +68,14 @@ void bench_summarize(const bench_result *r, bench_summary *s){
   s->disk_limit = bench_disk_limit(r->disk_bytes_per_second, s->disk_read, s->bytes_read);
   s->disk_efficiency = s->decode / s->disk_limit;
   s->read_per_token = s->disk_read > 0 ? s->disk_read : s->bytes_read;
+  s->read_optimum = bench_read_optimum(r->model_bytes, r->budget_bytes, r->state_bytes);
+  s->read_ratio = s->read_per_token / s->read_optimum;
+}
+
+double bench_read_optimum(int64_t model_bytes, int64_t budget_bytes, int64_t state_bytes){
+  if( budget_bytes <= 0 || model_bytes <= 0 || state_bytes < 0 ) return NAN;
+  double optimum = (double)model_bytes - (double)(budget_bytes - state_bytes);
+  return optimum > 0 ? optimum : NAN;
 }
 
 double bench_disk_limit(double disk_bytes_per_second, double disk_read_per_token,

@@ -326,6 +326,7 @@ void worker_main(const bench_options *o, const bench_config *cfg, int in, int ou
     memset(&m, 0, sizeof m);
     m.kind = MSG_DONE;
     m.budget_peak = database_int(w.db, "SELECT peak_total_bytes FROM tile_stats", -1);
+    m.state_bytes = database_int(w.db, "SELECT other_bytes FROM tile_stats", -1);
     int64_t kb = host_proc_value("/proc/self/status", "VmHWM");
     m.peak_rss = kb >= 0 ? kb * 1024 : -1;
     send_msg(out, &m);
