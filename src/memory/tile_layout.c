@@ -216,9 +216,9 @@ tile_run tile_layout_run(const tile_layout *l, const tile_place *p){
 ** Every destination lies before its source, and ends before the next
 ** source begins, so moving the head and then the pages in order is
 ** safe. */
-int tile_layout_gather(const tile_layout *l, const tile_place *p, uint8_t *buf){
+int tile_layout_gather(const tile_layout *l, const tile_place *p, uint8_t *buf, int head_in_place){
   tile_run r = tile_layout_run(l, p);
-  memmove(buf, buf + p->head_at % ALIGN, p->head_bytes);
+  if( !head_in_place ) memmove(buf, buf + p->head_at % ALIGN, p->head_bytes);
   uint8_t *to = buf + p->head_bytes;
   for(uint32_t i = 0; i < p->n_pages; i++){
     const uint8_t *page = buf + r.offset + (size_t)i * l->page_size;

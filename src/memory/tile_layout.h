@@ -82,8 +82,9 @@ typedef struct tile_run {
 tile_run tile_layout_run(const tile_layout *l, const tile_place *p);
 
 /* With the run read into buf as tile_layout_run says: put the tile's
-** bytes at buf[0 .. tile bytes).  -1 if a page's next-page number says
-** the chain is not on consecutive pages (buf is then garbage). */
-int tile_layout_gather(const tile_layout *l, const tile_place *p, uint8_t *buf);
+** bytes at buf[0 .. tile bytes).  head_in_place: the head is at buf[0 ..
+** head_bytes) already, and was not read.  -1 if a page's next-page number
+** says the chain is not on consecutive pages (buf is then garbage). */
+int tile_layout_gather(const tile_layout *l, const tile_place *p, uint8_t *buf, int head_in_place);
 
 #endif

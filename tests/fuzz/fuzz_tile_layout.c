@@ -52,7 +52,7 @@ static void read_placed(const image *im, const tile_layout *l, const size_t *byt
   uint8_t *buf = malloc(r.span);
   memcpy(buf, im->data + r.head_at, r.head_bytes);
   memcpy(buf + r.offset, im->data + r.at, r.bytes);
-  tile_layout_gather(l, p, buf);
+  tile_layout_gather(l, p, buf, 0);
   free(buf);
 }
 
