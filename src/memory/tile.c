@@ -89,6 +89,7 @@ struct tile_manager {
   int64_t clean_cursor;   /* and the cursor then */
   int64_t ahead_bytes;    /* of tiles loading or read ahead and not used yet */
   int marks_on;           /* stream_marks marked tiles for this step */
+  int64_t window_bytes;   /* how far ahead the readers may read (stream_marks) */
   uint64_t marks_pass;
   size_t largest_tile;
   uint8_t *map, *homes;   /* the reserved mapping; homes = its first huge page */
@@ -348,6 +349,7 @@ tile_manager *tile_manager_open(const char *path, char *err, size_t err_len){
     return 0;
   }
   tm->homes_huge = -1;
+  tm->window_bytes = TILE_PREFETCH_BYTES;
   homes_follow_budget(tm);
   while( tm->n_readers < TILE_READERS
       && pthread_create(&tm->readers[tm->n_readers], 0, reader_main, tm) == 0 ){
@@ -564,8 +566,8 @@ static const schedule *active_schedule(const tile_manager *tm){
 ** not fit, spread evenly along the schedule, and evicts among the marked
 ** tiles first, by Bélády's rule; the readers bring the next marked tiles
 ** in while the kernels compute on the resident ones between them.  The
-** room left for the marked tiles is the readers' window and one tile in
-** use.  A schedule that pins tiles more than once (more than 1% of its
+** room left for the marked tiles is the readers' window (tile.h) and one
+** tile in use.  A schedule that pins tiles more than once (more than 1% of its
 ** pins) is not such a step, and gets Bélády's rule as it is. */
 
 /* The bytes of s that stream when it does: all but a head it keeps. */
@@ -589,8 +591,12 @@ static void marks_compute(tile_manager *tm){
     total += slot->t.bytes;
     streamable += stream_bytes(tm, slot);
   }
+  int64_t deficit = (int64_t)total - ((int64_t)budget_get() - (int64_t)budget_other());
+  tm->window_bytes = deficit / TILE_PREFETCH_SHARE;
+  if( tm->window_bytes < TILE_PREFETCH_BYTES ) tm->window_bytes = TILE_PREFETCH_BYTES;
+  if( tm->window_bytes > TILE_PREFETCH_MOST ) tm->window_bytes = TILE_PREFETCH_MOST;
   int64_t room = (int64_t)budget_get() - (int64_t)budget_other()
-               - TILE_PREFETCH_BYTES - (int64_t)tm->largest_tile;
+               - tm->window_bytes - (int64_t)tm->largest_tile;
   if( repeats * 100 > s->len || (int64_t)total <= room || streamable == 0 ) return;
   double share = (double)((int64_t)total - (room > 0 ? room : 0)) / (double)streamable, due = 0;
   pass = ++tm->marks_pass;
@@ -613,6 +619,7 @@ static void marks_compute(tile_manager *tm){
 static void stream_marks(tile_manager *tm){
   for(int64_t i = 1; i <= tm->n_tiles; i++) tm->slots[i].streams = 0;
   tm->marks_on = 0;
+  tm->window_bytes = TILE_PREFETCH_BYTES;
   marks_compute(tm);
   for(int64_t i = 1; i <= tm->n_tiles; i++){
     tile_slot *s = &tm->slots[i];
@@ -851,14 +858,14 @@ void tile_manager_stats(tile_manager *tm, tile_stats *out){
 
 /* The next tile within the window after the cursor that is neither
 ** resident nor loading, and how far ahead it is; -1 if none, -2 if the
-** readers hold TILE_PREFETCH_BYTES ahead already. */
+** readers hold their window's bytes ahead already. */
 static int64_t prefetch_target(tile_manager *tm, int64_t *distance){
   const schedule *s = active_schedule(tm);
   for(int64_t k = 1; k <= s->len && k <= TILE_PREFETCH_WINDOW; k++){
     int64_t id = s->ids[(tm->cursor + k + s->len) % s->len];
     const tile_slot *slot = &tm->slots[id];
     if( slot->t.data || slot->loading ) continue;
-    if( tm->ahead_bytes > 0 && tm->ahead_bytes + (int64_t)slot->t.bytes > TILE_PREFETCH_BYTES ){
+    if( tm->ahead_bytes > 0 && tm->ahead_bytes + (int64_t)slot->t.bytes > tm->window_bytes ){
       return -2;
     }
     *distance = k;

@@ -54,16 +54,20 @@ void tile_manager_unpin(tile_manager *tm, const tile *t);
 void tile_manager_hold(tile_manager *tm, const tile *t);
 
 /* How far ahead on the schedule the readers read: at most this many pins,
-** and at most TILE_PREFETCH_BYTES of tiles loading or read and not used
-** yet.  What they hold ahead takes room OPT would keep other tiles in, so
-** a step reads that much more than OPT alone (tile.c leaves it, and one
-** tile in use, to the tiles that stream).  3 MiB keeps three reads of
-** Qwen2.5-0.5B's 1 MiB tiles in flight: decode at 380M as fast as with 4
-** or 8 MiB, and 1.044 of M - B' read a token where 4 MiB and two tiles
-** read 1.056.  TILE_READERS: 4 ran 10-20% faster than 2, and as fast as
-** 8. */
+** and a window of tiles loading or read and not used yet.  What they hold
+** ahead takes room OPT would keep other tiles in, so a step reads that
+** much more than OPT alone (tile.c leaves the window, and one tile in use,
+** to the tiles that stream).  So the window is a share of what a step
+** must read, 1/TILE_PREFETCH_SHARE of it, between TILE_PREFETCH_BYTES and
+** TILE_PREFETCH_MOST: 3 MiB keeps three reads of Qwen2.5-0.5B's 1 MiB
+** tiles in flight; at 380M (a step reads 134 MB) 4 MiB and two tiles read
+** 1.056 of that, 3 MiB and one tile 1.044; lower budgets, which read more,
+** afford more, and decode ran up to 10% faster with 8 MiB.  TILE_READERS:
+** 4 ran 10-20% faster than 2, and as fast as 8. */
 #define TILE_PREFETCH_WINDOW 32
 #define TILE_PREFETCH_BYTES (3 << 20)
+#define TILE_PREFETCH_MOST (8 << 20)
+#define TILE_PREFETCH_SHARE 40
 #define TILE_READERS 4
 
 /* A step of the forward pass begins / ends.  The first step of each kind
