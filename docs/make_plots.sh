@@ -7,19 +7,20 @@
 # the real shapes; speed and memory depend only on shapes):
 #   docs/bench_q05.jsonl          tensql bench --json, no budget
 #   docs/budget_sweep.{md,tsv,gp,png,jsonl}
-#                                 OPT and LRU, with and without prefetch, at
-#                                 budgets 150M, 250M, 350M, 600M
-#   docs/cgroup_limit.{md,tsv,gp,png,jsonl}
-#                                 the four variants at budgets 150M, 200M and
-#                                 280M, each inside a cgroup capped at 320M
-#                                 (page cache included)
+#                                 2 threads: OPT with prefetch, LRU and the
+#                                 OS (page cache), at budgets 160M, 220M,
+#                                 280M and 380M, each run inside a cgroup
+#                                 capped at its budget + 40M (page cache
+#                                 included), with the disk limit
+#   docs/budget_sweep_1t.{md,tsv,gp,png,jsonl}
+#                                 the same on 1 thread
 #
 # Root is needed to drop the page cache between budgets and to create the
 # memory cgroups; without it the figures are still made, warm and with
-# null peak-charged memory.  Takes 20 to 60 minutes on 2 cores.
+# null peak-charged memory.  Takes 20 to 40 minutes on 2 cores.
 #
 # Environment: TENSQL (default ./tensql), MODEL (default /tmp/q05.db, made
-# if missing), REPEAT (3), GEN (16 tokens generated), PROMPT (64 tokens).
+# if missing), REPEAT (3), GEN (32 tokens generated), PROMPT (64 tokens).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +30,7 @@ cd "$top"            # so the .md files name docs/... relative to the tree
 docs=docs
 model=${MODEL:-/tmp/q05.db}
 repeat=${REPEAT:-3}
-gen=${GEN:-16}
+gen=${GEN:-32}
 prompt=${PROMPT:-64}
 
 if [ ! -x "$tensql" ] && ! command -v "$tensql" >/dev/null 2>&1; then
@@ -46,10 +47,11 @@ if [ ! -f "$model" ]; then
 fi
 
 common="--prompt-tokens $prompt --gen-tokens $gen --repeat $repeat --json"
+sweep="--sweep 160M,220M,280M,380M --cgroup-limit +40M"
 
 "$tensql" bench "$model" $common > "$docs/bench_q05.jsonl"
-"$tensql" bench "$model" $common --sweep 150M,250M,350M,600M \
+"$tensql" bench "$model" $common $sweep --threads 2 \
   --out "$docs/budget_sweep" > "$docs/budget_sweep.jsonl"
-"$tensql" bench "$model" $common --sweep 150M,200M,280M --cgroup-limit 320M \
-  --out "$docs/cgroup_limit" > "$docs/cgroup_limit.jsonl"
-echo "make_plots.sh: wrote $docs/bench_q05.jsonl, budget_sweep.*, cgroup_limit.*" >&2
+"$tensql" bench "$model" $common $sweep --threads 1 \
+  --out "$docs/budget_sweep_1t" > "$docs/budget_sweep_1t.jsonl"
+echo "make_plots.sh: wrote $docs/bench_q05.jsonl, budget_sweep.*, budget_sweep_1t.*" >&2
