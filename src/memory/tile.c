@@ -567,8 +567,8 @@ static const schedule *active_schedule(const tile_manager *tm){
 ** tiles first, by Bélády's rule; the readers bring the next marked tiles
 ** in while the kernels compute on the resident ones between them.  The
 ** room left for the marked tiles is the readers' window (tile.h) and one
-** tile in use.  A schedule that pins tiles more than once (more than 1% of its
-** pins) is not such a step, and gets Bélády's rule as it is. */
+** tile in use.  A schedule that pins tiles more than once (more than 1% of
+** its pins) is not such a step, and gets Bélády's rule as it is. */
 
 /* The bytes of s that stream when it does: all but a head it keeps. */
 static size_t stream_bytes(const tile_manager *tm, const tile_slot *s){
@@ -602,9 +602,9 @@ static void marks_compute(tile_manager *tm){
   pass = ++tm->marks_pass;
   for(int64_t k = 0; k < s->len; k++){
     tile_slot *slot = &tm->slots[s->ids[k]];
-    double bytes = (double)stream_bytes(tm, slot);
     if( slot->seen == pass ) continue;
     slot->seen = pass;
+    double bytes = (double)stream_bytes(tm, slot);
     due += share * bytes;
     if( bytes > 0 && due >= 0.5 * bytes ){
       slot->streams = 1;
@@ -850,7 +850,8 @@ void tile_manager_stats(tile_manager *tm, tile_stats *out){
   pthread_mutex_lock(&tm->lock);
   *out = tm->stats;
   out->schedule_length = (uint64_t)tm->schedules[0].len;
-  out->io = tm->layout.places == 0 ? TILE_IO_SQLITE : tm->direct ? TILE_IO_DIRECT : TILE_IO_BUFFERED;
+  out->io = tm->layout.places == 0 ? TILE_IO_SQLITE
+          : tm->direct ? TILE_IO_DIRECT : TILE_IO_BUFFERED;
   pthread_mutex_unlock(&tm->lock);
 }
 

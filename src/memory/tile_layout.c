@@ -202,7 +202,8 @@ tile_run tile_layout_run(const tile_layout *l, const tile_place *p){
   size_t skip = (size_t)(p->head_at % ALIGN);
   r.head_at = p->head_at - (int64_t)skip;
   r.head_bytes = p->head_bytes ? align_up(skip + p->head_bytes, ALIGN) : 0;
-  r.at = p->n_pages ? (p->first_page - 1) * (int64_t)l->page_size : r.head_at + (int64_t)r.head_bytes;
+  r.at = p->n_pages ? (p->first_page - 1) * (int64_t)l->page_size
+                    : r.head_at + (int64_t)r.head_bytes;
   r.bytes = p->n_pages ? (size_t)(p->n_pages - 1) * l->page_size
                          + align_up(4 + (size_t)p->last_bytes, ALIGN) : 0;
   r.offset = r.head_bytes;
