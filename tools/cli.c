@@ -374,13 +374,18 @@ static void run_memory_summary(sqlite3 *db){
   sqlite3_finalize(st);
 }
 
+/* The engine options of run and chat, set before the model opens. */
+static void engine_apply(const engine_options *e){
+  budget_set((uint64_t)e->budget);
+  budget_set_policy((budget_policy)e->policy);
+  budget_set_prefetch(!e->no_prefetch);
+  workers_set_threads(e->threads ? e->threads : run_default_threads());
+}
+
 static int cmd_run(int argc, char **argv){
   run_options o;
   if( run_parse(argc, argv, &o) ) return usage_run(stderr);
-  budget_set((uint64_t)o.engine.budget);
-  budget_set_policy((budget_policy)o.engine.policy);
-  budget_set_prefetch(!o.engine.no_prefetch);
-  workers_set_threads(o.engine.threads ? o.engine.threads : run_default_threads());
+  engine_apply(&o.engine);
   sqlite3 *db = run_open(o.model, "tensql run");
   if( db == 0 ) return 1;
   sqlite3_stmt *st = run_prepare(db, &o);
@@ -397,7 +402,7 @@ static int cmd_run(int argc, char **argv){
 static int usage_chat(FILE *f){
   fprintf(f,
     "usage: tensql chat MODEL.db [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]\n"
-    "                   [--threads N] [--budget SIZE]\n"
+    "                   [--threads N] [--budget SIZE] [--policy opt|lru|os] [--no-prefetch]\n"
     "  An interactive conversation in the model's chat template, one line per turn\n"
     "  (end with Ctrl-D).  The KV cache is kept between turns: earlier turns are\n"
     "  not computed again.\n");
@@ -451,8 +456,7 @@ static char *chat_turn(sqlite3 *db, run_options *o, const char *conversation){
 static int cmd_chat(int argc, char **argv){
   run_options o;
   if( run_parse(argc, argv, &o) ) return usage_chat(stderr);
-  budget_set((uint64_t)o.engine.budget);
-  workers_set_threads(o.engine.threads ? o.engine.threads : run_default_threads());
+  engine_apply(&o.engine);
   sqlite3 *db = run_open(o.model, "tensql chat");
   if( db == 0 ) return 1;
   char *conversation = strdup("[]"), line[8192];
