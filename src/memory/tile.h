@@ -8,14 +8,16 @@
 ** policy, the one whose next use on the recorded schedule (schedule.h) is
 ** furthest away (Bélády's OPT); under POLICY_LRU the least recently used;
 ** under POLICY_OS every unpinned tile, leaving the caching to the OS page
-** cache.  Reader threads read ahead along the schedule into free budget
-** while the kernels compute, several tiles in flight, evicting only tiles
-** needed later than the ones they bring in.  A tile is read as one run of
-** its pages, with O_DIRECT, into memory the manager owns (tile_layout.h,
-** model_file.h); where that cannot be done, through SQLite's blob API on
-** the manager's own connections.  Either way nothing stays in the OS page
-** cache, so the budget is what the process really holds, and the disk
-** reads what the tiles need.
+** cache.  Under OPT the tiles that do not fit are marked, spread along
+** the step, and evicted first (tile.c says why).  Reader threads read
+** ahead along the schedule into free budget while the kernels compute,
+** several tiles in flight, evicting only marked tiles needed later than
+** the ones they bring in.  A tile is read as one run of its pages, with
+** O_DIRECT, into memory the manager owns (tile_layout.h, model_file.h);
+** where that cannot be done, through SQLite's blob API on the manager's
+** own connections.  Either way (but under POLICY_OS) nothing stays in the
+** OS page cache, so the budget is what the process really holds, and the
+** disk reads what the tiles need.
 **
 ** From SQL the manager is invisible: a tensor table's `data` column pins
 ** the tile under the cursor and the pin is released when the cursor moves
