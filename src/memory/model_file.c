@@ -61,8 +61,7 @@ static model_file *model_file_of(sqlite3_file *f){
   return (model_file*)((char*)f + model_file_offset);
 }
 
-/* pread until n bytes or the end of the file: the bytes read, or -1. */
-static ssize_t read_fully(int fd, void *buf, size_t n, int64_t off){
+ssize_t model_file_pread(int fd, void *buf, size_t n, int64_t off){
   size_t got = 0;
   while( got < n ){
     ssize_t k = pread(fd, (char*)buf + got, n - got, off + (int64_t)got);
@@ -77,7 +76,7 @@ static ssize_t read_fully(int fd, void *buf, size_t n, int64_t off){
 static int model_file_xread(sqlite3_file *f, void *buf, int n, sqlite3_int64 off){
   model_file *m = model_file_of(f);
   posix_fadvise(m->fd, off, n, POSIX_FADV_DONTNEED);
-  ssize_t got = read_fully(m->fd, buf, (size_t)n, off);
+  ssize_t got = model_file_pread(m->fd, buf, (size_t)n, off);
   posix_fadvise(m->fd, off, n, POSIX_FADV_DONTNEED);
   if( got < 0 ) return SQLITE_IOERR_READ;
   if( got == n ) return SQLITE_OK;
@@ -141,7 +140,7 @@ int model_file_open_direct(const char *path, int *direct){
 }
 
 int model_file_read(int fd, void *buf, size_t n, int64_t off, int drop, char *err, size_t err_len){
-  ssize_t got = read_fully(fd, buf, n, off);
+  ssize_t got = model_file_pread(fd, buf, n, off);
   int why = errno;
   if( drop ) posix_fadvise(fd, off, (off_t)n, POSIX_FADV_DONTNEED);
   if( got == (ssize_t)n ) return 0;

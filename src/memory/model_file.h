@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define MODEL_FILE_VFS "tensql-tile"
 
@@ -23,6 +24,10 @@ int model_file_connect(const char *path, sqlite3 **db);
 ** file system allows it; else buffered, with read-ahead off (*direct =
 ** 0).  A descriptor, or -1. */
 int model_file_open_direct(const char *path, int *direct);
+
+/* pread until n bytes or the end of the file: the bytes read, or -1 with
+** errno (EINTR is retried). */
+ssize_t model_file_pread(int fd, void *buf, size_t n, int64_t off);
 
 /* Read n bytes at off into buf: 0, or -1 with why in err: the system's
 ** error, or where the file ends if it ends first (a truncated file).

@@ -19,6 +19,7 @@
 */
 #include "disk.h"
 #include "clock.h"
+#include "memory/model_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,16 +52,10 @@ typedef struct disk_reader {
 /* Read [at, at + DISK_REQUEST) into the buffer, short only at the end of
 ** the file; the bytes of it below file->end, or -1 with r->error. */
 static int64_t read_request(disk_reader *r, int64_t at){
-  size_t got = 0;
-  while( got < DISK_REQUEST ){
-    ssize_t n = pread(r->file->fd, (char*)r->buffer + got, DISK_REQUEST - got, (off_t)(at + (int64_t)got));
-    if( n < 0 && errno == EINTR ) continue;
-    if( n < 0 ){
-      r->error = errno;
-      return -1;
-    }
-    if( n == 0 ) break;                  /* the end of the file */
-    got += (size_t)n;
+  ssize_t got = model_file_pread(r->file->fd, r->buffer, DISK_REQUEST, at);
+  if( got < 0 ){
+    r->error = errno;
+    return -1;
   }
   int64_t left = r->file->end - at;
   return (int64_t)got < left ? (int64_t)got : left;
