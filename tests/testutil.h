@@ -1,7 +1,7 @@
 /*
 ** testutil.h: what every Check test program shares: the path of ../shared,
-** a scratch directory, whole files, one-integer queries, numbers from
-** /proc, and a main() that runs one suite.
+** a scratch directory, whole files and their copies, one-integer queries,
+** numbers from /proc, and a main() that runs one suite.
 */
 #ifndef TENSQL_TESTUTIL_H
 #define TENSQL_TESTUTIL_H
@@ -45,6 +45,18 @@ static inline char *test_read_file(const char *path, size_t *len){
   buf[n] = 0;
   if( len ) *len = (size_t)n;
   return buf;
+}
+
+/* A copy of the file at from, written to to; fails the test when it
+** cannot be made. */
+static inline void test_copy_file(const char *from, const char *to){
+  size_t len;
+  char *bytes = test_read_file(from, &len);
+  FILE *f = fopen(to, "wb");
+  ck_assert_msg(f != NULL, "cannot create %s", to);
+  int ok = fwrite(bytes, 1, len, f) == len;
+  ck_assert_msg(fclose(f) == 0 && ok, "cannot write %s", to);
+  free(bytes);
 }
 
 /* The integer in the first column of the first row of sql; fails the test

@@ -187,10 +187,9 @@ static void exec_ok(sqlite3 *db, const char *sql){
 /* A copy of the model database `db` under tests' tmp/name, opened: for
 ** tests that edit the program. */
 static sqlite3 *open_copy(const char *db, const char *name){
-  char copy[1024], cmd[2200];
+  char copy[1024];
   snprintf(copy, sizeof copy, "%s", test_tmp_path(name));
-  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", db, copy);
-  ck_assert_int_eq(system(cmd), 0);
+  test_copy_file(db, copy);
   return open_model(copy);
 }
 
@@ -254,10 +253,9 @@ START_TEST(test_no_logits){
     { "DELETE FROM vocab WHERE id > 100", "no logits of 101 values" },
   };
   for(size_t i = 0; i < sizeof edits / sizeof edits[0]; i++){
-    char copy[1024], cmd[2200];
+    char copy[1024];
     snprintf(copy, sizeof copy, "%s", test_tmp_path("no_logits.db"));
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", bin_db, copy);
-    ck_assert_int_eq(system(cmd), 0);
+    test_copy_file(bin_db, copy);
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(copy, &db), SQLITE_OK);
     exec_ok(db, edits[i][0]);

@@ -180,9 +180,7 @@ END_TEST
 
 START_TEST(test_checksum_mismatch){
   const char *copy = test_tmp_path("corrupt.db");
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", model_path, copy);
-  ck_assert_int_eq(system(cmd), 0);
+  test_copy_file(model_path, copy);
   sqlite3 *raw;
   sqlite3_stmt *get, *put;
   sqlite3_open(copy, &raw);

@@ -706,10 +706,9 @@ START_TEST(test_buffered_where_direct_is_refused){
   const char *dir = test_tmp_path("ramfs");
   mkdir(dir, 0755);
   ck_assert_msg(mount("none", dir, "ramfs", 0, 0) == 0, "mount ramfs: %s", strerror(errno));
-  char path[1100], cmd[2300];
+  char path[1100];
   snprintf(path, sizeof path, "%s/tiles.db", dir);
-  snprintf(cmd, sizeof cmd, "cp %s %s", tile_model(IO_TILES, IO_BYTES), path);
-  ck_assert_int_eq(system(cmd), 0);
+  test_copy_file(tile_model(IO_TILES, IO_BYTES), path);
   tile_stats st;
   tile_manager *tm = io_manager(path, &st);
   ck_assert_str_eq(tile_io_name(st.io), "buffered");
@@ -801,10 +800,9 @@ END_TEST
 ** naming the tensor and tile, and the connection goes on working: the
 ** next query runs, and the next generate says the same. */
 START_TEST(test_stories_bad_tile_stops_generate){
-  char path[1100], cmd[2300];
+  char path[1100];
   snprintf(path, sizeof path, "%s", test_tmp_path("tile_stories_bad.db"));
-  snprintf(cmd, sizeof cmd, "cp %s %s", stories_db, path);
-  ck_assert_int_eq(system(cmd), 0);
+  test_copy_file(stories_db, path);
   sqlite3 *db;
   ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
   ck_assert_int_eq(sqlite3_exec(db, "UPDATE tile SET checksum = checksum + 1 WHERE id ="
