@@ -13,6 +13,7 @@
 
 #include "capture.h"
 #include "clock.h"
+#include "kernels/workers.h"
 #include "sandbox.h"
 
 #include <stdio.h>
@@ -248,7 +249,7 @@ int runner_step(session *s, int64_t pos0, const int *tokens, int64_t n, char **e
   }
   runner_profile *p = s->profile;
   tile_manager *tiles = s->model->tiles;
-  tile_manager_begin_step(tiles, n > 1);
+  workers_set_spin(!tile_manager_begin_step(tiles, n > 1));
   for(int i = 0; i < r->n; i++){
     double start = clock_seconds();
     char *why = 0;

@@ -52,6 +52,7 @@ static pthread_cond_t batch_done = PTHREAD_COND_INITIALIZER;
 static atomic_int threads_started = 1;     /* the submitting thread counts */
 static atomic_int sleeping_workers, sleeping_waiters;
 static atomic_int threads_wanted = 1;
+static atomic_uint spin_ns = SPIN_NS;      /* workers_set_spin */
 
 static uint64_t now_ns(void){
   struct timespec ts;
@@ -148,7 +149,9 @@ static void task_run(task t){
 static int spin_until(int (*ready)(const void *), const void *arg){
   uint64_t start = now_ns();
   for(unsigned i = 1; !ready(arg); i++){
-    if( i % 64 == 0 && now_ns() - start > SPIN_NS ) return 0;
+    if( i % 64 == 0 && now_ns() - start > atomic_load_explicit(&spin_ns, memory_order_relaxed) ){
+      return 0;
+    }
     cpu_relax();
   }
   return 1;
@@ -225,6 +228,10 @@ void workers_submit(workers_batch *b, workers_task_fn fn, void *arg){
     return;
   }
   if( atomic_load(&sleeping_workers) ) workers_wake(threads);
+}
+
+void workers_set_spin(int on){
+  atomic_store(&spin_ns, on ? SPIN_NS : 0);
 }
 
 void workers_share(void){

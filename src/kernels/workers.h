@@ -45,6 +45,14 @@ void workers_share(void);
 ** batch) meanwhile. */
 void workers_wait(workers_batch *b);
 
+/* Whether an idle thread spins a while before it sleeps (on, the
+** default) or sleeps at once.  A step that streams tiles from disk turns
+** it off (vtab/runner.c): its pins wait for reads often, and a worker
+** spinning then holds a CPU that the tile readers and the kernel's I/O
+** completions need.  Qwen2.5-0.5B at a 380M budget, 2 threads on 2 vCPUs:
+** decode 5-13% faster without the spin (four runs side by side). */
+void workers_set_spin(int on);
+
 /* Threads used for tasks, the submitting one included; 1 to 64.  The
 ** default is 1; `tensql bench --threads` measures what more buys. */
 void workers_set_threads(int n);

@@ -796,7 +796,7 @@ void tile_manager_unpin(tile_manager *tm, const tile *t){
   atomic_fetch_sub_explicit(&tm->slots[t->id].pins, 1, memory_order_release);
 }
 
-void tile_manager_begin_step(tile_manager *tm, int prefill){
+int tile_manager_begin_step(tile_manager *tm, int prefill){
   pthread_mutex_lock(&tm->lock);
   /* The KV cache may have grown since the last step: give room back.
   ** (If it alone exceeds the budget, the step's first pin says so.) */
@@ -811,7 +811,9 @@ void tile_manager_begin_step(tile_manager *tm, int prefill){
   tm->cursor = -1;
   tm->clean_at = 0;       /* a new step: its window is not scanned yet */
   if( prefetch_wanted(tm) ) readers_wake(tm);
+  int streams = tm->marks_on;
   pthread_mutex_unlock(&tm->lock);
+  return streams;
 }
 
 void tile_manager_end_step(tile_manager *tm){

@@ -75,8 +75,10 @@ void tile_manager_hold(tile_manager *tm, const tile *t);
 /* A step of the forward pass begins / ends.  The first step of each kind
 ** (decode: one position; prefill: several) records the schedule; the
 ** following ones follow it.  Prefill has its own schedule because its
-** embedding lookups differ. */
-void tile_manager_begin_step(tile_manager *tm, int prefill);
+** embedding lookups differ.  begin returns 1 if the step streams tiles
+** from disk (its tiles exceed the budget, and tiles are marked to stream),
+** else 0. */
+int tile_manager_begin_step(tile_manager *tm, int prefill);
 void tile_manager_end_step(tile_manager *tm);
 /* Forget the recorded schedules (the program changed); the next steps
 ** record them again. */

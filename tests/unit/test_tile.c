@@ -191,7 +191,8 @@ END_TEST
 ** Without prefetch, the whole budget holds tiles and a cycle misses M - B,
 ** as OPT does, never two pins in a row, and reloads the missed tiles
 ** without their heads (8 KB of each 256 KB tile here), which they kept;
-** with prefetch, the readers read the marked tiles ahead of their pins. */
+** with prefetch, the readers read the marked tiles ahead of their pins.
+** begin_step says whether the step streams (the workers sleep if so). */
 START_TEST(test_streaming_tiles_are_spread){
   enum { M = 60, KEPT = 40, CYCLES = 3, BYTES = 256 << 10 };
   const uint64_t slack = TILE_PREFETCH_BYTES + (uint64_t)BYTES;
@@ -205,7 +206,7 @@ START_TEST(test_streaming_tiles_are_spread){
   budget_set(KEPT * (uint64_t)BYTES + slack);
   uint64_t fits = budget_get() / BYTES;
   for(int c = 0; c < CYCLES; c++){
-    tile_manager_begin_step(tm, 0);
+    ck_assert_int_eq(tile_manager_begin_step(tm, 0), 1);    /* it streams */
     int run = 0;
     for(int i = 0; i < M; i++){
       tile_stats before, after;
@@ -238,6 +239,8 @@ START_TEST(test_streaming_tiles_are_spread){
                 "%llu bytes read in %d cycles",
                 (unsigned long long)(after.bytes_read - before.bytes_read), CYCLES);
   budget_set(0);
+  ck_assert_int_eq(tile_manager_begin_step(tm, 0), 0);      /* all fit: none stream */
+  tile_manager_end_step(tm);
   tile_manager_close(tm);
 }
 END_TEST

@@ -2,8 +2,9 @@
 ** test_workers.c: the kernel thread pool: every task runs exactly once,
 ** workers_wait returns only after its own batch is done, one thread runs
 ** tasks inline, several batches from several threads share the pool, a
-** worker asleep wakes for new work, and the submitter takes a task of its
-** own (workers_share) only when more are queued than the others can start.
+** worker asleep wakes for new work (spinning first or not), and the
+** submitter takes a task of its own (workers_share) only when more are
+** queued than the others can start.
 */
 #include "../testutil.h"
 
@@ -149,6 +150,20 @@ START_TEST(test_sleeping_worker_wakes){
 }
 END_TEST
 
+/* With the spin off (a step that streams tiles) every idle thread sleeps
+** at once: batch after batch, each must still wake a worker and end, no
+** wake lost between a worker's last look at the queue and its sleep. */
+START_TEST(test_no_spin_sleeps_and_wakes){
+  workers_set_spin(0);
+  for(int threads = 2; threads <= 3; threads++){
+    workers_set_threads(threads);
+    for(int round = 0; round < 200; round++) run_batch(1 + round % 9, round % 10 == 0 ? 100 : 0);
+  }
+  workers_set_spin(1);
+  workers_set_threads(1);
+}
+END_TEST
+
 /* Holds the thread that runs it until opened. */
 typedef struct gate {
   atomic_int started, open;
@@ -193,6 +208,7 @@ static Suite *workers_suite(void){
   TCase *tc = tcase_create("pool");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_one_thread_runs_inline);
+  tcase_add_test(tc, test_no_spin_sleeps_and_wakes);
   tcase_add_test(tc, test_every_task_once);
   tcase_add_test(tc, test_empty_batch);
   tcase_add_test(tc, test_wait_waits);
