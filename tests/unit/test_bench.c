@@ -390,7 +390,8 @@ static void result_fill(bench_result *r){
   r->opened_charged_bytes = -1;
   r->cgroup = 0;
   r->probe_bytes = 280 * MIB;
-  r->disk_bytes_per_second = 2e9;
+  double disk[] = { 1.5e9, 2.5e9, 2e9 };   /* the probes around each repeat */
+  for(int k = 0; k < 3; k++) r->disk_bytes_per_second[k] = disk[k];
   r->disk_direct = 1;
   strcpy(r->io, "direct");
   r->budget_peak_bytes = 290000000;
@@ -451,7 +452,8 @@ static const struct { const char *key, *type; } required_keys[] = {
   { "efficiency", "real" }, { "disk_read_bytes_per_token", "real" }, { "cgroup", "null" },
   { "prompt_tokens", "integer" }, { "decode_tokens", "integer" }, { "error", "null" },
   { "opened_charged_bytes", "null" }, { "probe_bytes", "integer" },
-  { "sweep_budget_bytes", "integer" }, { "disk_gb_s", "real" }, { "disk_direct", "true" },
+  { "sweep_budget_bytes", "integer" }, { "disk_gb_s", "real" }, { "disk_gb_s_min", "real" },
+  { "disk_gb_s_max", "real" }, { "disk_direct", "true" },
   { "disk_limit_tok_s", "real" }, { "disk_efficiency", "real" }, { "io", "text" },
 };
 
@@ -481,8 +483,11 @@ START_TEST(test_json_shape){
   ck_assert_double_eq(json_number(db, json, "budget_bytes"), 280 * MIB);
   /* efficiency = decode tok/s x weight bytes per token / probe bytes/s */
   ck_assert_double_eq_tol(json_number(db, json, "efficiency"), 6 * 500e6 / 10e9, 1e-6);
-  /* disk limit = disk bytes/s / disk bytes read per token; decode against it */
+  /* disk limit = the repeats' median disk bytes/s / disk bytes read per
+  ** token; decode against it */
   ck_assert_double_eq_tol(json_number(db, json, "disk_gb_s"), 2, 1e-6);
+  ck_assert_double_eq_tol(json_number(db, json, "disk_gb_s_min"), 1.5, 1e-6);
+  ck_assert_double_eq_tol(json_number(db, json, "disk_gb_s_max"), 2.5, 1e-6);
   ck_assert_double_eq_tol(json_number(db, json, "disk_limit_tok_s"), 2e9 / 240e6, 1e-4);
   ck_assert_double_eq_tol(json_number(db, json, "disk_efficiency"), 6 / (2e9 / 240e6), 1e-4);
   char *policy = 0;
@@ -521,7 +526,7 @@ START_TEST(test_json_shape){
   /* the model fits: nothing read, so no disk limit; no disk probe, no io column */
   result_fill(&r);
   for(int k = 0; k < 3; k++) r.bytes_read_per_token[k] = r.disk_read_per_token[k] = 0;
-  r.disk_bytes_per_second = NAN;
+  for(int k = 0; k < 3; k++) r.disk_bytes_per_second[k] = NAN;
   r.disk_direct = -1;
   r.io[0] = 0;
   json = bench_json(&r);

@@ -83,7 +83,6 @@ static void result_init(bench_result *r, const bench_options *o, int64_t budget,
   r->variant = v;
   r->threads = 1;
   r->cgroup_limit = bench_cgroup_limit(o, budget);
-  r->disk_bytes_per_second = NAN;
   r->disk_direct = -1;
   r->prompt_tokens = r->decode_tokens = -1;
   r->peak_rss_bytes = r->peak_charged_bytes = r->opened_charged_bytes = r->budget_peak_bytes = -1;
@@ -93,6 +92,7 @@ static void result_init(bench_result *r, const bench_options *o, int64_t budget,
     r->prefill_tok_s[k] = r->decode_tok_s[k] = r->bytes_read_per_token[k] = NAN;
     r->disk_read_per_token[k] = r->hit_rate[k] = NAN;
     r->probe[k] = r->probe_1t[k] = r->probe_nt[k] = NAN;
+    r->disk_bytes_per_second[k] = NAN;
   }
 }
 

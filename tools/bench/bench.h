@@ -130,7 +130,8 @@ typedef struct bench_result {
   double probe_nt[BENCH_MAX_REPEAT];   /* bytes/s on probe_nt_threads */
   int probe_nt_threads;
   int64_t probe_bytes;         /* the probe's buffer (bench_probe_size); 0 = none */
-  double disk_bytes_per_second;  /* the disk probe's, before this budget; NaN if none */
+  double disk_bytes_per_second[BENCH_MAX_REPEAT];  /* the disk probes' around each
+                               ** repeat (their mean); NaN if none */
   int disk_direct;             /* 1: it read with O_DIRECT, 0: buffered; -1 unknown */
   char io[16];                 /* tile_stats.io: "direct", "buffered", "sqlite"; "": unknown */
   int64_t prompt_tokens, decode_tokens;

@@ -135,7 +135,8 @@ typedef struct bench_summary {
   double bytes_read, disk_read, hit_rate;
   double probe, probe_min, probe_max, probe_1t, probe_nt;   /* GB/s */
   double efficiency;
-  double disk;                 /* the disk probe's GB/s */
+  double disk, disk_min, disk_max;  /* the disk probe's GB/s around the repeats:
+                               ** median, least, most */
   double read_per_token;       /* bytes from disk per decode token: disk_read when it
                                ** counted any, else bytes_read (bench_disk_limit's) */
   double disk_limit;           /* decode tok/s the disk allows; NaN if nothing is read */

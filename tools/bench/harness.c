@@ -23,9 +23,9 @@
 ** runs; its size keeps to the budget and the limits (bench_probe_size).
 ** Before each budget the OS page cache is dropped when running as root
 ** (unless --keep-cache), and the disk probe (disk.h) reads the model file
-** cold.  When the workers are done it reads each group's peak and removes
-** the group; a worker killed by its cgroup's OOM killer is reported as
-** such and the others go on.
+** cold; it reads it again after every repeat.  When the workers are done
+** it reads each group's peak and removes the group; a worker killed by
+** its cgroup's OOM killer is reported as such and the others go on.
 */
 #include "bench_internal.h"
 
@@ -316,21 +316,34 @@ static void worker_quit(worker *w){
   }
 }
 
-/* The disk probe on the model file, for all n configurations of a budget:
-** run right after the page cache is dropped, before any worker reads. */
-static void disk_before(const bench_options *o, bench_result *r, int n){
+/* The disk's bytes/s now, by the disk probe on the model file; NaN if it
+** failed.  *direct: 1 O_DIRECT, 0 buffered, -1 failed. */
+static double disk_now(const bench_options *o, int *direct){
   static int said;
   disk_probe d;
   int rc = disk_read_bandwidth(o->model, 1ll << 30, 0, &d);
-  if( rc ) fprintf(stderr, "tensql bench: the disk probe failed: %s\n", d.why);
-  else if( !d.direct && !said++ ){
+  if( rc && !said++ ) fprintf(stderr, "tensql bench: the disk probe failed: %s\n", d.why);
+  else if( !rc && !d.direct && !said++ ){
     fprintf(stderr, "tensql bench: the disk probe read buffered, not with O_DIRECT (%s),"
             " after dropping the file's cached pages where the file system can\n", d.why);
   }
-  for(int i = 0; i < n; i++){
-    r[i].disk_bytes_per_second = rc ? NAN : d.bytes_per_second;
-    r[i].disk_direct = rc ? -1 : d.direct;
-  }
+  *direct = rc ? -1 : d.direct;
+  return rc ? NAN : d.bytes_per_second;
+}
+
+/* One repeat of w, with the disk probed after it: the repeat's disk
+** figure is the mean of the probes on either side, so the disk limit a
+** repeat is held to is the disk's of those seconds (a virtual disk's
+** rate swings by a third within a minute).  A buffered probe drops the
+** file's cached pages, which the OS variant's next repeat would miss: it
+** runs once, before the budget, and stands for every repeat. */
+static void repeat_between_probes(const bench_options *o, worker *w, int k,
+                                  double *disk, int *direct){
+  double before = *disk;
+  worker_repeat(w, k);
+  if( *direct > 0 ) *disk = disk_now(o, direct);
+  w->r->disk_bytes_per_second[k] = (before + *disk) / 2;
+  w->r->disk_direct = *direct;
 }
 
 /* The bandwidth probe's buffer for a budget's configurations, once they
@@ -353,12 +366,15 @@ static void probe_size(const bench_options *o, const cgroup_env *cg, bench_resul
 void harness_measure(const bench_options *o, const cgroup_env *cg, bench_result *r, int n){
   worker w[MAX_WORKERS];
   if( !o->keep_cache ) host_drop_page_cache();
-  disk_before(o, r, n);
+  int direct;
+  double disk = disk_now(o, &direct);    /* cold: before any worker reads */
   n_live_workers = 0;
   for(int i = 0; i < n; i++) worker_start(o, cg, &w[i], &r[i]);
   probe_size(o, cg, r, n);
   for(int k = 0; k < o->repeat; k++){
-    for(int i = 0; i < n; i++) if( w[i].alive ) worker_repeat(&w[i], k);
+    for(int i = 0; i < n; i++){
+      if( w[i].alive ) repeat_between_probes(o, &w[i], k, &disk, &direct);
+    }
   }
   for(int i = 0; i < n; i++){
     worker_quit(&w[i]);

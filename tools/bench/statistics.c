@@ -64,8 +64,11 @@ void bench_summarize(const bench_result *r, bench_summary *s){
   s->probe_nt = bench_median(r->probe_nt, n) / 1e9;
   s->efficiency = r->weight_bytes_per_token > 0 && s->probe > 0
                 ? s->decode * (double)r->weight_bytes_per_token / (s->probe * 1e9) : NAN;
-  s->disk = r->disk_bytes_per_second > 0 ? r->disk_bytes_per_second / 1e9 : NAN;
-  s->disk_limit = bench_disk_limit(r->disk_bytes_per_second, s->disk_read, s->bytes_read);
+  double disk = bench_median(r->disk_bytes_per_second, n);
+  s->disk = disk / 1e9;
+  s->disk_min = bench_min(r->disk_bytes_per_second, n) / 1e9;
+  s->disk_max = bench_max(r->disk_bytes_per_second, n) / 1e9;
+  s->disk_limit = bench_disk_limit(disk, s->disk_read, s->bytes_read);
   s->disk_efficiency = s->decode / s->disk_limit;
   s->read_per_token = s->disk_read > 0 ? s->disk_read : s->bytes_read;
   s->read_optimum = bench_read_optimum(r->model_bytes, r->budget_bytes, r->state_bytes);
