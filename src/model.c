@@ -390,6 +390,9 @@ static int model_load(model *m, char *err, size_t err_len){
     m->params.vocab_size = 0;
     m->tokenizer = tokenizer_read(db, err, err_len);
     m->chat_template = meta_text(db, "tokenizer.chat_template");
+    char *format = meta_text(db, "source.format");
+    m->stops_at_bos = format && strcmp(format, "llama2c") == 0;
+    free(format);
     if( m->tokenizer ){
       m->params.vocab_size = tokenizer_vocab_size(m->tokenizer);
       m->tiles = tile_manager_open(m->path, err, err_len);

@@ -52,6 +52,10 @@ typedef struct model {
   struct tokenizer *tokenizer;
   struct tile_manager *tiles;
   char *chat_template;    /* NULL if the model has none */
+  int stops_at_bos;       /* generation ends at BOS as well as EOS: a llama2.c
+                          ** checkpoint, whose run.c ends a story at BOS;
+                          ** GGUF and Hugging Face models go on past it, as
+                          ** llama.cpp and transformers do */
   int refs;               /* guarded by the registry lock in model.c */
 } model;
 

@@ -21,7 +21,8 @@
 ** prefill runs the whole prompt as one step in xFilter, and each xNext runs
 ** one decode step.  `text` is what the token adds to the output; a UTF-8
 ** character split across tokens comes out whole, in the row of the token
-** that completes it.  Generation stops at end-of-sequence, after
+** that completes it.  Generation stops at end-of-sequence (and at BOS for
+** a llama2.c checkpoint, as its run.c does), after
 ** max_tokens, or when the context is full.  Positions the connection's KV
 ** cache already holds for the prompt (a chat's earlier turns) are reused,
 ** not computed again; `SELECT tensql_reset()` forgets them.
@@ -395,7 +396,8 @@ static int cursor_sample(generate_cursor *c){
   c->token = sampler_sample(&c->sampler, logits);
   c->logprob_known = 0;
   const tokenizer *t = c->session->model->tokenizer;
-  if( c->token == tokenizer_eos(t) || c->token == tokenizer_bos(t) ) c->done = 1;
+  if( c->token == tokenizer_eos(t)
+   || (c->session->model->stops_at_bos && c->token == tokenizer_bos(t)) ) c->done = 1;
   else cursor_text(c);
   return SQLITE_OK;
 }
