@@ -88,8 +88,9 @@ static int cmd_import(int argc, char **argv){
       case 't': opt.tokenizer_path = optarg; break;
       case 'd':
         opt.dtype = tensor_dtype_from_name(optarg);
-        if( opt.dtype < 0 ){
-          fprintf(stderr, "tensql import: unknown dtype '%s'\n", optarg);
+        if( opt.dtype < 0 || !import_dtype_writable(opt.dtype) ){
+          fprintf(stderr, "tensql import: --dtype takes f32, f16, bf16 or q8_0, not '%s'\n",
+                  optarg);
           return EXIT_USAGE;
         }
         break;

@@ -29,6 +29,7 @@
 #include <xxhash.h>
 
 #include "kernels/kernels.h"
+#include "kernels/quants.h"
 #include "program.h"
 #include "tokenizer/tokenizer.h"
 
@@ -198,6 +199,8 @@ static void convert_row(tensor_dtype src_dtype, const void *src,
     case TENSOR_Q8_0:
       kernel_quantize_q8_0(scratch, dst, n);
       break;
+    default:      /* no other type is a target (import_dtype_writable) */
+      break;
   }
 }
 
@@ -314,6 +317,11 @@ int model_writer_tensor(model_writer *w, const char *name, int n_dims,
     return writer_fail(w, "tensor %s: %llu columns cannot be stored as %s",
                        name, (unsigned long long)cols,
                        tensor_dtype_name(src_row ? dst_dtype : src_dtype));
+  }
+  int64_t bad = quant_bad_block(src_dtype, src, rows * cols);
+  if( bad >= 0 ){
+    return writer_fail(w, "tensor %s: block %lld has a scale that is NaN or infinite",
+                       name, (long long)bad);
   }
   uint64_t tile_rows = tile_rows_for(w, rows, dst_row);
   uint64_t n_tiles = (rows + tile_rows - 1) / tile_rows;

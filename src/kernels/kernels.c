@@ -17,6 +17,7 @@
 
 #include "kernels.h"
 #include "kernels_internal.h"
+#include "quants.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -80,7 +81,7 @@ kernel_isa kernels_limit(kernel_isa most){
 
 void kernel_quantize_q8_0(const float *x, void *blocks, size_t n){
 #if HAVE_X86_KERNELS
-  if( use_avx2() ){ kernels_avx2_quantize_q8_0(x, blocks, n); return; }
+  if( use_avx2() ){ kernels_avx2_quantize_q8_0(x, blocks, n, 0); return; }
 #endif
   uint8_t *block = blocks;
   for(size_t b = 0; b < n / TENSOR_Q8_0_BLOCK; b++){
@@ -127,6 +128,9 @@ void kernel_dequantize(tensor_dtype dtype, const void *row, float *out, size_t n
       }
       break;
     }
+    default:
+      quant_dequantize(dtype, row, out, n);
+      break;
   }
 }
 
@@ -231,30 +235,90 @@ static void matmul_q8_0(const kernel_input *in, const void *w, size_t rows,
   }
 }
 
-int kernel_input_prepare(kernel_input *in, tensor_dtype weight_dtype,
-                         const float *x, size_t n, size_t cols){
-  *in = (kernel_input){ .weight_dtype = weight_dtype, .n = n, .cols = cols, .x = x };
-  if( weight_dtype != TENSOR_Q8_0 ) return 0;
-  const size_t blocks = cols / TENSOR_Q8_0_BLOCK;
+/* An activation row to Q8_0 as llama.cpp quantizes activations at run
+** time on x86 (ggml-cpu's quantize_row_q8_0 and _q8_1, AVX2 or AVX): the
+** scale d = amax/127 kept as f16, as in kernel_quantize_q8_0, but each
+** value x * (127 / amax) rounded half to even, where the reference (which
+** weights go through) multiplies by 1/d and rounds half away from zero.
+** The two part now and then by one step, and one such step moved kq-tiny's
+** logits by 0.05 from llama.cpp's (tests/e2e/test_kquants.c). */
+static void quantize_activation_q8_0(const float *x, uint8_t *blocks, size_t n){
+#if HAVE_X86_KERNELS
+  if( use_avx2() ){ kernels_avx2_quantize_q8_0(x, blocks, n, 1); return; }
+#endif
+  for(size_t b = 0; b < n / TENSOR_Q8_0_BLOCK; b++, x += TENSOR_Q8_0_BLOCK){
+    uint8_t *block = blocks + b * TENSOR_Q8_0_BYTES;
+    float amax = 0.0f;
+    for(int j = 0; j < TENSOR_Q8_0_BLOCK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+    const uint16_t h = kernel_f32_to_f16(amax / 127.f);
+    memcpy(block, &h, 2);
+    for(int j = 0; j < TENSOR_Q8_0_BLOCK; j++) block[2 + j] = (uint8_t)(int8_t)nearbyintf(x[j] * id);
+  }
+}
+
+/* Q8_1's s of a block: its sum times the f32 scale amax/127, rounded to
+** f16 as ggml keeps it. */
+static float q8_1_sum_scale(const float *x, int32_t sum){
+  float amax = 0.0f;
+  for(int j = 0; j < TENSOR_Q8_0_BLOCK; j++) amax = fmaxf(amax, fabsf(x[j]));
+  return kernel_f16_to_f32(kernel_f32_to_f16(amax / 127.f * (float)sum));
+}
+
+/* X as Q8_0 blocks, their scales and sums, and for Q8_1 (q8_1: 1) each
+** block's s. */
+static int input_q8_0(kernel_input *in, int q8_1){
+  const size_t n = in->n, cols = in->cols, blocks = cols / TENSOR_Q8_0_BLOCK;
   in->xq_stride = tensor_row_bytes(TENSOR_Q8_0, cols);
   /* the tables after the blocks start on a 64-byte boundary */
   const size_t blocks_bytes = (n * in->xq_stride + 63) & ~(size_t)63;
-  in->xq = malloc(blocks_bytes + n * blocks * (sizeof *in->xd + sizeof *in->xsum));
+  const size_t table = sizeof *in->xd + sizeof *in->xsum + (q8_1 ? sizeof *in->xs : 0);
+  in->xq = malloc(blocks_bytes + n * blocks * table);
   if( in->xq == 0 ) return -1;
   in->xd = (float *)((char *)in->xq + blocks_bytes);
   in->xsum = (int32_t *)(in->xd + n * blocks);
+  if( q8_1 ) in->xs = (float *)(in->xsum + n * blocks);
   for(size_t r = 0; r < n; r++){
     uint8_t *row = (uint8_t *)in->xq + r * in->xq_stride;
-    kernel_quantize_q8_0(x + r * cols, row, cols);
+    quantize_activation_q8_0(in->x + r * cols, row, cols);
     for(size_t b = 0; b < blocks; b++){
       const uint8_t *block = row + b * TENSOR_Q8_0_BYTES;
       int32_t sum = 0;
       for(size_t c = 0; c < TENSOR_Q8_0_BLOCK; c++) sum += q8_0_values(block)[c];
       in->xd[r * blocks + b] = kernel_f16_to_f32(q8_0_scale_bits(block));
       in->xsum[r * blocks + b] = sum;
+      if( q8_1 ){
+        in->xs[r * blocks + b] = q8_1_sum_scale(in->x + r * cols + b * TENSOR_Q8_0_BLOCK, sum);
+      }
     }
   }
   return 0;
+}
+
+/* X as Q8_K: 256 int8 a block and one f32 scale. */
+static int input_q8_k(kernel_input *in){
+  const size_t n = in->n, cols = in->cols;
+  in->xq_stride = cols;
+  const size_t values_bytes = (n * cols + 63) & ~(size_t)63;
+  in->xq = malloc(values_bytes + n * (cols / 256) * sizeof *in->xd);
+  if( in->xq == 0 ) return -1;
+  in->xd = (float *)((char *)in->xq + values_bytes);
+  for(size_t r = 0; r < n; r++){
+    quant_quantize_q8_k(in->x + r * cols, (int8_t *)in->xq + r * cols, in->xd + r * (cols / 256),
+                        cols);
+  }
+  return 0;
+}
+
+int kernel_input_prepare(kernel_input *in, tensor_dtype weight_dtype,
+                         const float *x, size_t n, size_t cols){
+  *in = (kernel_input){ .weight_dtype = weight_dtype, .n = n, .cols = cols, .x = x };
+  switch( quant_activation_of(weight_dtype) ){
+    case QUANT_ACT_Q8_0: return input_q8_0(in, 0);
+    case QUANT_ACT_Q8_1: return input_q8_0(in, 1);
+    case QUANT_ACT_Q8_K: return input_q8_k(in);
+    default: return 0;
+  }
 }
 
 void kernel_input_free(kernel_input *in){
@@ -262,9 +326,20 @@ void kernel_input_free(kernel_input *in){
   in->xq = 0;
 }
 
+/* The block types of quants.h, row after row. */
+static void matmul_blocks(const kernel_input *in, const void *w, size_t rows,
+                          float *y, size_t y_stride){
+  const size_t row_bytes = tensor_row_bytes(in->weight_dtype, in->cols);
+  for(size_t r = 0; r < rows; r++){
+    const uint8_t *row = (const uint8_t *)w + r * row_bytes;
+    for(size_t i = 0; i < in->n; i++) y[i * y_stride + r] = quant_row_dot(in, row, i);
+  }
+}
+
 void kernel_matmul_input(const kernel_input *in, const void *w, size_t rows,
                          float *y, size_t y_stride){
-  if( in->xq ) matmul_q8_0(in, w, rows, y, y_stride);
+  if( in->weight_dtype == TENSOR_Q8_0 ) matmul_q8_0(in, w, rows, y, y_stride);
+  else if( in->xq ) matmul_blocks(in, w, rows, y, y_stride);
   else kernel_matmul(in->weight_dtype, w, rows, in->cols, in->x, in->cols, in->n, y, y_stride, 0);
 }
 

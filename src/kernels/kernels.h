@@ -57,21 +57,28 @@ void kernel_matmul(tensor_dtype dtype, const void *w, size_t rows, size_t cols,
 
 /* An activation matrix X (n rows of cols floats) made ready for products
 ** with weights of one dtype, the way the forward pass multiplies.  For
-** Q8_0 weights X is quantized to Q8_0 once, as llama.cpp does
-** (kernel_quantize_q8_0), and each block pair is an exact integer dot
+** Q8_0 weights X is quantized to Q8_0 once, as llama.cpp does at run time
+** on x86 (kernels.c: like kernel_quantize_q8_0, but times 127/amax and
+** rounded half to even), and each block pair is an exact integer dot
 ** product scaled by d_w * d_x: far less work per weight byte than f32,
 ** which pays where arithmetic rather than memory is the limit (prefill,
-** cached weights).  Each x moves by up to amax/254 of its block.  For
-** other dtypes X is used as it is (it must then outlive the input). */
+** cached weights).  Each x moves by up to amax/254 of its block.  The
+** other block types quantize X as llama.cpp does for them (quants.h):
+** Q8_0 again, Q8_1 (Q8_0 with each block's sum times its scale, xs) or
+** Q8_K (256 int8 a block, one f32 scale).  For f32, f16 and bf16 X is
+** used as it is (it must then outlive the input). */
 typedef struct kernel_input {
   tensor_dtype weight_dtype;
   size_t n, cols;
   const float *x;
-  /* Q8_0 weights only (NULL otherwise), all in one allocation: */
-  void *xq;                  /* n rows of cols/32 Q8_0 blocks, row i at xq + i*xq_stride */
+  /* Quantized weights only (NULL otherwise), all in one allocation: */
+  void *xq;                  /* row i at xq + i*xq_stride: cols/32 Q8_0 blocks,
+                             ** or for Q8_K cols int8 */
   size_t xq_stride;
-  float *xd;                 /* each block's scale as f32, [n][cols/32] */
-  int32_t *xsum;             /* each block's sum of its 32 values, [n][cols/32] */
+  float *xd;                 /* each block's scale as f32, [n][blocks] */
+  int32_t *xsum;             /* Q8_0, Q8_1: each block's sum of its 32 values */
+  float *xs;                 /* Q8_1: each block's sum times its scale, as the
+                             ** f16 ggml keeps; NULL otherwise */
 } kernel_input;
 
 /* Returns 0, or -1 when out of memory. */

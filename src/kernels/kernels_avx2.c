@@ -62,7 +62,7 @@ ALWAYS_INLINE __m256 round_half_away(__m256 v){
   return _mm256_add_ps(truncated, _mm256_and_ps(away, step));
 }
 
-void kernels_avx2_quantize_q8_0(const float *x, void *blocks, size_t n){
+void kernels_avx2_quantize_q8_0(const float *x, void *blocks, size_t n, int activation){
   const __m256 sign_bit = _mm256_set1_ps(-0.0f);
   uint8_t *block = blocks;
   for(size_t b = 0; b < n / TENSOR_Q8_0_BLOCK; b++){
@@ -76,16 +76,19 @@ void kernels_avx2_quantize_q8_0(const float *x, void *blocks, size_t n){
     __m128 amax4 = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
     amax4 = _mm_max_ps(amax4, _mm_movehl_ps(amax4, amax4));
     amax4 = _mm_max_ss(amax4, _mm_movehdup_ps(amax4));
-    /* The scalar steps of ggml's reference, so the blocks are identical. */
-    const float d = _mm_cvtss_f32(amax4) / 127;
-    const float id = d ? 1.0f / d : 0.0f;
+    /* The scalar steps of ggml's reference, so the blocks are identical;
+    ** or of ggml-cpu's run-time quantize_row_q8_0 for an activation. */
+    const float amax = _mm_cvtss_f32(amax4), d = amax / 127;
+    const float id = activation ? (amax != 0.0f ? 127.0f / amax : 0.0f) : d ? 1.0f / d : 0.0f;
     uint16_t d_bits = kernel_f32_to_f16(d);
     memcpy(block, &d_bits, 2);
 
     __m256i q[4];
 #pragma GCC unroll 4
     for(int j = 0; j < 4; j++){
-      q[j] = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(v[j], _mm256_set1_ps(id))));
+      const __m256 scaled = _mm256_mul_ps(v[j], _mm256_set1_ps(id));
+      /* cvtps rounds half to even, as the run-time form does */
+      q[j] = _mm256_cvtps_epi32(activation ? scaled : round_half_away(scaled));
     }
     /* Pack 4 x 8 int32 to 32 int8 (|q| <= 127, so no saturation); packs
     ** interleaves the 128-bit lanes, and the permute restores the order. */

@@ -48,7 +48,9 @@ static inline size_t q8_0_decode_lockstep(const kernel_input *in, const void *w,
   return r0;
 }
 
-void kernels_avx2_quantize_q8_0(const float *x, void *blocks, size_t n);
+/* kernel_quantize_q8_0 (activation 0), or an activation row as llama.cpp
+** quantizes it at run time on x86 (activation 1, kernels.c). */
+void kernels_avx2_quantize_q8_0(const float *x, void *blocks, size_t n, int activation);
 
 /* row_bytes: tensor_row_bytes(dtype, cols), which lives in tensor.c, as
 ** the ISA libraries call nothing in the portable one. */

@@ -18,6 +18,12 @@ static const struct dtype_info {
   { TENSOR_F16,  "f16",  1, 2 },
   { TENSOR_BF16, "bf16", 1, 2 },
   { TENSOR_Q8_0, "q8_0", TENSOR_Q8_0_BLOCK, TENSOR_Q8_0_BYTES },
+  { TENSOR_Q4_0, "q4_0", 32, 18 },
+  { TENSOR_Q4_1, "q4_1", 32, 20 },
+  { TENSOR_Q5_0, "q5_0", 32, 22 },
+  { TENSOR_Q5_1, "q5_1", 32, 24 },
+  { TENSOR_IQ4_NL, "iq4_nl", 32, 18 },
+  { TENSOR_Q6_K, "q6_k", 256, 210 },
 };
 
 static const struct dtype_info *dtype_find(int code){

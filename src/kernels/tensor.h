@@ -7,7 +7,9 @@
 ** ggml_type numbers, so a GGUF tensor type maps to a dtype without a table.
 **
 ** A tile holds whole rows.  f32, f16 and bf16 tiles are those rows back to
-** back.  Q8_0 tiles interleave them, 16 rows to a group, so that a matmul
+** back, and so are tiles of the other block types (Q4_0, Q4_1, Q5_0, Q5_1,
+** IQ4_NL, Q6_K: GGUF's blocks as they are, quants.h).  Q8_0 tiles
+** interleave them, 16 rows to a group, so that a matmul
 ** reads one stream and one 64-byte load gives 4 values of each of 16 rows:
 **
 **   group g (rows 16g .. 16g+15), block b (columns 32b .. 32b+31), 544 bytes:
@@ -28,7 +30,13 @@
 typedef enum tensor_dtype {
   TENSOR_F32 = 0,
   TENSOR_F16 = 1,
+  TENSOR_Q4_0 = 2,
+  TENSOR_Q4_1 = 3,
+  TENSOR_Q5_0 = 6,
+  TENSOR_Q5_1 = 7,
   TENSOR_Q8_0 = 8,
+  TENSOR_Q6_K = 14,
+  TENSOR_IQ4_NL = 20,
   TENSOR_BF16 = 30
 } tensor_dtype;
 
@@ -43,7 +51,7 @@ typedef enum tensor_dtype {
 /* 1 if code names a dtype tensql stores. */
 int tensor_dtype_known(int code);
 
-/* "f32", "f16", "bf16", "q8_0"; NULL for an unknown code. */
+/* "f32", "f16", "bf16", "q8_0", "q4_0", ...; NULL for an unknown code. */
 const char *tensor_dtype_name(int code);
 
 /* The dtype called `name` (case-insensitive), or -1. */

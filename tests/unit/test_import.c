@@ -303,10 +303,24 @@ START_TEST(test_unknown_architecture){
 END_TEST
 
 START_TEST(test_unknown_tensor_type){
-  /* output_norm.weight: u32 n_dims 1, u64 ne0 64, then u32 type -> 2 (q4_0) */
-  uint32_t q4_0 = 2;
-  const char *path = gguf_patched("q4.gguf", "output_norm.weight", 12, &q4_0, 4);
-  expect_import_error(path, 0, "q4_0");
+  /* output_norm.weight: u32 n_dims 1, u64 ne0 64, then u32 type -> 9
+  ** (q8_1, ggml's activation type, which no file stores) */
+  uint32_t q8_1 = 9;
+  const char *path = gguf_patched("q8_1.gguf", "output_norm.weight", 12, &q8_1, 4);
+  expect_import_error(path, 0, "tensor output_norm.weight has type q8_1");
+}
+END_TEST
+
+/* --dtype names a type import cannot write: refused before anything is
+** read or written. */
+START_TEST(test_unwritable_dtype){
+  char err[512] = "";
+  const char *out = test_tmp_path("q4_0_target.db");
+  unlink(out);
+  import_options opt = { .dtype = TENSOR_Q4_0 };
+  ck_assert_int_ne(import_model(STORIES_GGUF, out, &opt, err, sizeof err), 0);
+  ck_assert_str_eq(err, "import converts to f32, f16, bf16 or q8_0, not q4_0");
+  assert_nothing_left(out);
 }
 END_TEST
 
@@ -490,6 +504,7 @@ static Suite *import_suite(void){
   suite_add_tcase(s, tc);
   TCase *bad = tcase_create("bad input");
   tcase_add_test(bad, test_truncated_gguf);
+  tcase_add_test(bad, test_unwritable_dtype);
   tcase_add_test(bad, test_wrong_magic_and_version);
   tcase_add_test(bad, test_unknown_architecture);
   tcase_add_test(bad, test_unknown_tensor_type);

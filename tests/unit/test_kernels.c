@@ -78,6 +78,21 @@ static void ref_quantize_q8_0(const float *x, uint8_t *out, size_t n){
   }
 }
 
+/* An activation row as llama.cpp quantizes it at run time on x86
+** (ggml-cpu's quantize_row_q8_0 with AVX2), restated: d = amax/127 as f16,
+** q = x * (127/amax) rounded half to even. */
+static void ref_quantize_activation(const float *x, uint8_t *out, size_t n){
+  for(size_t b = 0; b < n / 32; b++, x += 32, out += 34){
+    float amax = 0.0f;
+    for(int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    uint16_t h = ref_f32_to_f16(amax / 127.0f);
+    out[0] = h & 0xff;
+    out[1] = h >> 8;
+    for(int j = 0; j < 32; j++) out[2 + j] = (uint8_t)(int8_t)rintf(x[j] * id);
+  }
+}
+
 /* Element c of a row in dtype, in double. */
 static double ref_element(tensor_dtype dtype, const void *row, size_t c){
   const uint8_t *bytes = row;
@@ -416,14 +431,14 @@ static void q8_0_case_free(q8_0_case *k){
 }
 
 /* Y = W X through kernel_input, against W's rows and X quantized by the
-** test's own ggml quantizer: the integer dots are exact, so only the float
-** sums differ. */
+** test's own restatement of llama.cpp's run-time quantizer: the integer
+** dots are exact, so only the float sums differ. */
 static void check_matmul_q8_0(size_t rows, size_t cols, size_t n){
   q8_0_case k = q8_0_case_make(rows, cols, n);
   const size_t row_bytes = tensor_row_bytes(TENSOR_Q8_0, cols), y_stride = rows + 5;
   uint8_t *xq = malloc(n * row_bytes);
   float *y = malloc(n * y_stride * sizeof(float)), *y0 = malloc(n * y_stride * sizeof(float));
-  for(size_t i = 0; i < n; i++) ref_quantize_q8_0(k.x + i * cols, xq + i * row_bytes, cols);
+  for(size_t i = 0; i < n; i++) ref_quantize_activation(k.x + i * cols, xq + i * row_bytes, cols);
   for(size_t i = 0; i < n * y_stride; i++) y0[i] = y[i] = rng_uniform();
 
   kernel_input in;
