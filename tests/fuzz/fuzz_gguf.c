@@ -9,10 +9,15 @@
 ** every array element, every tensor, and every name is looked up again, so
 ** that AddressSanitizer sees each byte the reader hands out, and the
 ** invariants the importer relies on are checked (abort() reports a finding).
+** The first row of every tensor of a block type tensql stores is decoded
+** (kernel_dequantize) and its blocks' scales are checked (quant_bad_block),
+** so that the block decoders of every type meet arbitrary bytes.
 ** A good seed corpus: the small GGUFs in ../shared and tests/tmp/sample.gguf,
 ** which `make check` writes.
 */
 #include "format/gguf.h"
+#include "kernels/kernels.h"
+#include "kernels/quants.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +85,22 @@ static void walk_key(const gguf *g, uint64_t i){
   else require(gguf_kv_type(g, i) != GGUF_STRING);
 }
 
+/* Decode the first row of a tensor of a block type tensql stores (their
+** decoders read bytes, at any alignment), and check its rows' scales. */
+static void decode_first_row(const gguf_tensor *t){
+  const tensor_dtype type = (tensor_dtype)t->type;
+  uint64_t cols = t->ne[0];
+  if( !quant_is_block_type(type) && type != TENSOR_Q8_0 ) return;
+  size_t row_bytes = tensor_row_bytes(type, cols);
+  if( row_bytes == 0 || row_bytes > t->size || cols > (1u << 16) ) return;
+  float *row = malloc(cols * sizeof *row);
+  require(row != NULL);
+  kernel_dequantize(type, t->data, row, cols);
+  sink += (uint64_t)(row[0] == row[0]);
+  sink += (uint64_t)quant_bad_block(type, t->data, t->size / row_bytes * cols);
+  free(row);
+}
+
 static void walk_tensor(const gguf *g, const uint8_t *buf, size_t len,
                         uint64_t i){
   const gguf_tensor *t = gguf_tensor_at(g, i);
@@ -91,6 +112,7 @@ static void walk_tensor(const gguf *g, const uint8_t *buf, size_t len,
   require(t->data == buf + t->offset);
   require(t->offset % gguf_alignment(g) == 0);
   if( t->size ) sink += t->data[0] + t->data[t->size - 1];
+  decode_first_row(t);
   if( name ){
     require(gguf_find_tensor(g, name) == t);
     free(name);
