@@ -53,7 +53,7 @@ static int check_tensor_types(const gguf *g, char *err, size_t err_len){
     if( !tensor_dtype_known((int)t->type) ){
       const char *type = gguf_ggml_type_name(t->type);
       snprintf(err, err_len, "tensor %.*s has type %s; tensql stores f32, f16, bf16,"
-               " q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl and q6_k", (int)t->name.len,
+               " q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl and q2_k to q6_k", (int)t->name.len,
                t->name.ptr, type ? type : "?");
       return -1;
     }

@@ -2,7 +2,8 @@
 ** quants.c: the GGUF block types kept block for block (see quants.h).
 **
 ** The layouts are ggml's (ggml-common.h): little-endian, scales f16, and
-** a value's code read as ggml's dequantize_row_* reads it:
+** a value's code read as ggml's dequantize_row_* reads it.  Legacy blocks
+** of 32 values:
 **
 **   type    bytes  block                       value j of the block
 **   Q4_0    18     d, qs[16]                   ((qs[j % 16] >> 4*(j/16)) & 15) - 8, times d
@@ -10,11 +11,16 @@
 **   Q5_0    22     d, qh[4], qs[16]            (nibble | bit j of qh << 4) - 16, times d
 **   Q5_1    24     d, m, qh[4], qs[16]         (nibble | bit j of qh << 4) times d, plus m
 **   IQ4_NL  18     d, qs[16]                   iq4nl_values[nibble] times d
-**   Q6_K    210    ql[128], qh[64], sc[16], d  see q6_k_codes; d * sc[j/16] * code
+**
+** and the k-quants' super-blocks of 256, in sub-blocks of 16 or 32 values
+** with a scale (and for some a minimum) of a few bits each, times the f16
+** d (and dmin): Q2_K (84 bytes), Q3_K (110), Q4_K (144), Q5_K (176) and
+** Q6_K (210); each one's decoder below says where its bits lie.
 **
 ** A product sums code x activation code over each block as an exact
 ** integer, then adds it in, scaled, as the Q8_0 product does (kernels.c):
-** acc = fma(d_w * d_x, sum, acc), and for Q4_1 and Q5_1 fma(m, s_x, acc).
+** acc = fma(d_w * d_x, sum, acc), and for Q4_1 and Q5_1 fma(m, s_x, acc),
+** for the k-quants with minimums fma(-dmin * d_x, sum of min * x, acc).
 */
 #include "quants.h"
 
@@ -41,7 +47,7 @@ quant_activation quant_activation_of(tensor_dtype dtype){
       return QUANT_ACT_Q8_0;
     case TENSOR_Q4_1: case TENSOR_Q5_1:
       return QUANT_ACT_Q8_1;
-    case TENSOR_Q6_K:
+    case TENSOR_Q2_K: case TENSOR_Q3_K: case TENSOR_Q4_K: case TENSOR_Q5_K: case TENSOR_Q6_K:
       return QUANT_ACT_Q8_K;
     default:
       return QUANT_ACT_F32;
@@ -118,54 +124,166 @@ static float legacy_row_dot(const kernel_input *in, const uint8_t *row, size_t i
   return acc;
 }
 
-/* ---- Q6_K ----------------------------------------------------------------- */
+/* ---- the k-quants: super-blocks of 256 ------------------------------------- */
 
-#define Q6_K_BYTES 210
-#define Q6_K_HIGH 128              /* qh[64] after ql[128] */
-#define Q6_K_SCALES 192            /* int8 sc[16] */
-#define Q6_K_D 208
+/* A super-block decoded: each value's code, and per sub-block (16 or 32
+** values) its scale and, for the types with one, its minimum.  A value
+** is (d * scale) * code - (dmin * min), ggml's order. */
+typedef struct kblock {
+  int8_t code[QK_K];
+  int16_t scale[16];
+  uint8_t min[16];
+  int sub;                         /* values a sub-block: 16 or 32 */
+  int has_min;                     /* Q2_K, Q4_K, Q5_K */
+  float d, dmin;
+} kblock;
 
-/* The 256 codes (-32..31) of a block.  A half of 128 values takes 64
+/* Where a k-quant block's d (and dmin) lie, and its size. */
+typedef struct k_layout { int bytes, d_at, dmin_at; } k_layout;
+
+static k_layout k_layout_of(tensor_dtype dtype){
+  switch( dtype ){
+    case TENSOR_Q2_K: return (k_layout){ 84, 80, 82 };
+    case TENSOR_Q3_K: return (k_layout){ 110, 108, -1 };
+    case TENSOR_Q4_K: return (k_layout){ 144, 0, 2 };
+    case TENSOR_Q5_K: return (k_layout){ 176, 0, 2 };
+    default: return (k_layout){ 210, 208, -1 };                 /* Q6_K */
+  }
+}
+
+/* Q4_K's and Q5_K's 8 six-bit scales and minimums, packed in 12 bytes
+** (ggml's get_scale_min_k4). */
+static void k4_scales(const uint8_t *q, kblock *k){
+  for(int j = 0; j < 8; j++){
+    if( j < 4 ){
+      k->scale[j] = q[j] & 63;
+      k->min[j] = q[j + 4] & 63;
+    }else{
+      k->scale[j] = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
+      k->min[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+  }
+}
+
+/* Q2_K (scales[16], qs[64], d, dmin): a value's 2 bits are bits 2j of
+** qs[32 * half + l] (half = v / 128, j = (v % 128) / 32, l = v % 32), its
+** sub-block of 16 takes scale and minimum from the nibbles of scales[]. */
+static void q2_k_decode(const uint8_t *b, kblock *k){
+  for(int v = 0; v < QK_K; v++){
+    k->code[v] = (int8_t)((b[16 + 32 * (v / 128) + v % 32] >> (2 * ((v % 128) / 32))) & 3);
+  }
+  for(int s = 0; s < 16; s++){
+    k->scale[s] = b[s] & 15;
+    k->min[s] = b[s] >> 4;
+  }
+}
+
+/* Q3_K (hmask[32], qs[64], scales[12], d): Q2_K's 2 bits, less 4 where bit
+** 4 * half + j of hmask[l] is clear; 16 six-bit scales, less 32. */
+static void q3_k_decode(const uint8_t *b, kblock *k){
+  for(int v = 0; v < QK_K; v++){
+    const int half = v / 128, j = (v % 128) / 32, l = v % 32;
+    const int low = (b[32 + 32 * half + l] >> (2 * j)) & 3;
+    k->code[v] = (int8_t)(low - ((b[l] >> (4 * half + j)) & 1 ? 0 : 4));
+  }
+  const uint8_t *sc = b + 96;
+  for(int s = 0; s < 16; s++){
+    const int low = s < 8 ? sc[s] & 15 : sc[s - 8] >> 4;
+    const int high = (sc[8 + s % 4] >> (2 * (s / 4))) & 3;
+    k->scale[s] = (int16_t)((low | high << 4) - 32);
+  }
+}
+
+/* Q4_K (d, dmin, scales[12], qs[128]): sub-block s of 32 takes the low
+** (s even) or high nibbles of qs[32 * (s / 2) ..]. */
+static void q4_k_decode(const uint8_t *b, kblock *k){
+  for(int v = 0; v < QK_K; v++){
+    const int s = v / 32;
+    k->code[v] = (int8_t)((b[16 + 32 * (s / 2) + v % 32] >> (4 * (s % 2))) & 15);
+  }
+  k4_scales(b + 4, k);
+}
+
+/* Q5_K (d, dmin, scales[12], qh[32], qs[128]): Q4_K's nibble, plus 16 where
+** bit s of qh[v % 32] is set. */
+static void q5_k_decode(const uint8_t *b, kblock *k){
+  for(int v = 0; v < QK_K; v++){
+    const int s = v / 32;
+    const int low = (b[48 + 32 * (s / 2) + v % 32] >> (4 * (s % 2))) & 15;
+    k->code[v] = (int8_t)(low | ((b[16 + v % 32] >> s) & 1) << 4);
+  }
+  k4_scales(b + 4, k);
+}
+
+/* Q6_K (ql[128], qh[64], scales[16], d): a half of 128 values takes 64
 ** bytes of ql and 32 of qh; value l + 32q of a half (q = 0..3) takes the
 ** low (q < 2) or high nibble of ql[l + 32 * (q & 1)], and bits 2q, 2q+1 of
-** qh[l].  Value j's scale is sc[j / 16]. */
-static void q6_k_codes(const uint8_t *block, int8_t code[QK_K]){
+** qh[l], less 32. */
+static void q6_k_decode(const uint8_t *b, kblock *k){
   for(int half = 0; half < 2; half++){
-    const uint8_t *ql = block + 64 * half, *qh = block + Q6_K_HIGH + 32 * half;
+    const uint8_t *ql = b + 64 * half, *qh = b + 128 + 32 * half;
     for(int q = 0; q < 4; q++){
       for(int l = 0; l < 32; l++){
         const int low = (ql[l + 32 * (q & 1)] >> (4 * (q / 2))) & 15;
-        code[128 * half + 32 * q + l] = (int8_t)((low | ((qh[l] >> (2 * q)) & 3) << 4) - 32);
+        k->code[128 * half + 32 * q + l] = (int8_t)((low | ((qh[l] >> (2 * q)) & 3) << 4) - 32);
+      }
+    }
+  }
+  for(int s = 0; s < 16; s++) k->scale[s] = ((const int8_t *)(b + 192))[s];
+}
+
+static void k_decode(tensor_dtype dtype, const uint8_t *b, kblock *k){
+  const k_layout l = k_layout_of(dtype);
+  k->d = f16_at(b + l.d_at);
+  k->has_min = l.dmin_at >= 0;
+  k->dmin = k->has_min ? f16_at(b + l.dmin_at) : 0.0f;
+  k->sub = dtype == TENSOR_Q4_K || dtype == TENSOR_Q5_K ? 32 : 16;
+  switch( dtype ){
+    case TENSOR_Q2_K: q2_k_decode(b, k); break;
+    case TENSOR_Q3_K: q3_k_decode(b, k); break;
+    case TENSOR_Q4_K: q4_k_decode(b, k); break;
+    case TENSOR_Q5_K: q5_k_decode(b, k); break;
+    default: q6_k_decode(b, k); break;
+  }
+}
+
+static void k_dequantize(tensor_dtype dtype, const uint8_t *row, float *out, size_t n){
+  const int bytes = k_layout_of(dtype).bytes;
+  for(size_t b = 0; b < n / QK_K; b++, row += bytes, out += QK_K){
+    kblock k;
+    k_decode(dtype, row, &k);
+    for(int s = 0; s < QK_K / k.sub; s++){
+      const float dl = k.d * k.scale[s], ml = k.dmin * k.min[s];
+      for(int v = s * k.sub; v < (s + 1) * k.sub; v++){
+        out[v] = k.has_min ? dl * k.code[v] - ml : dl * k.code[v];
       }
     }
   }
 }
 
-static void q6_k_dequantize(const uint8_t *row, float *out, size_t n){
-  for(size_t b = 0; b < n / QK_K; b++, row += Q6_K_BYTES, out += QK_K){
-    int8_t code[QK_K];
-    q6_k_codes(row, code);
-    const float d = f16_at(row + Q6_K_D);
-    const int8_t *sc = (const int8_t *)(row + Q6_K_SCALES);
-    for(int j = 0; j < QK_K; j++) out[j] = d * sc[j / 16] * code[j];
-  }
-}
-
-static float q6_k_row_dot(const kernel_input *in, const uint8_t *row, size_t i){
+/* As ggml's ggml_vec_dot_qN_K_q8_K: per sub-block, scale * sum(code * x)
+** and min * sum(x), exact integers; then d * d_x and dmin * d_x. */
+static float k_row_dot(const kernel_input *in, const uint8_t *row, size_t i){
+  const int bytes = k_layout_of(in->weight_dtype).bytes;
   const size_t blocks = in->cols / QK_K;
   const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride;
   float acc = 0.0f;
-  for(size_t b = 0; b < blocks; b++, row += Q6_K_BYTES, x += QK_K){
-    int8_t code[QK_K];
-    q6_k_codes(row, code);
-    const int8_t *sc = (const int8_t *)(row + Q6_K_SCALES);
-    int32_t sum = 0;
-    for(int s = 0; s < QK_K / 16; s++){
-      int32_t part = 0;
-      for(int j = 16 * s; j < 16 * s + 16; j++) part += code[j] * x[j];
-      sum += sc[s] * part;
+  for(size_t b = 0; b < blocks; b++, row += bytes, x += QK_K){
+    kblock k;
+    k_decode(in->weight_dtype, row, &k);
+    int32_t scaled = 0, mins = 0;
+    for(int s = 0; s < QK_K / k.sub; s++){
+      int32_t dot = 0, sum = 0;
+      for(int v = s * k.sub; v < (s + 1) * k.sub; v++){
+        dot += k.code[v] * x[v];
+        sum += x[v];
+      }
+      scaled += k.scale[s] * dot;
+      mins += k.min[s] * sum;
     }
-    acc = fmaf(f16_at(row + Q6_K_D) * in->xd[i * blocks + b], (float)sum, acc);
+    const float dx = in->xd[i * blocks + b];
+    acc = fmaf(k.d * dx, (float)scaled, acc);
+    if( k.has_min ) acc = fmaf(-(k.dmin * dx), (float)mins, acc);
   }
   return acc;
 }
@@ -204,12 +322,15 @@ void quant_quantize_q8_k(const float *x, int8_t *values, float *scales, size_t n
 /* ---- by type ---------------------------------------------------------------- */
 
 int64_t quant_bad_block(tensor_dtype dtype, const void *data, uint64_t n){
-  if( quant_activation_of(dtype) == QUANT_ACT_F32 ) return -1;
+  const quant_activation act = quant_activation_of(dtype);
+  if( act == QUANT_ACT_F32 ) return -1;
   int bytes = TENSOR_Q8_0_BYTES, values = QK, scale_at = 0, min_at = -1;
-  if( dtype == TENSOR_Q6_K ){
-    bytes = Q6_K_BYTES;
+  if( act == QUANT_ACT_Q8_K ){
+    const k_layout l = k_layout_of(dtype);
+    bytes = l.bytes;
     values = QK_K;
-    scale_at = Q6_K_D;
+    scale_at = l.d_at;
+    min_at = l.dmin_at;
   }else if( dtype != TENSOR_Q8_0 ){
     const legacy_layout l = legacy_layout_of(dtype);
     bytes = l.bytes;
@@ -224,11 +345,11 @@ int64_t quant_bad_block(tensor_dtype dtype, const void *data, uint64_t n){
 }
 
 void quant_dequantize(tensor_dtype dtype, const void *row, float *out, size_t n){
-  if( dtype == TENSOR_Q6_K ) q6_k_dequantize(row, out, n);
+  if( quant_activation_of(dtype) == QUANT_ACT_Q8_K ) k_dequantize(dtype, row, out, n);
   else legacy_dequantize(dtype, row, out, n);
 }
 
 float quant_row_dot(const kernel_input *in, const void *row, size_t i){
-  if( in->weight_dtype == TENSOR_Q6_K ) return q6_k_row_dot(in, row, i);
+  if( quant_activation_of(in->weight_dtype) == QUANT_ACT_Q8_K ) return k_row_dot(in, row, i);
   return legacy_row_dot(in, row, i);
 }

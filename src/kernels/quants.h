@@ -1,7 +1,8 @@
 /*
 ** quants.h: the GGUF block types that tiles keep as GGUF has them, row
 ** after row and block after block (tensor.h): Q4_0, Q4_1, Q5_0, Q5_1 and
-** IQ4_NL, 32 values a block, and Q6_K, 256.  kernels.c calls these; they
+** IQ4_NL, 32 values a block, and the k-quants Q2_K, Q3_K, Q4_K, Q5_K and
+** Q6_K, 256.  kernels.c calls these; they
 ** are what `tensor_values` shows of such a tensor and what `matmul`
 ** multiplies by.
 **

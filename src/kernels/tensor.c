@@ -23,6 +23,10 @@ static const struct dtype_info {
   { TENSOR_Q5_0, "q5_0", 32, 22 },
   { TENSOR_Q5_1, "q5_1", 32, 24 },
   { TENSOR_IQ4_NL, "iq4_nl", 32, 18 },
+  { TENSOR_Q2_K, "q2_k", 256, 84 },
+  { TENSOR_Q3_K, "q3_k", 256, 110 },
+  { TENSOR_Q4_K, "q4_k", 256, 144 },
+  { TENSOR_Q5_K, "q5_k", 256, 176 },
   { TENSOR_Q6_K, "q6_k", 256, 210 },
 };
 

@@ -8,7 +8,8 @@
 **
 ** A tile holds whole rows.  f32, f16 and bf16 tiles are those rows back to
 ** back, and so are tiles of the other block types (Q4_0, Q4_1, Q5_0, Q5_1,
-** IQ4_NL, Q6_K: GGUF's blocks as they are, quants.h).  Q8_0 tiles
+** IQ4_NL and the k-quants Q2_K to Q6_K: GGUF's blocks as they are,
+** quants.h).  Q8_0 tiles
 ** interleave them, 16 rows to a group, so that a matmul
 ** reads one stream and one 64-byte load gives 4 values of each of 16 rows:
 **
@@ -35,6 +36,10 @@ typedef enum tensor_dtype {
   TENSOR_Q5_0 = 6,
   TENSOR_Q5_1 = 7,
   TENSOR_Q8_0 = 8,
+  TENSOR_Q2_K = 10,
+  TENSOR_Q3_K = 11,
+  TENSOR_Q4_K = 12,
+  TENSOR_Q5_K = 13,
   TENSOR_Q6_K = 14,
   TENSOR_IQ4_NL = 20,
   TENSOR_BF16 = 30

@@ -2,8 +2,9 @@
 ** test_quants.c: the block types GGUF files hold beyond Q8_0 (quants.h),
 ** against llama.cpp's own files in ../shared/models/kquants (SOURCE.md):
 **
-** - dequantization: the first two rows of three tensors of each type, as
-**   gguf-py dequantized them, equal ours bit for bit;
+** - dequantization: the first two rows of three tensors of each file (Q4_0,
+**   Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K..Q6_K), as gguf-py dequantized them,
+**   equal ours bit for bit;
 ** - the product: each row of those tensors against an activation row is
 **   the f32 product of the dequantized row within the bound that the
 **   activation's rounding allows (each value moves by at most half a step
@@ -23,10 +24,13 @@
 
 #define KQ(f) SHARED("models/kquants/" f)
 
-/* The files whose tensors hold one type, with that type. */
+/* The files, and the type of their blk.0.ffn_up (the file's base type;
+** ffn_down is Q3_K in q2_k and Q4_K in q3_k_m, SOURCE.md). */
 static const struct { const char *file; tensor_dtype dtype; } typed_files[] = {
   { "q4_0", TENSOR_Q4_0 }, { "q4_1", TENSOR_Q4_1 }, { "q5_0", TENSOR_Q5_0 },
-  { "q5_1", TENSOR_Q5_1 }, { "iq4_nl", TENSOR_IQ4_NL }, { "q6_k", TENSOR_Q6_K },
+  { "q5_1", TENSOR_Q5_1 }, { "iq4_nl", TENSOR_IQ4_NL }, { "q2_k", TENSOR_Q2_K },
+  { "q3_k_m", TENSOR_Q3_K }, { "q4_k_m", TENSOR_Q4_K }, { "q5_k_m", TENSOR_Q5_K },
+  { "q6_k", TENSOR_Q6_K },
 };
 static const char *const tensors[] = {
   "blk.0.ffn_up.weight", "blk.0.ffn_down.weight", "token_embd.weight"
@@ -69,7 +73,7 @@ START_TEST(test_dequantize_as_gguf_py){
   const char *type = typed_files[_i].file;
   for(size_t k = 0; k < sizeof tensors / sizeof tensors[0]; k++){
     raw_tensor t = raw_open(type, tensors[k]);
-    ck_assert_int_eq(t.dtype, typed_files[_i].dtype);
+    if( k == 0 ) ck_assert_int_eq(t.dtype, typed_files[_i].dtype);
     float *want = reference_rows(type, tensors[k], t.cols), got[768];
     size_t row_bytes = tensor_row_bytes(t.dtype, t.cols);
     ck_assert_uint_gt(row_bytes, 0);
@@ -111,7 +115,7 @@ START_TEST(test_product_within_the_activation_rounding){
     kernels_limit((kernel_isa)path);
     for(size_t k = 0; k < sizeof tensors / sizeof tensors[0]; k++){
       raw_tensor t = raw_open(type, tensors[k]);
-      const size_t block = t.dtype == TENSOR_Q6_K ? 256 : 32;
+      const size_t block = quant_activation_of(t.dtype) == QUANT_ACT_Q8_K ? 256 : 32;
       float x[2 * 768], w[768], y[2 * 2];
       activation(x, 2 * t.cols, (unsigned)(k + 1));
       kernel_input in;
@@ -176,6 +180,7 @@ START_TEST(test_bad_scales_found){
     { "q4_1", 20, 2, 0x7c00 },           /* m: +infinity */
     { "q4_0", 18, 0, 0x7e00 },           /* d: NaN */
     { "q6_k", 210, 208, 0xfc00 },        /* d: -infinity */
+    { "q4_k_m", 144, 2, 0x7c01 },        /* dmin: NaN */
   };
   for(size_t k = 0; k < sizeof cases / sizeof cases[0]; k++){
     raw_tensor t = raw_open(cases[k].file, "blk.0.ffn_up.weight");
@@ -183,7 +188,7 @@ START_TEST(test_bad_scales_found){
     uint8_t *copy = malloc(bytes);
     memcpy(copy, t.data, bytes);
     ck_assert_int_eq(quant_bad_block(t.dtype, copy, 4 * t.cols), -1);
-    const int block = t.dtype == TENSOR_Q6_K ? 1 : 3;
+    const int block = quant_activation_of(t.dtype) == QUANT_ACT_Q8_K ? 1 : 3;
     memcpy(copy + block * cases[k].block_bytes + cases[k].at, &cases[k].bits, 2);
     ck_assert_int_eq(quant_bad_block(t.dtype, copy, 4 * t.cols), block);
     free(copy);

@@ -12,13 +12,17 @@ START_TEST(test_row_bytes){
   ck_assert_uint_eq(tensor_row_bytes(TENSOR_Q8_0, 33), 0);    /* not whole blocks */
   ck_assert_uint_eq(tensor_row_bytes(TENSOR_F32, 0), 0);
   ck_assert_uint_eq(tensor_row_bytes(TENSOR_F32, UINT64_MAX / 2), 0);  /* overflow */
-  ck_assert_uint_eq(tensor_row_bytes((tensor_dtype)12, 256), 0);  /* q4_k: not stored */
+  ck_assert_uint_eq(tensor_row_bytes((tensor_dtype)16, 256), 0);  /* iq2_xxs: not stored */
   /* GGUF's block sizes (ggml-common.h) */
   ck_assert_uint_eq(tensor_row_bytes(TENSOR_Q4_0, 64), 2 * 18);
   ck_assert_uint_eq(tensor_row_bytes(TENSOR_Q4_1, 64), 2 * 20);
   ck_assert_uint_eq(tensor_row_bytes(TENSOR_Q5_0, 64), 2 * 22);
   ck_assert_uint_eq(tensor_row_bytes(TENSOR_Q5_1, 64), 2 * 24);
   ck_assert_uint_eq(tensor_row_bytes(TENSOR_IQ4_NL, 64), 2 * 18);
+  ck_assert_uint_eq(tensor_row_bytes(TENSOR_Q2_K, 768), 3 * 84);
+  ck_assert_uint_eq(tensor_row_bytes(TENSOR_Q3_K, 768), 3 * 110);
+  ck_assert_uint_eq(tensor_row_bytes(TENSOR_Q4_K, 768), 3 * 144);
+  ck_assert_uint_eq(tensor_row_bytes(TENSOR_Q5_K, 768), 3 * 176);
   ck_assert_uint_eq(tensor_row_bytes(TENSOR_Q6_K, 768), 3 * 210);
   ck_assert_uint_eq(tensor_row_bytes(TENSOR_Q6_K, 896), 0);     /* k-quants: 256s only */
 }
@@ -27,13 +31,14 @@ END_TEST
 START_TEST(test_names){
   ck_assert_str_eq(tensor_dtype_name(TENSOR_BF16), "bf16");
   ck_assert_int_eq(tensor_dtype_from_name("Q8_0"), TENSOR_Q8_0);
-  ck_assert_int_eq(tensor_dtype_from_name("q4_k"), -1);
-  ck_assert_ptr_null(tensor_dtype_name(12));
+  ck_assert_int_eq(tensor_dtype_from_name("iq4_xs"), -1);
+  ck_assert_ptr_null(tensor_dtype_name(16));   /* iq2_xxs */
   ck_assert(tensor_dtype_known(TENSOR_F16));
   ck_assert(tensor_dtype_known(TENSOR_Q4_0));
   ck_assert_str_eq(tensor_dtype_name(TENSOR_IQ4_NL), "iq4_nl");
   ck_assert_int_eq(tensor_dtype_from_name("Q6_K"), TENSOR_Q6_K);
-  ck_assert(!tensor_dtype_known(12));     /* q4_k */
+  ck_assert(tensor_dtype_known(TENSOR_Q4_K));
+  ck_assert(!tensor_dtype_known(16));     /* iq2_xxs */
   ck_assert(!tensor_dtype_known(23));     /* iq4_xs */
 }
 END_TEST
