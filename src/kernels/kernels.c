@@ -295,17 +295,24 @@ static int input_q8_0(kernel_input *in, int q8_1){
   return 0;
 }
 
-/* X as Q8_K: 256 int8 a block and one f32 scale. */
+/* X as Q8_K: 256 int8 a block and one f32 scale, and the sum of every 16
+** values (ggml's bsums), which the k-quants' minimums multiply. */
 static int input_q8_k(kernel_input *in){
   const size_t n = in->n, cols = in->cols;
   in->xq_stride = cols;
   const size_t values_bytes = (n * cols + 63) & ~(size_t)63;
-  in->xq = malloc(values_bytes + n * (cols / 256) * sizeof *in->xd);
+  in->xq = malloc(values_bytes + n * (cols / 256) * sizeof *in->xd + n * (cols / 16) * sizeof *in->xsum);
   if( in->xq == 0 ) return -1;
   in->xd = (float *)((char *)in->xq + values_bytes);
+  in->xsum = (int32_t *)(in->xd + n * (cols / 256));
   for(size_t r = 0; r < n; r++){
-    quant_quantize_q8_k(in->x + r * cols, (int8_t *)in->xq + r * cols, in->xd + r * (cols / 256),
-                        cols);
+    const int8_t *values = (const int8_t *)in->xq + r * cols;
+    quant_quantize_q8_k(in->x + r * cols, (int8_t *)values, in->xd + r * (cols / 256), cols);
+    for(size_t g = 0; g < cols / 16; g++){
+      int32_t sum = 0;
+      for(int j = 0; j < 16; j++) sum += values[16 * g + j];
+      in->xsum[r * (cols / 16) + g] = sum;
+    }
   }
   return 0;
 }
@@ -329,6 +336,17 @@ void kernel_input_free(kernel_input *in){
 /* The block types of quants.h, row after row. */
 static void matmul_blocks(const kernel_input *in, const void *w, size_t rows,
                           float *y, size_t y_stride){
+#if HAVE_X86_KERNELS
+  const tensor_dtype dtype = in->weight_dtype;
+  if( use_avx2() && quant_activation_of(dtype) != QUANT_ACT_Q8_K ){
+    kernels_avx2_matmul_legacy(in, w, rows, y, y_stride);
+    return;
+  }
+  if( use_avx2() && (dtype == TENSOR_Q4_K || dtype == TENSOR_Q6_K) ){
+    kernels_avx2_matmul_k(in, w, rows, y, y_stride);
+    return;
+  }
+#endif
   const size_t row_bytes = tensor_row_bytes(in->weight_dtype, in->cols);
   for(size_t r = 0; r < rows; r++){
     const uint8_t *row = (const uint8_t *)w + r * row_bytes;

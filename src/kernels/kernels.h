@@ -76,7 +76,8 @@ typedef struct kernel_input {
                              ** or for Q8_K cols int8 */
   size_t xq_stride;
   float *xd;                 /* each block's scale as f32, [n][blocks] */
-  int32_t *xsum;             /* Q8_0, Q8_1: each block's sum of its 32 values */
+  int32_t *xsum;             /* Q8_0, Q8_1: each block's sum of its 32 values;
+                             ** Q8_K: each 16 values' sum, [n][cols/16] */
   float *xs;                 /* Q8_1: each block's sum times its scale, as the
                              ** f16 ggml keeps; NULL otherwise */
 } kernel_input;

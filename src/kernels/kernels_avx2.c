@@ -24,6 +24,7 @@
 ** interleaved at import (tensor.h), one stream.
 */
 #include "kernels_internal.h"
+#include "quants.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -532,4 +533,154 @@ void kernels_avx2_attend(float *out, const float *q, const float *k, const float
   if( c == head_dim ) return;
   memset(out + c, 0, (head_dim - c) * sizeof(float));
   for(t = 0; t < n_ctx; t++) axpy_avx2(out + c, scores[t], v + t * kv_stride + c, head_dim - c);
+}
+
+/* ---- the legacy block types (quants.h) ------------------------------------ */
+
+/* The 8 int32 lanes of v, added. */
+ALWAYS_INLINE int32_t hsum_i32(__m256i v){
+  __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(1, 0, 3, 2)));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(sum);
+}
+
+/* 32 bytes, byte j 0xff where bit j of the 4 bytes at p is set (ggml's
+** bytes_from_bits_32). */
+ALWAYS_INLINE __m256i bytes_from_bits(const uint8_t *p){
+  uint32_t bits;
+  memcpy(&bits, p, 4);
+  const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+  return _mm256_cmpeq_epi8(_mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)),
+                           _mm256_set1_epi64x(-1));
+}
+
+/* A legacy block's 32 codes, signed as they multiply d: quants.c's
+** legacy_codes, 32 at once. */
+ALWAYS_INLINE __m256i legacy_codes_avx2(tensor_dtype dtype, legacy_layout l, const uint8_t *block){
+  const __m128i qs = _mm_loadu_si128((const __m128i *)(block + l.codes_at));
+  const __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs),
+                                         _mm256_set1_epi8(15));
+  if( dtype == TENSOR_IQ4_NL ){
+    const __m128i levels = _mm_loadu_si128((const __m128i *)quant_iq4nl_values);
+    return _mm256_shuffle_epi8(_mm256_set_m128i(levels, levels), codes);
+  }
+  __m256i c = codes;
+  if( l.high_at >= 0 ){
+    c = _mm256_or_si256(c, _mm256_and_si256(bytes_from_bits(block + l.high_at), _mm256_set1_epi8(16)));
+  }
+  return _mm256_sub_epi8(c, _mm256_set1_epi8((char)l.offset));
+}
+
+/* The exact sum of 32 products of int8 codes and int8 values: |code|
+** times value with code's sign, pairs to int16 (at most 2 * 127 * 127),
+** then to int32. */
+ALWAYS_INLINE int32_t dot_i8_32(__m256i codes, __m256i x){
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(codes, codes), _mm256_sign_epi8(x, codes));
+  return hsum_i32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t rows,
+                                float *y, size_t y_stride){
+  const tensor_dtype dtype = in->weight_dtype;
+  const legacy_layout l = legacy_layout_of(dtype);
+  const size_t blocks = in->cols / 32, row_bytes = blocks * (size_t)l.bytes;
+  for(size_t r = 0; r < rows; r++){
+    for(size_t i = 0; i < in->n; i++){
+      const uint8_t *block = (const uint8_t *)w + r * row_bytes;
+      const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride;
+      float acc = 0.0f;
+      for(size_t b = 0; b < blocks; b++, block += l.bytes){
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + b * TENSOR_Q8_0_BYTES + 2));
+        const int32_t sum = dot_i8_32(legacy_codes_avx2(dtype, l, block), xv);
+        acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block)) * in->xd[i * blocks + b], (float)sum, acc);
+        if( l.min_at >= 0 ){
+          acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block + l.min_at)), in->xs[i * blocks + b], acc);
+        }
+      }
+      y[i * y_stride + r] = acc;
+    }
+  }
+}
+
+/* ---- Q4_K and Q6_K (quants.h) ------------------------------------------------ */
+/* Sum over a Q4_K super-block of scale_s * code . x (codes 0..15, unsigned,
+** so maddubs takes them as they are), and of min_s * the sub-block's x
+** sum: quants.c's integers. */
+ALWAYS_INLINE void q4_k_sums(const uint8_t *block, const int8_t *x, const int32_t *sum16,
+                             int32_t *scaled, int32_t *mins){
+  __m256i acc = _mm256_setzero_si256();
+  int32_t m = 0;
+  for(int p = 0; p < 4; p++){
+    int scale_lo, min_lo, scale_hi, min_hi;
+    quant_k4_scale_min(block + 4, 2 * p, &scale_lo, &min_lo);
+    quant_k4_scale_min(block + 4, 2 * p + 1, &scale_hi, &min_hi);
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(block + 16 + 32 * p));
+    const __m256i lo = _mm256_and_si256(q, _mm256_set1_epi8(15));
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
+    const __m256i x_lo = _mm256_loadu_si256((const __m256i *)(x + 64 * p));
+    const __m256i x_hi = _mm256_loadu_si256((const __m256i *)(x + 64 * p + 32));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo),
+                                                  _mm256_set1_epi16((short)scale_lo)));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi),
+                                                  _mm256_set1_epi16((short)scale_hi)));
+    m += min_lo * (sum16[4 * p] + sum16[4 * p + 1]) + min_hi * (sum16[4 * p + 2] + sum16[4 * p + 3]);
+  }
+  *scaled = hsum_i32(acc);
+  *mins = m;
+}
+
+/* Sum over a Q6_K super-block of scale_s * code . x.  Codes are taken as
+** code + 32 (0..63, unsigned for maddubs), and 32 * scale_s * the
+** sub-block's x sum taken off after. */
+ALWAYS_INLINE int32_t q6_k_sum(const uint8_t *block, const int8_t *x, const int32_t *sum16){
+  const int8_t *sc = (const int8_t *)(block + 192);
+  __m256i acc = _mm256_setzero_si256();
+  for(int half = 0; half < 2; half++){
+    const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(block + 64 * half));
+    const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(block + 64 * half + 32));
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * half));
+    for(int q = 0; q < 4; q++){
+      const __m256i low = (q & 1) ? ql1 : ql0;
+      const __m256i nibble = _mm256_and_si256(q < 2 ? low : _mm256_srli_epi16(low, 4),
+                                              _mm256_set1_epi8(15));
+      const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * q), _mm256_set1_epi8(3));
+      const __m256i code = _mm256_or_si256(nibble, _mm256_slli_epi16(high, 4));
+      const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 128 * half + 32 * q));
+      const int s = 8 * half + 2 * q;
+      const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(code, xv), scales));
+    }
+  }
+  int32_t offset = 0;
+  for(int s = 0; s < 16; s++) offset += sc[s] * sum16[s];
+  return hsum_i32(acc) - 32 * offset;
+}
+
+void kernels_avx2_matmul_k(const kernel_input *in, const void *w, size_t rows,
+                           float *y, size_t y_stride){
+  const int q4 = in->weight_dtype == TENSOR_Q4_K, bytes = q4 ? 144 : 210;
+  const size_t blocks = in->cols / 256, row_bytes = blocks * (size_t)bytes;
+  for(size_t r = 0; r < rows; r++){
+    for(size_t i = 0; i < in->n; i++){
+      const uint8_t *block = (const uint8_t *)w + r * row_bytes;
+      const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride;
+      const int32_t *sum16 = in->xsum + i * (in->cols / 16);
+      float acc = 0.0f;
+      for(size_t b = 0; b < blocks; b++, block += bytes, x += 256, sum16 += 16){
+        const float dx = in->xd[i * blocks + b];
+        if( q4 ){
+          int32_t scaled, mins;
+          q4_k_sums(block, x, sum16, &scaled, &mins);
+          acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block)) * dx, (float)scaled, acc);
+          acc = fmaf(-(kernel_f16_to_f32(q8_0_scale_bits(block + 2)) * dx), (float)mins, acc);
+        }else{
+          const int32_t scaled = q6_k_sum(block, x, sum16);
+          acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block + 208)) * dx, (float)scaled, acc);
+        }
+      }
+      y[i * y_stride + r] = acc;
+    }
+  }
 }

@@ -10,7 +10,7 @@
 **   Q4_1    20     d, m, qs[16]                (the same nibble) times d, plus m
 **   Q5_0    22     d, qh[4], qs[16]            (nibble | bit j of qh << 4) - 16, times d
 **   Q5_1    24     d, m, qh[4], qs[16]         (nibble | bit j of qh << 4) times d, plus m
-**   IQ4_NL  18     d, qs[16]                   iq4nl_values[nibble] times d
+**   IQ4_NL  18     d, qs[16]                   quant_iq4nl_values[nibble] times d
 **
 ** and the k-quants' super-blocks of 256, in sub-blocks of 16 or 32 values
 ** with a scale (and for some a minimum) of a few bits each, times the f16
@@ -29,11 +29,6 @@
 
 #define QK 32                      /* values in a legacy block */
 #define QK_K 256                   /* values in a k-quant super-block */
-
-/* IQ4_NL's 16 levels, a non-linear 4-bit code (ggml's kvalues_iq4nl). */
-static const int8_t iq4nl_values[16] = {
-  -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113
-};
 
 static float f16_at(const uint8_t *p){
   uint16_t h;
@@ -60,25 +55,6 @@ int quant_is_block_type(tensor_dtype dtype){
 
 /* ---- the 32-value blocks ------------------------------------------------ */
 
-/* Where a legacy block's parts lie, by type. */
-typedef struct legacy_layout {
-  int bytes;        /* of a block */
-  int min_at;       /* offset of the f16 m, or -1 */
-  int high_at;      /* offset of qh[4], or -1 */
-  int codes_at;     /* offset of qs[16] */
-  int offset;       /* subtracted from a code: 8, 16 or 0 */
-} legacy_layout;
-
-static legacy_layout legacy_layout_of(tensor_dtype dtype){
-  switch( dtype ){
-    case TENSOR_Q4_1: return (legacy_layout){ 20, 2, -1, 4, 0 };
-    case TENSOR_Q5_0: return (legacy_layout){ 22, -1, 2, 6, 16 };
-    case TENSOR_Q5_1: return (legacy_layout){ 24, 2, 4, 8, 0 };
-    case TENSOR_IQ4_NL: return (legacy_layout){ 18, -1, -1, 2, 0 };
-    default: return (legacy_layout){ 18, -1, -1, 2, 8 };     /* Q4_0 */
-  }
-}
-
 /* The 32 codes of a legacy block, signed as they multiply d.  Written as
 ** whole-block passes without branches inside, which the compiler turns
 ** into vector code: value by value it was half of a Q5_0 model's decode. */
@@ -101,7 +77,7 @@ static void legacy_codes(tensor_dtype dtype, legacy_layout l, const uint8_t *blo
     }
   }
   if( dtype == TENSOR_IQ4_NL ){
-    for(int j = 0; j < QK; j++) code[j] = iq4nl_values[code[j]];
+    for(int j = 0; j < QK; j++) code[j] = quant_iq4nl_values[code[j]];
   }else{
     for(int j = 0; j < QK; j++) code[j] = (int8_t)(code[j] - l.offset);
   }
@@ -166,17 +142,12 @@ static k_layout k_layout_of(tensor_dtype dtype){
   }
 }
 
-/* Q4_K's and Q5_K's 8 six-bit scales and minimums, packed in 12 bytes
-** (ggml's get_scale_min_k4). */
 static void k4_scales(const uint8_t *q, kblock *k){
   for(int j = 0; j < 8; j++){
-    if( j < 4 ){
-      k->scale[j] = q[j] & 63;
-      k->min[j] = q[j + 4] & 63;
-    }else{
-      k->scale[j] = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
-      k->min[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
+    int scale, min;
+    quant_k4_scale_min(q, j, &scale, &min);
+    k->scale[j] = (int16_t)scale;
+    k->min[j] = (uint8_t)min;
   }
 }
 
@@ -286,15 +257,13 @@ static float k_row_dot(const kernel_input *in, const uint8_t *row, size_t i){
   for(size_t b = 0; b < blocks; b++, row += bytes, x += QK_K){
     kblock k;
     k_decode(in->weight_dtype, row, &k);
+    const int32_t *sum16 = in->xsum + i * (in->cols / 16) + b * (QK_K / 16);
     int32_t scaled = 0, mins = 0;
     for(int s = 0; s < QK_K / k.sub; s++){
-      int32_t dot = 0, sum = 0;
-      for(int v = s * k.sub; v < (s + 1) * k.sub; v++){
-        dot += k.code[v] * x[v];
-        sum += x[v];
-      }
+      int32_t dot = 0;
+      for(int v = s * k.sub; v < (s + 1) * k.sub; v++) dot += k.code[v] * x[v];
       scaled += k.scale[s] * dot;
-      mins += k.min[s] * sum;
+      mins += k.min[s] * (k.sub == 16 ? sum16[s] : sum16[2 * s] + sum16[2 * s + 1]);
     }
     const float dx = in->xd[i * blocks + b];
     acc = fmaf(k.d * dx, (float)scaled, acc);

@@ -24,6 +24,43 @@
 
 #include "kernels.h"
 
+/* IQ4_NL's 16 levels, a non-linear 4-bit code (ggml's kvalues_iq4nl). */
+static const int8_t quant_iq4nl_values[16] = {
+  -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113
+};
+
+/* Where a legacy block's parts lie, by type (quants.c draws them); the
+** portable decoder and the AVX2 one (kernels_avx2.c) both read it. */
+typedef struct legacy_layout {
+  int bytes;        /* of a block */
+  int min_at;       /* offset of the f16 m, or -1 */
+  int high_at;      /* offset of qh[4], or -1 */
+  int codes_at;     /* offset of qs[16] */
+  int offset;       /* subtracted from a code: 8, 16 or 0 */
+} legacy_layout;
+
+static inline legacy_layout legacy_layout_of(tensor_dtype dtype){
+  switch( dtype ){
+    case TENSOR_Q4_1: return (legacy_layout){ 20, 2, -1, 4, 0 };
+    case TENSOR_Q5_0: return (legacy_layout){ 22, -1, 2, 6, 16 };
+    case TENSOR_Q5_1: return (legacy_layout){ 24, 2, 4, 8, 0 };
+    case TENSOR_IQ4_NL: return (legacy_layout){ 18, -1, -1, 2, 0 };
+    default: return (legacy_layout){ 18, -1, -1, 2, 8 };     /* Q4_0 */
+  }
+}
+
+/* Scale and minimum j (0..7) of a Q4_K or Q5_K super-block, six bits
+** each, packed in its 12 bytes at q (ggml's get_scale_min_k4). */
+static inline void quant_k4_scale_min(const uint8_t *q, int j, int *scale, int *min){
+  if( j < 4 ){
+    *scale = q[j] & 63;
+    *min = q[j + 4] & 63;
+  }else{
+    *scale = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
+    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
 /* How a type's products quantize the activation. */
 typedef enum quant_activation {
   QUANT_ACT_F32,             /* not quantized: f32, f16 and bf16 weights */

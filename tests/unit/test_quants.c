@@ -9,6 +9,7 @@
 **   the f32 product of the dequantized row within the bound that the
 **   activation's rounding allows (each value moves by at most half a step
 **   of its block's scale), on every code path;
+** - every code path gives the same bits;
 ** - Q8_K quantization keeps each value within half a step of its scale
 **   and gives the largest magnitude -127;
 ** - a scale or minimum that is NaN or infinite is found in its block.
@@ -154,6 +155,31 @@ START_TEST(test_product_within_the_activation_rounding){
 }
 END_TEST
 
+/* Every path sums a row's blocks as the same integers in the same order:
+** the same bits on each (kernels_internal.h). */
+START_TEST(test_paths_agree_to_the_bit){
+  const char *type = typed_files[_i].file;
+  for(size_t k = 0; k < sizeof tensors / sizeof tensors[0]; k++){
+    raw_tensor t = raw_open(type, tensors[k]);
+    float x[3 * 768], y[3][3 * 8];
+    activation(x, 3 * t.cols, (unsigned)(k + 5));
+    for(int path = KERNELS_SCALAR; path <= KERNELS_AVX512; path++){
+      kernels_limit((kernel_isa)path);
+      kernel_input in;
+      ck_assert_int_eq(kernel_input_prepare(&in, t.dtype, x, 3, t.cols), 0);
+      kernel_matmul_input(&in, t.data, 8, y[path], 8);
+      kernel_input_free(&in);
+    }
+    kernels_limit(KERNELS_AVX512);
+    for(int path = KERNELS_AVX2; path <= KERNELS_AVX512; path++){
+      ck_assert_msg(memcmp(y[path], y[KERNELS_SCALAR], sizeof y[0]) == 0, "%s %s: path %d",
+                    type, tensors[k], path);
+    }
+    gguf_close(t.g);
+  }
+}
+END_TEST
+
 START_TEST(test_q8_k_quantization){
   float x[512];
   int8_t q[512];
@@ -204,6 +230,7 @@ static Suite *quants_suite(void){
   const int n = (int)(sizeof typed_files / sizeof typed_files[0]);
   tcase_add_loop_test(tc, test_dequantize_as_gguf_py, 0, n);
   tcase_add_loop_test(tc, test_product_within_the_activation_rounding, 0, n);
+  tcase_add_loop_test(tc, test_paths_agree_to_the_bit, 0, n);
   tcase_add_test(tc, test_q8_k_quantization);
   tcase_add_test(tc, test_bad_scales_found);
   suite_add_tcase(s, tc);
