@@ -581,62 +581,78 @@ ALWAYS_INLINE int32_t dot_i8_32(__m256i codes, __m256i x){
   return hsum_i32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
+/* Block b of a legacy row against activation row i, added to acc. */
+ALWAYS_INLINE float legacy_block_add(const kernel_input *in, legacy_layout l, const uint8_t *block,
+                                     __m256i codes, size_t b, size_t i, float acc){
+  const size_t blocks = in->cols / 32;
+  const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride + b * TENSOR_Q8_0_BYTES;
+  const int32_t sum = dot_i8_32(codes, _mm256_loadu_si256((const __m256i *)(x + 2)));
+  acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block)) * in->xd[i * blocks + b], (float)sum, acc);
+  if( l.min_at >= 0 ){
+    acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block + l.min_at)), in->xs[i * blocks + b], acc);
+  }
+  return acc;
+}
+
+/* Decode (one activation row) keeps the sum in a register.  Prefill
+** unpacks each block's codes once and meets every activation row with
+** them, Y holding the rows' sums meanwhile: the same additions in the
+** same order. */
 void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t rows,
                                 float *y, size_t y_stride){
   const tensor_dtype dtype = in->weight_dtype;
   const legacy_layout l = legacy_layout_of(dtype);
   const size_t blocks = in->cols / 32, row_bytes = blocks * (size_t)l.bytes;
   for(size_t r = 0; r < rows; r++){
-    for(size_t i = 0; i < in->n; i++){
-      const uint8_t *block = (const uint8_t *)w + r * row_bytes;
-      const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride;
+    const uint8_t *row = (const uint8_t *)w + r * row_bytes;
+    if( in->n == 1 ){
       float acc = 0.0f;
-      for(size_t b = 0; b < blocks; b++, block += l.bytes){
-        const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + b * TENSOR_Q8_0_BYTES + 2));
-        const int32_t sum = dot_i8_32(legacy_codes_avx2(dtype, l, block), xv);
-        acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block)) * in->xd[i * blocks + b], (float)sum, acc);
-        if( l.min_at >= 0 ){
-          acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block + l.min_at)), in->xs[i * blocks + b], acc);
-        }
+      for(size_t b = 0; b < blocks; b++){
+        const uint8_t *block = row + b * (size_t)l.bytes;
+        acc = legacy_block_add(in, l, block, legacy_codes_avx2(dtype, l, block), b, 0, acc);
       }
-      y[i * y_stride + r] = acc;
+      y[r] = acc;
+      continue;
+    }
+    for(size_t i = 0; i < in->n; i++) y[i * y_stride + r] = 0.0f;
+    for(size_t b = 0; b < blocks; b++){
+      const uint8_t *block = row + b * (size_t)l.bytes;
+      const __m256i codes = legacy_codes_avx2(dtype, l, block);
+      for(size_t i = 0; i < in->n; i++){
+        y[i * y_stride + r] = legacy_block_add(in, l, block, codes, b, i, y[i * y_stride + r]);
+      }
     }
   }
 }
 
 /* ---- Q4_K and Q6_K (quants.h) ------------------------------------------------ */
-/* Sum over a Q4_K super-block of scale_s * code . x (codes 0..15, unsigned,
-** so maddubs takes them as they are), and of min_s * the sub-block's x
-** sum: quants.c's integers. */
-ALWAYS_INLINE void q4_k_sums(const uint8_t *block, const int8_t *x, const int32_t *sum16,
-                             int32_t *scaled, int32_t *mins){
-  __m256i acc = _mm256_setzero_si256();
-  int32_t m = 0;
+/* A Q4_K or Q6_K super-block unpacked for the products: codes 32 at a
+** time as unsigned bytes (Q6_K's taken as code + 32), the int16 scale of
+** each, and per 16 values what multiplies their x sum: Q4_K's minimum
+** (times dmin), and 32 * Q6_K's scale, taken off the scaled sum. */
+typedef struct k_unpacked {
+  __m256i code[8], scale[8];
+  int32_t min[16], off[16];
+} k_unpacked;
+
+static void q4_k_unpack(const uint8_t *block, k_unpacked *k){
   for(int p = 0; p < 4; p++){
     int scale_lo, min_lo, scale_hi, min_hi;
     quant_k4_scale_min(block + 4, 2 * p, &scale_lo, &min_lo);
     quant_k4_scale_min(block + 4, 2 * p + 1, &scale_hi, &min_hi);
     const __m256i q = _mm256_loadu_si256((const __m256i *)(block + 16 + 32 * p));
-    const __m256i lo = _mm256_and_si256(q, _mm256_set1_epi8(15));
-    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
-    const __m256i x_lo = _mm256_loadu_si256((const __m256i *)(x + 64 * p));
-    const __m256i x_hi = _mm256_loadu_si256((const __m256i *)(x + 64 * p + 32));
-    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo),
-                                                  _mm256_set1_epi16((short)scale_lo)));
-    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi),
-                                                  _mm256_set1_epi16((short)scale_hi)));
-    m += min_lo * (sum16[4 * p] + sum16[4 * p + 1]) + min_hi * (sum16[4 * p + 2] + sum16[4 * p + 3]);
+    k->code[2 * p] = _mm256_and_si256(q, _mm256_set1_epi8(15));
+    k->code[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
+    k->scale[2 * p] = _mm256_set1_epi16((short)scale_lo);
+    k->scale[2 * p + 1] = _mm256_set1_epi16((short)scale_hi);
+    k->min[4 * p] = k->min[4 * p + 1] = min_lo;
+    k->min[4 * p + 2] = k->min[4 * p + 3] = min_hi;
   }
-  *scaled = hsum_i32(acc);
-  *mins = m;
+  for(int g = 0; g < 16; g++) k->off[g] = 0;
 }
 
-/* Sum over a Q6_K super-block of scale_s * code . x.  Codes are taken as
-** code + 32 (0..63, unsigned for maddubs), and 32 * scale_s * the
-** sub-block's x sum taken off after. */
-ALWAYS_INLINE int32_t q6_k_sum(const uint8_t *block, const int8_t *x, const int32_t *sum16){
+static void q6_k_unpack(const uint8_t *block, k_unpacked *k){
   const int8_t *sc = (const int8_t *)(block + 192);
-  __m256i acc = _mm256_setzero_si256();
   for(int half = 0; half < 2; half++){
     const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(block + 64 * half));
     const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(block + 64 * half + 32));
@@ -646,41 +662,72 @@ ALWAYS_INLINE int32_t q6_k_sum(const uint8_t *block, const int8_t *x, const int3
       const __m256i nibble = _mm256_and_si256(q < 2 ? low : _mm256_srli_epi16(low, 4),
                                               _mm256_set1_epi8(15));
       const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * q), _mm256_set1_epi8(3));
-      const __m256i code = _mm256_or_si256(nibble, _mm256_slli_epi16(high, 4));
-      const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 128 * half + 32 * q));
       const int s = 8 * half + 2 * q;
-      const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(code, xv), scales));
+      k->code[4 * half + q] = _mm256_or_si256(nibble, _mm256_slli_epi16(high, 4));
+      k->scale[4 * half + q] = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
     }
   }
-  int32_t offset = 0;
-  for(int s = 0; s < 16; s++) offset += sc[s] * sum16[s];
-  return hsum_i32(acc) - 32 * offset;
+  for(int g = 0; g < 16; g++){
+    k->off[g] = 32 * sc[g];
+    k->min[g] = 0;
+  }
 }
 
+/* Over a super-block: sum of scale * code . x (maddubs, then madd with the
+** scales, codes unsigned), less off . x sums; and min . x sums.  The
+** integers quants.c sums. */
+ALWAYS_INLINE void k_sums(const k_unpacked *k, const int8_t *x, const int32_t *sum16,
+                          int32_t *scaled, int32_t *mins){
+  __m256i acc = _mm256_setzero_si256();
+  for(int j = 0; j < 8; j++){
+    const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * j));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(k->code[j], xv), k->scale[j]));
+  }
+  int32_t off = 0, m = 0;
+  for(int g = 0; g < 16; g++){
+    off += k->off[g] * sum16[g];
+    m += k->min[g] * sum16[g];
+  }
+  *scaled = hsum_i32(acc) - off;
+  *mins = m;
+}
+
+/* Block b of a k-quant row, unpacked in k, against activation row i,
+** added to acc. */
+ALWAYS_INLINE float k_block_add(const kernel_input *in, const k_unpacked *k, float d, float dmin,
+                                int q4, size_t b, size_t i, float acc){
+  const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
+  int32_t scaled, mins;
+  k_sums(k, x, in->xsum + i * (in->cols / 16) + 16 * b, &scaled, &mins);
+  const float dx = in->xd[i * (in->cols / 256) + b];
+  acc = fmaf(d * dx, (float)scaled, acc);
+  return q4 ? fmaf(-(dmin * dx), (float)mins, acc) : acc;
+}
+
+/* As kernels_avx2_matmul_legacy: decode in a register, prefill with each
+** block unpacked once for every activation row. */
 void kernels_avx2_matmul_k(const kernel_input *in, const void *w, size_t rows,
                            float *y, size_t y_stride){
   const int q4 = in->weight_dtype == TENSOR_Q4_K, bytes = q4 ? 144 : 210;
   const size_t blocks = in->cols / 256, row_bytes = blocks * (size_t)bytes;
   for(size_t r = 0; r < rows; r++){
-    for(size_t i = 0; i < in->n; i++){
-      const uint8_t *block = (const uint8_t *)w + r * row_bytes;
-      const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride;
-      const int32_t *sum16 = in->xsum + i * (in->cols / 16);
-      float acc = 0.0f;
-      for(size_t b = 0; b < blocks; b++, block += bytes, x += 256, sum16 += 16){
-        const float dx = in->xd[i * blocks + b];
-        if( q4 ){
-          int32_t scaled, mins;
-          q4_k_sums(block, x, sum16, &scaled, &mins);
-          acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block)) * dx, (float)scaled, acc);
-          acc = fmaf(-(kernel_f16_to_f32(q8_0_scale_bits(block + 2)) * dx), (float)mins, acc);
-        }else{
-          const int32_t scaled = q6_k_sum(block, x, sum16);
-          acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block + 208)) * dx, (float)scaled, acc);
-        }
+    if( in->n > 1 ) for(size_t i = 0; i < in->n; i++) y[i * y_stride + r] = 0.0f;
+    float acc = 0.0f;
+    for(size_t b = 0; b < blocks; b++){
+      const uint8_t *block = (const uint8_t *)w + r * row_bytes + b * (size_t)bytes;
+      k_unpacked k;
+      if( q4 ) q4_k_unpack(block, &k);
+      else q6_k_unpack(block, &k);
+      const float d = kernel_f16_to_f32(q8_0_scale_bits(block + (q4 ? 0 : 208)));
+      const float dmin = q4 ? kernel_f16_to_f32(q8_0_scale_bits(block + 2)) : 0.0f;
+      if( in->n == 1 ){
+        acc = k_block_add(in, &k, d, dmin, q4, b, 0, acc);
+        continue;
       }
-      y[i * y_stride + r] = acc;
+      for(size_t i = 0; i < in->n; i++){
+        y[i * y_stride + r] = k_block_add(in, &k, d, dmin, q4, b, i, y[i * y_stride + r]);
+      }
     }
+    if( in->n == 1 ) y[r] = acc;
   }
 }

@@ -163,17 +163,20 @@ START_TEST(test_paths_agree_to_the_bit){
     raw_tensor t = raw_open(type, tensors[k]);
     float x[3 * 768], y[3][3 * 8];
     activation(x, 3 * t.cols, (unsigned)(k + 5));
-    for(int path = KERNELS_SCALAR; path <= KERNELS_AVX512; path++){
-      kernels_limit((kernel_isa)path);
-      kernel_input in;
-      ck_assert_int_eq(kernel_input_prepare(&in, t.dtype, x, 3, t.cols), 0);
-      kernel_matmul_input(&in, t.data, 8, y[path], 8);
-      kernel_input_free(&in);
-    }
-    kernels_limit(KERNELS_AVX512);
-    for(int path = KERNELS_AVX2; path <= KERNELS_AVX512; path++){
-      ck_assert_msg(memcmp(y[path], y[KERNELS_SCALAR], sizeof y[0]) == 0, "%s %s: path %d",
-                    type, tensors[k], path);
+    for(size_t n = 1; n <= 3; n += 2){            /* decode, prefill */
+      memset(y, 0, sizeof y);
+      for(int path = KERNELS_SCALAR; path <= KERNELS_AVX512; path++){
+        kernels_limit((kernel_isa)path);
+        kernel_input in;
+        ck_assert_int_eq(kernel_input_prepare(&in, t.dtype, x, n, t.cols), 0);
+        kernel_matmul_input(&in, t.data, 8, y[path], 8);
+        kernel_input_free(&in);
+      }
+      kernels_limit(KERNELS_AVX512);
+      for(int path = KERNELS_AVX2; path <= KERNELS_AVX512; path++){
+        ck_assert_msg(memcmp(y[path], y[KERNELS_SCALAR], sizeof y[0]) == 0, "%s %s: path %d, %zu rows",
+                      type, tensors[k], path, n);
+      }
     }
     gguf_close(t.g);
   }
