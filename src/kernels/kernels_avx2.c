@@ -573,54 +573,94 @@ ALWAYS_INLINE __m256i legacy_codes_avx2(tensor_dtype dtype, legacy_layout l, con
   return _mm256_sub_epi8(c, _mm256_set1_epi8((char)l.offset));
 }
 
-/* The exact sum of 32 products of int8 codes and int8 values: |code|
-** times value with code's sign, pairs to int16 (at most 2 * 127 * 127),
-** then to int32. */
-ALWAYS_INLINE int32_t dot_i8_32(__m256i codes, __m256i x){
+/* The exact sums of 32 products of int8 codes and int8 values, 4 to a
+** lane: |code| times value with code's sign, pairs to int16 (at most
+** 2 * 127 * 127), then to int32. */
+ALWAYS_INLINE __m256i dot_i8_lanes(__m256i codes, __m256i x){
   const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(codes, codes), _mm256_sign_epi8(x, codes));
-  return hsum_i32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
 }
 
-/* Block b of a legacy row against activation row i, added to acc. */
-ALWAYS_INLINE float legacy_block_add(const kernel_input *in, legacy_layout l, const uint8_t *block,
-                                     __m256i codes, size_t b, size_t i, float acc){
+/* ggml's hsum_float_8: lanes j and j + 4, then 0 + 2 and 1 + 3, then the
+** two (quants.c's lanes_sum). */
+ALWAYS_INLINE float hsum_f32(__m256 v){
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+/* Rows of activations met by each unpacked block at once (prefill). */
+#define LEGACY_ROWS 8
+
+/* Activation rows i0 .. i0 + nx - 1 against legacy row `row`, as
+** quants.c's legacy_row_dot: 8 float lanes a row, and m * s apart. */
+ALWAYS_INLINE void legacy_rows(const kernel_input *in, tensor_dtype dtype, legacy_layout l,
+                               const uint8_t *row, size_t i0, size_t nx, float *y,
+                               size_t y_stride){
   const size_t blocks = in->cols / 32;
-  const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride + b * TENSOR_Q8_0_BYTES;
-  const int32_t sum = dot_i8_32(codes, _mm256_loadu_si256((const __m256i *)(x + 2)));
-  acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block)) * in->xd[i * blocks + b], (float)sum, acc);
-  if( l.min_at >= 0 ){
-    acc = fmaf(kernel_f16_to_f32(q8_0_scale_bits(block + l.min_at)), in->xs[i * blocks + b], acc);
+  __m256 acc[LEGACY_ROWS];
+  float mins[LEGACY_ROWS];
+  for(size_t k = 0; k < nx; k++){ acc[k] = _mm256_setzero_ps(); mins[k] = 0.0f; }
+  for(size_t b = 0; b < blocks; b++, row += l.bytes){
+    const __m256i codes = legacy_codes_avx2(dtype, l, row);
+    const float dw = kernel_f16_to_f32(q8_0_scale_bits(row));
+    const float m = l.min_at >= 0 ? kernel_f16_to_f32(q8_0_scale_bits(row + l.min_at)) : 0.0f;
+    for(size_t k = 0; k < nx; k++){
+      const size_t i = i0 + k;
+      const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride + b * TENSOR_Q8_0_BYTES;
+      const __m256i sums = dot_i8_lanes(codes, _mm256_loadu_si256((const __m256i *)(x + 2)));
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * in->xd[i * blocks + b]), _mm256_cvtepi32_ps(sums), acc[k]);
+      if( l.min_at >= 0 ) mins[k] += m * in->xs[i * blocks + b];
+    }
   }
-  return acc;
+  for(size_t k = 0; k < nx; k++) y[(i0 + k) * y_stride] = hsum_f32(acc[k]) + mins[k];
 }
 
-/* Decode (one activation row) keeps the sum in a register.  Prefill
-** unpacks each block's codes once and meets every activation row with
-** them, Y holding the rows' sums meanwhile: the same additions in the
-** same order. */
+/* One activation row (decode) against `rows` legacy rows of a type known
+** at compile time, so that the block's unpacking has no branches and the
+** lanes stay in a register: legacy_rows for nx = 1. */
+ALWAYS_INLINE void legacy_decode(const kernel_input *in, tensor_dtype dtype, const void *w,
+                                 size_t rows, float *y){
+  const legacy_layout l = legacy_layout_of(dtype);
+  const size_t blocks = in->cols / 32;
+  const uint8_t *row = w;
+  for(size_t r = 0; r < rows; r++){
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0.0f;
+    for(size_t b = 0; b < blocks; b++, row += l.bytes){
+      const uint8_t *x = (const uint8_t *)in->xq + b * TENSOR_Q8_0_BYTES;
+      const __m256i sums = dot_i8_lanes(legacy_codes_avx2(dtype, l, row),
+                                        _mm256_loadu_si256((const __m256i *)(x + 2)));
+      const float dw = kernel_f16_to_f32(q8_0_scale_bits(row));
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * in->xd[b]), _mm256_cvtepi32_ps(sums), acc);
+      if( l.min_at >= 0 ) mins += kernel_f16_to_f32(q8_0_scale_bits(row + l.min_at)) * in->xs[b];
+    }
+    y[r] = hsum_f32(acc) + mins;
+  }
+}
+
+/* Prefill meets up to LEGACY_ROWS activation rows with each unpacked
+** block; decode goes through legacy_decode, one copy a type. */
 void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t rows,
                                 float *y, size_t y_stride){
   const tensor_dtype dtype = in->weight_dtype;
+  if( in->n == 1 ){
+    switch( dtype ){
+      case TENSOR_Q4_1: legacy_decode(in, TENSOR_Q4_1, w, rows, y); return;
+      case TENSOR_Q5_0: legacy_decode(in, TENSOR_Q5_0, w, rows, y); return;
+      case TENSOR_Q5_1: legacy_decode(in, TENSOR_Q5_1, w, rows, y); return;
+      case TENSOR_IQ4_NL: legacy_decode(in, TENSOR_IQ4_NL, w, rows, y); return;
+      default: legacy_decode(in, TENSOR_Q4_0, w, rows, y); return;
+    }
+  }
   const legacy_layout l = legacy_layout_of(dtype);
-  const size_t blocks = in->cols / 32, row_bytes = blocks * (size_t)l.bytes;
+  const size_t row_bytes = in->cols / 32 * (size_t)l.bytes;
   for(size_t r = 0; r < rows; r++){
     const uint8_t *row = (const uint8_t *)w + r * row_bytes;
-    if( in->n == 1 ){
-      float acc = 0.0f;
-      for(size_t b = 0; b < blocks; b++){
-        const uint8_t *block = row + b * (size_t)l.bytes;
-        acc = legacy_block_add(in, l, block, legacy_codes_avx2(dtype, l, block), b, 0, acc);
-      }
-      y[r] = acc;
-      continue;
-    }
-    for(size_t i = 0; i < in->n; i++) y[i * y_stride + r] = 0.0f;
-    for(size_t b = 0; b < blocks; b++){
-      const uint8_t *block = row + b * (size_t)l.bytes;
-      const __m256i codes = legacy_codes_avx2(dtype, l, block);
-      for(size_t i = 0; i < in->n; i++){
-        y[i * y_stride + r] = legacy_block_add(in, l, block, codes, b, i, y[i * y_stride + r]);
-      }
+    for(size_t i0 = 0; i0 < in->n; i0 += LEGACY_ROWS){
+      const size_t nx = in->n - i0 < LEGACY_ROWS ? in->n - i0 : LEGACY_ROWS;
+      legacy_rows(in, dtype, l, row, i0, nx, y + r, y_stride);
     }
   }
 }

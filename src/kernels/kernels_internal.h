@@ -72,8 +72,9 @@ void kernels_avx512_matmul_q8_0(const kernel_input *in, const void *w, size_t ro
                                 float *y, size_t y_stride);
 
 /* The same for a tile of a legacy block type (Q4_0, Q4_1, Q5_0, Q5_1,
-** IQ4_NL: quants.h), rows back to back: each row's sum, block by block,
-** is the same bits as quants.c's portable one. */
+** IQ4_NL: quants.h), rows back to back: each row summed in 8 float lanes
+** as ggml's AVX2 code sums it, the same bits as quants.c's portable
+** legacy_row_dot. */
 void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t rows,
                                 float *y, size_t y_stride);
 /* The same for Q4_K and Q6_K, the k-quants of Q4_K_M files. */

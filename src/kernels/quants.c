@@ -17,10 +17,11 @@
 ** d (and dmin): Q2_K (84 bytes), Q3_K (110), Q4_K (144), Q5_K (176) and
 ** Q6_K (210); each one's decoder below says where its bits lie.
 **
-** A product sums code x activation code over each block as an exact
-** integer, then adds it in, scaled, as the Q8_0 product does (kernels.c):
-** acc = fma(d_w * d_x, sum, acc), and for Q4_1 and Q5_1 fma(m, s_x, acc),
-** for the k-quants with minimums fma(-dmin * d_x, sum of min * x, acc).
+** A product sums code x activation code as exact integers.  A legacy
+** row adds them, scaled, into 8 float lanes as ggml's AVX2 code does
+** (legacy_row_dot); a k-quant row adds each super-block's integer as the
+** Q8_0 product does (kernels.c): acc = fma(d_w * d_x, sum, acc), and for
+** those with minimums fma(-dmin * d_x, sum of min * x, acc).
 */
 #include "quants.h"
 
@@ -98,21 +99,35 @@ static void legacy_dequantize(tensor_dtype dtype, const uint8_t *row, float *out
   }
 }
 
+/* The 8 lanes' sum, in the order of ggml's hsum_float_8 and of
+** kernels_avx2.c: lanes j and j + 4, then those 0 + 2 and 1 + 3, then the
+** two. */
+static float lanes_sum(const float a[8]){
+  const float r0 = a[4] + a[0], r1 = a[5] + a[1], r2 = a[6] + a[2], r3 = a[7] + a[3];
+  return (r0 + r2) + (r1 + r3);
+}
+
+/* As ggml's AVX2 ggml_vec_dot_q4_0_q8_0 and its kin: 8 float lanes, lane
+** j of a block adding d_w * d_x * (the exact sum of its values 4j..4j+3),
+** and for Q4_1 and Q5_1 m * s_x summed apart. */
 static float legacy_row_dot(const kernel_input *in, const uint8_t *row, size_t i){
   const legacy_layout l = legacy_layout_of(in->weight_dtype);
   const size_t blocks = in->cols / QK;
   const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride;
-  float acc = 0.0f;
+  float lanes[8] = { 0 }, mins = 0.0f;
   for(size_t b = 0; b < blocks; b++, row += l.bytes){
     int8_t code[QK];
     legacy_codes(in->weight_dtype, l, row, code);
     const int8_t *xv = (const int8_t *)(x + b * TENSOR_Q8_0_BYTES + 2);
-    int32_t sum = 0;
-    for(int j = 0; j < QK; j++) sum += code[j] * xv[j];
-    acc = fmaf(f16_at(row) * in->xd[i * blocks + b], (float)sum, acc);
-    if( l.min_at >= 0 ) acc = fmaf(f16_at(row + l.min_at), in->xs[i * blocks + b], acc);
+    const float d = f16_at(row) * in->xd[i * blocks + b];
+    for(int j = 0; j < 8; j++){
+      int32_t part = 0;
+      for(int c = 4 * j; c < 4 * j + 4; c++) part += code[c] * xv[c];
+      lanes[j] = fmaf(d, (float)part, lanes[j]);
+    }
+    if( l.min_at >= 0 ) mins += f16_at(row + l.min_at) * in->xs[i * blocks + b];
   }
-  return acc;
+  return lanes_sum(lanes) + mins;
 }
 
 /* ---- the k-quants: super-blocks of 256 ------------------------------------- */
