@@ -667,12 +667,11 @@ void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t ro
 
 /* ---- Q4_K and Q6_K (quants.h) ------------------------------------------------ */
 /* A Q4_K or Q6_K super-block unpacked for the products: codes 32 at a
-** time as unsigned bytes (Q6_K's taken as code + 32), the int16 scale of
-** each, and per 16 values what multiplies their x sum: Q4_K's minimum
-** (times dmin), and 32 * Q6_K's scale, taken off the scaled sum. */
+** time as unsigned bytes (Q6_K's taken as code + 32), the int16 scales of
+** each, and Q4_K's minimum of each 32. */
 typedef struct k_unpacked {
   __m256i code[8], scale[8];
-  int32_t min[16], off[16];
+  int32_t min[8];
 } k_unpacked;
 
 static void q4_k_unpack(const uint8_t *block, k_unpacked *k){
@@ -685,10 +684,9 @@ static void q4_k_unpack(const uint8_t *block, k_unpacked *k){
     k->code[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
     k->scale[2 * p] = _mm256_set1_epi16((short)scale_lo);
     k->scale[2 * p + 1] = _mm256_set1_epi16((short)scale_hi);
-    k->min[4 * p] = k->min[4 * p + 1] = min_lo;
-    k->min[4 * p + 2] = k->min[4 * p + 3] = min_hi;
+    k->min[2 * p] = min_lo;
+    k->min[2 * p + 1] = min_hi;
   }
-  for(int g = 0; g < 16; g++) k->off[g] = 0;
 }
 
 static void q6_k_unpack(const uint8_t *block, k_unpacked *k){
@@ -707,67 +705,75 @@ static void q6_k_unpack(const uint8_t *block, k_unpacked *k){
       k->scale[4 * half + q] = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
     }
   }
-  for(int g = 0; g < 16; g++){
-    k->off[g] = 32 * sc[g];
-    k->min[g] = 0;
-  }
 }
 
-/* Over a super-block: sum of scale * code . x (maddubs, then madd with the
-** scales, codes unsigned), less off . x sums; and min . x sums.  The
-** integers quants.c sums. */
-ALWAYS_INLINE void k_sums(const k_unpacked *k, const int8_t *x, const int32_t *sum16,
-                          int32_t *scaled, int32_t *mins){
+/* Over a super-block: the 8 int32 lanes of scale * code . x (maddubs,
+** less 32 * x for Q6_K, whose codes went in as code + 32, then madd with
+** the scales), lane j the values at 4j .. 4j+3 of each 32; and Q4_K's 4
+** minimum lanes, as quants.c's k_lanes_row_dot. */
+ALWAYS_INLINE __m256i k_lanes(const k_unpacked *k, const int8_t *x, int q6){
   __m256i acc = _mm256_setzero_si256();
   for(int j = 0; j < 8; j++){
     const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * j));
-    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(k->code[j], xv), k->scale[j]));
+    __m256i p16 = _mm256_maddubs_epi16(k->code[j], xv);
+    if( q6 ) p16 = _mm256_sub_epi16(p16, _mm256_maddubs_epi16(_mm256_set1_epi8(32), xv));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, k->scale[j]));
   }
-  int32_t off = 0, m = 0;
-  for(int g = 0; g < 16; g++){
-    off += k->off[g] * sum16[g];
-    m += k->min[g] * sum16[g];
-  }
-  *scaled = hsum_i32(acc) - off;
-  *mins = m;
+  return acc;
 }
 
-/* Block b of a k-quant row, unpacked in k, against activation row i,
-** added to acc. */
-ALWAYS_INLINE float k_block_add(const kernel_input *in, const k_unpacked *k, float d, float dmin,
-                                int q4, size_t b, size_t i, float acc){
-  const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
-  int32_t scaled, mins;
-  k_sums(k, x, in->xsum + i * (in->cols / 16) + 16 * b, &scaled, &mins);
-  const float dx = in->xd[i * (in->cols / 256) + b];
-  acc = fmaf(d * dx, (float)scaled, acc);
-  return q4 ? fmaf(-(dmin * dx), (float)mins, acc) : acc;
+ALWAYS_INLINE __m128 k_min_lanes(const k_unpacked *k, const int32_t *sum16, float dmin_dx, __m128 acc){
+  float prods[4];
+  for(int t = 0; t < 4; t++){
+    prods[t] = (float)(k->min[2 * t] * (sum16[4 * t] + sum16[4 * t + 1])
+                     + k->min[2 * t + 1] * (sum16[4 * t + 2] + sum16[4 * t + 3]));
+  }
+  return _mm_fmadd_ps(_mm_set1_ps(dmin_dx), _mm_loadu_ps(prods), acc);
 }
 
-/* As kernels_avx2_matmul_legacy: decode in a register, prefill with each
-** block unpacked once for every activation row. */
+/* Activation rows i0 .. i0 + nx - 1 against one Q4_K or Q6_K row. */
+ALWAYS_INLINE void k_rows(const kernel_input *in, int q4, const uint8_t *row, size_t i0,
+                          size_t nx, float *y, size_t y_stride){
+  const int bytes = q4 ? 144 : 210;
+  const size_t blocks = in->cols / 256;
+  __m256 acc[LEGACY_ROWS];
+  __m128 acc_min[LEGACY_ROWS];
+  for(size_t k = 0; k < nx; k++){ acc[k] = _mm256_setzero_ps(); acc_min[k] = _mm_setzero_ps(); }
+  for(size_t b = 0; b < blocks; b++, row += bytes){
+    k_unpacked u;
+    if( q4 ) q4_k_unpack(row, &u);
+    else q6_k_unpack(row, &u);
+    const float d = kernel_f16_to_f32(q8_0_scale_bits(row + (q4 ? 0 : 208)));
+    const float dmin = q4 ? kernel_f16_to_f32(q8_0_scale_bits(row + 2)) : 0.0f;
+    for(size_t k = 0; k < nx; k++){
+      const size_t i = i0 + k;
+      const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
+      const float dx = in->xd[i * blocks + b];
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(k_lanes(&u, x, !q4)), acc[k]);
+      if( q4 ) acc_min[k] = k_min_lanes(&u, in->xsum + i * (in->cols / 16) + 16 * b, -dx * dmin, acc_min[k]);
+    }
+  }
+  for(size_t k = 0; k < nx; k++){
+    __m128 m = _mm_add_ps(acc_min[k], _mm_movehl_ps(acc_min[k], acc_min[k]));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    y[(i0 + k) * y_stride] = hsum_f32(acc[k]) + _mm_cvtss_f32(m);
+  }
+}
+
 void kernels_avx2_matmul_k(const kernel_input *in, const void *w, size_t rows,
                            float *y, size_t y_stride){
-  const int q4 = in->weight_dtype == TENSOR_Q4_K, bytes = q4 ? 144 : 210;
-  const size_t blocks = in->cols / 256, row_bytes = blocks * (size_t)bytes;
+  const int q4 = in->weight_dtype == TENSOR_Q4_K;
+  const size_t row_bytes = in->cols / 256 * (size_t)(q4 ? 144 : 210);
   for(size_t r = 0; r < rows; r++){
-    if( in->n > 1 ) for(size_t i = 0; i < in->n; i++) y[i * y_stride + r] = 0.0f;
-    float acc = 0.0f;
-    for(size_t b = 0; b < blocks; b++){
-      const uint8_t *block = (const uint8_t *)w + r * row_bytes + b * (size_t)bytes;
-      k_unpacked k;
-      if( q4 ) q4_k_unpack(block, &k);
-      else q6_k_unpack(block, &k);
-      const float d = kernel_f16_to_f32(q8_0_scale_bits(block + (q4 ? 0 : 208)));
-      const float dmin = q4 ? kernel_f16_to_f32(q8_0_scale_bits(block + 2)) : 0.0f;
-      if( in->n == 1 ){
-        acc = k_block_add(in, &k, d, dmin, q4, b, 0, acc);
-        continue;
-      }
-      for(size_t i = 0; i < in->n; i++){
-        y[i * y_stride + r] = k_block_add(in, &k, d, dmin, q4, b, i, y[i * y_stride + r]);
-      }
+    const uint8_t *row = (const uint8_t *)w + r * row_bytes;
+    if( in->n == 1 ){
+      if( q4 ) k_rows(in, 1, row, 0, 1, y + r, y_stride);
+      else k_rows(in, 0, row, 0, 1, y + r, y_stride);
+      continue;
     }
-    if( in->n == 1 ) y[r] = acc;
+    for(size_t i0 = 0; i0 < in->n; i0 += LEGACY_ROWS){
+      const size_t nx = in->n - i0 < LEGACY_ROWS ? in->n - i0 : LEGACY_ROWS;
+      k_rows(in, q4, row, i0, nx, y + r, y_stride);
+    }
   }
 }
