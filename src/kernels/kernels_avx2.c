@@ -590,7 +590,8 @@ ALWAYS_INLINE float hsum_f32(__m256 v){
   return _mm_cvtss_f32(r);
 }
 
-/* Rows of activations met by each unpacked block at once (prefill). */
+/* Rows of activations met by each unpacked block at once (prefill of a
+** row too long for legacy_prefill, and the k-quants). */
 #define LEGACY_ROWS 8
 
 /* Activation rows i0 .. i0 + nx - 1 against legacy row `row`, as
@@ -640,8 +641,44 @@ ALWAYS_INLINE void legacy_decode(const kernel_input *in, tensor_dtype dtype, con
   }
 }
 
-/* Prefill meets up to LEGACY_ROWS activation rows with each unpacked
-** block; decode goes through legacy_decode, one copy a type. */
+/* Blocks of a row that prefill unpacks on the stack at once: rows of up
+** to 16384 values (a longer row goes through legacy_rows). */
+#define ROW_BLOCKS 512
+
+/* Prefill: `rows` legacy rows of a type known at compile time, each
+** unpacked whole once, then met by every activation row in turn with
+** its lanes in a register: legacy_rows's additions, in its order. */
+ALWAYS_INLINE void legacy_prefill(const kernel_input *in, tensor_dtype dtype, const void *w,
+                                  size_t rows, float *y, size_t y_stride){
+  const legacy_layout l = legacy_layout_of(dtype);
+  const size_t blocks = in->cols / 32;
+  __m256i codes[ROW_BLOCKS];
+  float dw[ROW_BLOCKS], m[ROW_BLOCKS];
+  const uint8_t *row = w;
+  for(size_t r = 0; r < rows; r++){
+    for(size_t b = 0; b < blocks; b++, row += l.bytes){
+      codes[b] = legacy_codes_avx2(dtype, l, row);
+      dw[b] = kernel_f16_to_f32(q8_0_scale_bits(row));
+      m[b] = l.min_at >= 0 ? kernel_f16_to_f32(q8_0_scale_bits(row + l.min_at)) : 0.0f;
+    }
+    for(size_t i = 0; i < in->n; i++){
+      const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride;
+      const float *xd = in->xd + i * blocks, *xs = l.min_at >= 0 ? in->xs + i * blocks : 0;
+      __m256 acc = _mm256_setzero_ps();
+      float mins = 0.0f;
+      for(size_t b = 0; b < blocks; b++){
+        const __m256i sums = dot_i8_lanes(codes[b],
+            _mm256_loadu_si256((const __m256i *)(x + b * TENSOR_Q8_0_BYTES + 2)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dw[b] * xd[b]), _mm256_cvtepi32_ps(sums), acc);
+        if( l.min_at >= 0 ) mins += m[b] * xs[b];
+      }
+      y[i * y_stride + r] = hsum_f32(acc) + mins;
+    }
+  }
+}
+
+/* Decode goes through legacy_decode and prefill through legacy_prefill,
+** one copy of each a type. */
 void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t rows,
                                 float *y, size_t y_stride){
   const tensor_dtype dtype = in->weight_dtype;
@@ -652,6 +689,15 @@ void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t ro
       case TENSOR_Q5_1: legacy_decode(in, TENSOR_Q5_1, w, rows, y); return;
       case TENSOR_IQ4_NL: legacy_decode(in, TENSOR_IQ4_NL, w, rows, y); return;
       default: legacy_decode(in, TENSOR_Q4_0, w, rows, y); return;
+    }
+  }
+  if( in->cols / 32 <= ROW_BLOCKS ){
+    switch( dtype ){
+      case TENSOR_Q4_1: legacy_prefill(in, TENSOR_Q4_1, w, rows, y, y_stride); return;
+      case TENSOR_Q5_0: legacy_prefill(in, TENSOR_Q5_0, w, rows, y, y_stride); return;
+      case TENSOR_Q5_1: legacy_prefill(in, TENSOR_Q5_1, w, rows, y, y_stride); return;
+      case TENSOR_IQ4_NL: legacy_prefill(in, TENSOR_IQ4_NL, w, rows, y, y_stride); return;
+      default: legacy_prefill(in, TENSOR_Q4_0, w, rows, y, y_stride); return;
     }
   }
   const legacy_layout l = legacy_layout_of(dtype);
@@ -760,9 +806,51 @@ ALWAYS_INLINE void k_rows(const kernel_input *in, int q4, const uint8_t *row, si
   }
 }
 
+/* Super-blocks of a row that prefill unpacks on the stack at once: rows of
+** up to 16384 values (a longer row goes through k_rows). */
+#define ROW_SUPERBLOCKS 64
+
+/* Prefill: each Q4_K or Q6_K row unpacked whole once, then met by every
+** activation row in turn, its lanes in registers: k_rows's additions, in
+** its order. */
+ALWAYS_INLINE void k_prefill(const kernel_input *in, int q4, const void *w, size_t rows,
+                             float *y, size_t y_stride){
+  const int bytes = q4 ? 144 : 210;
+  const size_t blocks = in->cols / 256;
+  k_unpacked u[ROW_SUPERBLOCKS];
+  float d[ROW_SUPERBLOCKS], dmin[ROW_SUPERBLOCKS];
+  const uint8_t *row = w;
+  for(size_t r = 0; r < rows; r++){
+    for(size_t b = 0; b < blocks; b++, row += bytes){
+      if( q4 ) q4_k_unpack(row, &u[b]);
+      else q6_k_unpack(row, &u[b]);
+      d[b] = kernel_f16_to_f32(q8_0_scale_bits(row + (q4 ? 0 : 208)));
+      dmin[b] = q4 ? kernel_f16_to_f32(q8_0_scale_bits(row + 2)) : 0.0f;
+    }
+    for(size_t i = 0; i < in->n; i++){
+      __m256 acc = _mm256_setzero_ps();
+      __m128 acc_min = _mm_setzero_ps();
+      for(size_t b = 0; b < blocks; b++){
+        const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
+        const float dx = in->xd[i * blocks + b];
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * d[b]), _mm256_cvtepi32_ps(k_lanes(&u[b], x, !q4)), acc);
+        if( q4 ) acc_min = k_min_lanes(&u[b], in->xsum + i * (in->cols / 16) + 16 * b, -dx * dmin[b], acc_min);
+      }
+      __m128 m = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
+      m = _mm_add_ss(m, _mm_movehdup_ps(m));
+      y[i * y_stride + r] = hsum_f32(acc) + _mm_cvtss_f32(m);
+    }
+  }
+}
+
 void kernels_avx2_matmul_k(const kernel_input *in, const void *w, size_t rows,
                            float *y, size_t y_stride){
   const int q4 = in->weight_dtype == TENSOR_Q4_K;
+  if( in->n > 1 && in->cols / 256 <= ROW_SUPERBLOCKS ){
+    if( q4 ) k_prefill(in, 1, w, rows, y, y_stride);
+    else k_prefill(in, 0, w, rows, y, y_stride);
+    return;
+  }
   const size_t row_bytes = in->cols / 256 * (size_t)(q4 ? 144 : 210);
   for(size_t r = 0; r < rows; r++){
     const uint8_t *row = (const uint8_t *)w + r * row_bytes;

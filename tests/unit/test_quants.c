@@ -9,7 +9,7 @@
 **   the f32 product of the dequantized row within the bound that the
 **   activation's rounding allows (each value moves by at most half a step
 **   of its block's scale), on every code path;
-** - every code path gives the same bits;
+** - every code path gives the same bits, on rows of any length;
 ** - Q8_K quantization keeps each value within half a step of its scale
 **   and gives the largest magnitude -127;
 ** - a scale or minimum that is NaN or infinite is found in its block.
@@ -183,6 +183,48 @@ START_TEST(test_paths_agree_to_the_bit){
 }
 END_TEST
 
+/* Rows longer than prefill unpacks on the stack (16384 values) take the
+** AVX2 code's other prefill path: the same bits again.  Random blocks,
+** their scales made sane (random f16 bits can be NaN). */
+START_TEST(test_long_rows_agree_to_the_bit){
+  static const struct { tensor_dtype dtype; int block, bytes, scales[2]; } cases[] = {
+    { TENSOR_Q5_1, 32, 24, { 0, 2 } },
+    { TENSOR_Q4_K, 256, 144, { 0, 2 } },
+    { TENSOR_Q6_K, 256, 210, { 208, -1 } },
+  };
+  for(size_t k = 0; k < sizeof cases / sizeof cases[0]; k++){
+    const size_t cols = 16384 + 256, rows = 3, n = 3;
+    const size_t row_bytes = cols / (size_t)cases[k].block * (size_t)cases[k].bytes;
+    uint8_t *w = malloc(rows * row_bytes);
+    float *x = malloc(n * cols * sizeof *x), y[3][3 * 3];
+    unsigned seed = 99;
+    for(size_t b = 0; b < rows * row_bytes; b++){
+      seed = seed * 1103515245u + 12345u;
+      w[b] = (uint8_t)(seed >> 16);
+    }
+    for(size_t b = 0; b < rows * row_bytes; b += (size_t)cases[k].bytes){
+      const uint16_t scale = 0x2a00;                     /* 0.046875 */
+      for(int j = 0; j < 2; j++) if( cases[k].scales[j] >= 0 ) memcpy(w + b + cases[k].scales[j], &scale, 2);
+    }
+    activation(x, n * cols, 3);
+    for(int path = KERNELS_SCALAR; path <= KERNELS_AVX512; path++){
+      kernels_limit((kernel_isa)path);
+      kernel_input in;
+      ck_assert_int_eq(kernel_input_prepare(&in, cases[k].dtype, x, n, cols), 0);
+      kernel_matmul_input(&in, w, rows, y[path], rows);
+      kernel_input_free(&in);
+    }
+    kernels_limit(KERNELS_AVX512);
+    for(int path = KERNELS_AVX2; path <= KERNELS_AVX512; path++){
+      ck_assert_msg(memcmp(y[path], y[KERNELS_SCALAR], sizeof y[0]) == 0, "%s: path %d",
+                    tensor_dtype_name(cases[k].dtype), path);
+    }
+    free(w);
+    free(x);
+  }
+}
+END_TEST
+
 START_TEST(test_q8_k_quantization){
   float x[512];
   int8_t q[512];
@@ -235,6 +277,7 @@ static Suite *quants_suite(void){
   tcase_add_loop_test(tc, test_product_within_the_activation_rounding, 0, n);
   tcase_add_loop_test(tc, test_paths_agree_to_the_bit, 0, n);
   tcase_add_test(tc, test_q8_k_quantization);
+  tcase_add_test(tc, test_long_rows_agree_to_the_bit);
   tcase_add_test(tc, test_bad_scales_found);
   suite_add_tcase(s, tc);
   return s;
