@@ -537,14 +537,6 @@ void kernels_avx2_attend(float *out, const float *q, const float *k, const float
 
 /* ---- the legacy block types (quants.h) ------------------------------------ */
 
-/* The 8 int32 lanes of v, added. */
-ALWAYS_INLINE int32_t hsum_i32(__m256i v){
-  __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(1, 0, 3, 2)));
-  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(sum);
-}
-
 /* 32 bytes, byte j 0xff where bit j of the 4 bytes at p is set (ggml's
 ** bytes_from_bits_32). */
 ALWAYS_INLINE __m256i bytes_from_bits(const uint8_t *p){
