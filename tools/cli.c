@@ -89,7 +89,7 @@ static int cmd_import(int argc, char **argv){
       case 'd':
         opt.dtype = tensor_dtype_from_name(optarg);
         if( opt.dtype < 0 || !import_dtype_writable(opt.dtype) ){
-          fprintf(stderr, "tensql import: --dtype takes f32, f16, bf16 or q8_0, not '%s'\n",
+          fprintf(stderr, "tensql import: --dtype takes f32, f16, bf16, q8_0 or q4_0, not '%s'\n",
                   optarg);
           return EXIT_USAGE;
         }

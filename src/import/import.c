@@ -45,14 +45,14 @@ static importer_fn importer_for(const char *src, char *err, size_t err_len){
 
 int import_dtype_writable(int dtype){
   return dtype == TENSOR_F32 || dtype == TENSOR_F16 || dtype == TENSOR_BF16
-      || dtype == TENSOR_Q8_0;
+      || dtype == TENSOR_Q8_0 || dtype == TENSOR_Q4_0;
 }
 
 int import_model(const char *src, const char *out, const import_options *opt,
                  char *err, size_t err_len){
   if( opt->dtype >= 0 && !import_dtype_writable(opt->dtype) ){
     const char *name = tensor_dtype_name(opt->dtype);
-    snprintf(err, err_len, "import converts to f32, f16, bf16 or q8_0, not %s",
+    snprintf(err, err_len, "import converts to f32, f16, bf16, q8_0 or q4_0, not %s",
              name ? name : "an unknown dtype");
     return -1;
   }

@@ -27,9 +27,9 @@ typedef struct import_options {
   void *progress_ctx;
 } import_options;
 
-/* Whether import can convert weights to dtype (--dtype): f32, f16, bf16
-** and q8_0.  The other block types are stored only as a GGUF file has
-** them. */
+/* Whether import can convert weights to dtype (--dtype): f32, f16, bf16,
+** q8_0 and q4_0, each rounded as ggml's reference quantizer rounds.  The
+** other block types are stored only as a GGUF file has them. */
 int import_dtype_writable(int dtype);
 
 /* Import src into out.  Returns 0, or -1 with a message in err; on error no

@@ -199,6 +199,9 @@ static void convert_row(tensor_dtype src_dtype, const void *src,
     case TENSOR_Q8_0:
       kernel_quantize_q8_0(scratch, dst, n);
       break;
+    case TENSOR_Q4_0:
+      quant_quantize_q4_0(scratch, dst, n);
+      break;
     default:      /* no other type is a target (import_dtype_writable) */
       break;
   }

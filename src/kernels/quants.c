@@ -319,6 +319,26 @@ static float k_lanes_row_dot(const kernel_input *in, const uint8_t *row, size_t 
   return lanes_sum(lanes) + ((min_lanes[0] + min_lanes[2]) + (min_lanes[1] + min_lanes[3]));
 }
 
+/* ---- Q4_0 from floats ---------------------------------------------------- */
+
+void quant_quantize_q4_0(const float *x, void *blocks, size_t n){
+  uint8_t *block = blocks;
+  for(size_t b = 0; b < n / QK; b++, x += QK, block += 18){
+    float amax = 0.0f, max = 0.0f;
+    for(int j = 0; j < QK; j++){
+      if( amax < fabsf(x[j]) ){ amax = fabsf(x[j]); max = x[j]; }
+    }
+    const float d = max / -8, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t h = kernel_f32_to_f16(d);
+    memcpy(block, &h, 2);
+    for(int j = 0; j < QK / 2; j++){
+      /* ggml's (int8_t)(v + 8.5f): truncation, as v + 8.5 >= 0.5 */
+      const int lo = (int8_t)(x[j] * id + 8.5f), hi = (int8_t)(x[j + QK / 2] * id + 8.5f);
+      block[2 + j] = (uint8_t)((lo < 15 ? lo : 15) | (hi < 15 ? hi : 15) << 4);
+    }
+  }
+}
+
 /* ---- Q8_K ----------------------------------------------------------------- */
 
 /* ggml's nearest_int: round half to even through the float adder, for

@@ -78,6 +78,12 @@ int quant_is_block_type(tensor_dtype dtype);
 ** the order of ggml's dequantize_row_*: the same floats, bit for bit. */
 void quant_dequantize(tensor_dtype dtype, const void *row, float *out, size_t n);
 
+/* Quantize n floats (n a multiple of 32) to Q4_0 blocks, bit-identical to
+** ggml's quantize_row_q4_0_ref (llama-quantize's Q4_0 without an
+** importance matrix): per block, with max the value of largest magnitude,
+** d = max / -8 as f16, and each code min(15, (int8_t)(x / d + 8.5)). */
+void quant_quantize_q4_0(const float *x, void *blocks, size_t n);
+
 /* Quantize n floats (n a multiple of 256) to Q8_K as ggml's
 ** quantize_row_q8_K_ref does: per block, with max the value of largest
 ** magnitude, iscale = -127 / max, q = nearest(x * iscale) (at most 127)

@@ -317,9 +317,9 @@ START_TEST(test_unwritable_dtype){
   char err[512] = "";
   const char *out = test_tmp_path("q4_0_target.db");
   unlink(out);
-  import_options opt = { .dtype = TENSOR_Q4_0 };
+  import_options opt = { .dtype = TENSOR_Q6_K };
   ck_assert_int_ne(import_model(STORIES_GGUF, out, &opt, err, sizeof err), 0);
-  ck_assert_str_eq(err, "import converts to f32, f16, bf16 or q8_0, not q4_0");
+  ck_assert_str_eq(err, "import converts to f32, f16, bf16, q8_0 or q4_0, not q6_k");
   assert_nothing_left(out);
 }
 END_TEST

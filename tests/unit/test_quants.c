@@ -10,6 +10,7 @@
 **   activation's rounding allows (each value moves by at most half a step
 **   of its block's scale), on every code path;
 ** - every code path gives the same bits, on rows of any length;
+** - Q4_0 quantization from floats equals llama-quantize's, byte for byte;
 ** - Q8_K quantization keeps each value within half a step of its scale
 **   and gives the largest magnitude -127;
 ** - a scale or minimum that is NaN or infinite is found in its block.
@@ -225,6 +226,38 @@ START_TEST(test_long_rows_agree_to_the_bit){
 }
 END_TEST
 
+/* Q4_0 from floats equals llama-quantize's Q4_0 (no importance matrix)
+** to the byte: every Q4_0 tensor of kq-tiny-q4_0.gguf against the same
+** tensor of kq-tiny-f16.gguf, its f16 values widened and quantized. */
+START_TEST(test_q4_0_as_llama_quantize){
+  char err[256];
+  gguf *q = gguf_open(KQ("kq-tiny-q4_0.gguf"), err, sizeof err), *f = gguf_open(KQ("kq-tiny-f16.gguf"), err, sizeof err);
+  ck_assert_msg(q && f, "%s", err);
+  int compared = 0;
+  for(uint64_t t = 0; t < gguf_tensor_count(q); t++){
+    const gguf_tensor *want = gguf_tensor_at(q, t);
+    if( want->type != TENSOR_Q4_0 ) continue;
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", (int)want->name.len, want->name.ptr);
+    const gguf_tensor *src = gguf_find_tensor(f, name);
+    ck_assert_msg(src && src->type == TENSOR_F16, "%s", name);
+    const size_t n = (size_t)(src->size / 2);
+    float *x = malloc(n * sizeof *x);
+    uint8_t *got = malloc(want->size);
+    kernel_dequantize(TENSOR_F16, src->data, x, n);
+    quant_quantize_q4_0(x, got, n);
+    ck_assert_uint_eq(n / 32 * 18, want->size);
+    ck_assert_msg(memcmp(got, want->data, want->size) == 0, "%s differs", name);
+    free(x);
+    free(got);
+    compared++;
+  }
+  ck_assert_int_eq(compared, 15);
+  gguf_close(q);
+  gguf_close(f);
+}
+END_TEST
+
 START_TEST(test_q8_k_quantization){
   float x[512];
   int8_t q[512];
@@ -277,6 +310,7 @@ static Suite *quants_suite(void){
   tcase_add_loop_test(tc, test_product_within_the_activation_rounding, 0, n);
   tcase_add_loop_test(tc, test_paths_agree_to_the_bit, 0, n);
   tcase_add_test(tc, test_q8_k_quantization);
+  tcase_add_test(tc, test_q4_0_as_llama_quantize);
   tcase_add_test(tc, test_long_rows_agree_to_the_bit);
   tcase_add_test(tc, test_bad_scales_found);
   suite_add_tcase(s, tc);
