@@ -597,12 +597,12 @@ ALWAYS_INLINE void legacy_rows(const kernel_input *in, tensor_dtype dtype, legac
   for(size_t k = 0; k < nx; k++){ acc[k] = _mm256_setzero_ps(); mins[k] = 0.0f; }
   for(size_t b = 0; b < blocks; b++, row += l.bytes){
     const __m256i codes = legacy_codes_avx2(dtype, l, row);
-    const float dw = kernel_f16_to_f32(q8_0_scale_bits(row));
-    const float m = l.min_at >= 0 ? kernel_f16_to_f32(q8_0_scale_bits(row + l.min_at)) : 0.0f;
+    const float dw = quant_f16_at(row);
+    const float m = l.min_at >= 0 ? quant_f16_at(row + l.min_at) : 0.0f;
     for(size_t k = 0; k < nx; k++){
       const size_t i = i0 + k;
       const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride + b * TENSOR_Q8_0_BYTES;
-      const __m256i sums = dot_i8_lanes(codes, _mm256_loadu_si256((const __m256i *)(x + 2)));
+      const __m256i sums = dot_i8_lanes(codes, _mm256_loadu_si256((const __m256i *)q8_0_values(x)));
       acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * in->xd[i * blocks + b]), _mm256_cvtepi32_ps(sums), acc[k]);
       if( l.min_at >= 0 ) mins[k] += m * in->xs[i * blocks + b];
     }
@@ -624,10 +624,10 @@ ALWAYS_INLINE void legacy_decode(const kernel_input *in, tensor_dtype dtype, con
     for(size_t b = 0; b < blocks; b++, row += l.bytes){
       const uint8_t *x = (const uint8_t *)in->xq + b * TENSOR_Q8_0_BYTES;
       const __m256i sums = dot_i8_lanes(legacy_codes_avx2(dtype, l, row),
-                                        _mm256_loadu_si256((const __m256i *)(x + 2)));
-      const float dw = kernel_f16_to_f32(q8_0_scale_bits(row));
+                                        _mm256_loadu_si256((const __m256i *)q8_0_values(x)));
+      const float dw = quant_f16_at(row);
       acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * in->xd[b]), _mm256_cvtepi32_ps(sums), acc);
-      if( l.min_at >= 0 ) mins += kernel_f16_to_f32(q8_0_scale_bits(row + l.min_at)) * in->xs[b];
+      if( l.min_at >= 0 ) mins += quant_f16_at(row + l.min_at) * in->xs[b];
     }
     y[r] = hsum_f32(acc) + mins;
   }
@@ -650,8 +650,8 @@ ALWAYS_INLINE void legacy_prefill(const kernel_input *in, tensor_dtype dtype, co
   for(size_t r = 0; r < rows; r++){
     for(size_t b = 0; b < blocks; b++, row += l.bytes){
       codes[b] = legacy_codes_avx2(dtype, l, row);
-      dw[b] = kernel_f16_to_f32(q8_0_scale_bits(row));
-      m[b] = l.min_at >= 0 ? kernel_f16_to_f32(q8_0_scale_bits(row + l.min_at)) : 0.0f;
+      dw[b] = quant_f16_at(row);
+      m[b] = l.min_at >= 0 ? quant_f16_at(row + l.min_at) : 0.0f;
     }
     for(size_t i = 0; i < in->n; i++){
       const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride;
@@ -660,7 +660,7 @@ ALWAYS_INLINE void legacy_prefill(const kernel_input *in, tensor_dtype dtype, co
       float mins = 0.0f;
       for(size_t b = 0; b < blocks; b++){
         const __m256i sums = dot_i8_lanes(codes[b],
-            _mm256_loadu_si256((const __m256i *)(x + b * TENSOR_Q8_0_BYTES + 2)));
+            _mm256_loadu_si256((const __m256i *)q8_0_values(x + b * TENSOR_Q8_0_BYTES)));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dw[b] * xd[b]), _mm256_cvtepi32_ps(sums), acc);
         if( l.min_at >= 0 ) mins += m[b] * xs[b];
       }
@@ -706,10 +706,11 @@ void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t ro
 /* ---- Q4_K and Q6_K (quants.h) ------------------------------------------------ */
 /* A Q4_K or Q6_K super-block unpacked for the products: codes 32 at a
 ** time as unsigned bytes (Q6_K's taken as code + 32), the int16 scales of
-** each, and Q4_K's minimum of each 32. */
+** each, Q4_K's minimum of each 32, and d and dmin. */
 typedef struct k_unpacked {
   __m256i code[8], scale[8];
   int32_t min[8];
+  float d, dmin;
 } k_unpacked;
 
 static void q4_k_unpack(const uint8_t *block, k_unpacked *k){
@@ -727,6 +728,7 @@ static void q4_k_unpack(const uint8_t *block, k_unpacked *k){
   }
 }
 
+
 static void q6_k_unpack(const uint8_t *block, k_unpacked *k){
   const int8_t *sc = (const int8_t *)(block + 192);
   for(int half = 0; half < 2; half++){
@@ -743,6 +745,15 @@ static void q6_k_unpack(const uint8_t *block, k_unpacked *k){
       k->scale[4 * half + q] = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
     }
   }
+}
+
+/* Super-block `block` of a Q4_K (q4) or Q6_K row, unpacked into k. */
+ALWAYS_INLINE void k_unpack(const uint8_t *block, int q4, k_unpacked *k){
+  const k_layout l = k_layout_of(q4 ? TENSOR_Q4_K : TENSOR_Q6_K);
+  if( q4 ) q4_k_unpack(block, k);
+  else q6_k_unpack(block, k);
+  k->d = quant_f16_at(block + l.d_at);
+  k->dmin = q4 ? quant_f16_at(block + l.dmin_at) : 0.0f;
 }
 
 /* Over a super-block: the 8 int32 lanes of scale * code . x (maddubs,
@@ -772,23 +783,20 @@ ALWAYS_INLINE __m128 k_min_lanes(const k_unpacked *k, const int32_t *sum16, floa
 /* Activation rows i0 .. i0 + nx - 1 against one Q4_K or Q6_K row. */
 ALWAYS_INLINE void k_rows(const kernel_input *in, int q4, const uint8_t *row, size_t i0,
                           size_t nx, float *y, size_t y_stride){
-  const int bytes = q4 ? 144 : 210;
+  const int bytes = k_layout_of(q4 ? TENSOR_Q4_K : TENSOR_Q6_K).bytes;
   const size_t blocks = in->cols / 256;
   __m256 acc[LEGACY_ROWS];
   __m128 acc_min[LEGACY_ROWS];
   for(size_t k = 0; k < nx; k++){ acc[k] = _mm256_setzero_ps(); acc_min[k] = _mm_setzero_ps(); }
   for(size_t b = 0; b < blocks; b++, row += bytes){
     k_unpacked u;
-    if( q4 ) q4_k_unpack(row, &u);
-    else q6_k_unpack(row, &u);
-    const float d = kernel_f16_to_f32(q8_0_scale_bits(row + (q4 ? 0 : 208)));
-    const float dmin = q4 ? kernel_f16_to_f32(q8_0_scale_bits(row + 2)) : 0.0f;
+    k_unpack(row, q4, &u);
     for(size_t k = 0; k < nx; k++){
       const size_t i = i0 + k;
       const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
       const float dx = in->xd[i * blocks + b];
-      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(k_lanes(&u, x, !q4)), acc[k]);
-      if( q4 ) acc_min[k] = k_min_lanes(&u, in->xsum + i * (in->cols / 16) + 16 * b, -dx * dmin, acc_min[k]);
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * u.d), _mm256_cvtepi32_ps(k_lanes(&u, x, !q4)), acc[k]);
+      if( q4 ) acc_min[k] = k_min_lanes(&u, in->xsum + i * (in->cols / 16) + 16 * b, -dx * u.dmin, acc_min[k]);
     }
   }
   for(size_t k = 0; k < nx; k++){
@@ -807,26 +815,20 @@ ALWAYS_INLINE void k_rows(const kernel_input *in, int q4, const uint8_t *row, si
 ** its order. */
 ALWAYS_INLINE void k_prefill(const kernel_input *in, int q4, const void *w, size_t rows,
                              float *y, size_t y_stride){
-  const int bytes = q4 ? 144 : 210;
+  const int bytes = k_layout_of(q4 ? TENSOR_Q4_K : TENSOR_Q6_K).bytes;
   const size_t blocks = in->cols / 256;
   k_unpacked u[ROW_SUPERBLOCKS];
-  float d[ROW_SUPERBLOCKS], dmin[ROW_SUPERBLOCKS];
   const uint8_t *row = w;
   for(size_t r = 0; r < rows; r++){
-    for(size_t b = 0; b < blocks; b++, row += bytes){
-      if( q4 ) q4_k_unpack(row, &u[b]);
-      else q6_k_unpack(row, &u[b]);
-      d[b] = kernel_f16_to_f32(q8_0_scale_bits(row + (q4 ? 0 : 208)));
-      dmin[b] = q4 ? kernel_f16_to_f32(q8_0_scale_bits(row + 2)) : 0.0f;
-    }
+    for(size_t b = 0; b < blocks; b++, row += bytes) k_unpack(row, q4, &u[b]);
     for(size_t i = 0; i < in->n; i++){
       __m256 acc = _mm256_setzero_ps();
       __m128 acc_min = _mm_setzero_ps();
       for(size_t b = 0; b < blocks; b++){
         const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
         const float dx = in->xd[i * blocks + b];
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * d[b]), _mm256_cvtepi32_ps(k_lanes(&u[b], x, !q4)), acc);
-        if( q4 ) acc_min = k_min_lanes(&u[b], in->xsum + i * (in->cols / 16) + 16 * b, -dx * dmin[b], acc_min);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * u[b].d), _mm256_cvtepi32_ps(k_lanes(&u[b], x, !q4)), acc);
+        if( q4 ) acc_min = k_min_lanes(&u[b], in->xsum + i * (in->cols / 16) + 16 * b, -dx * u[b].dmin, acc_min);
       }
       __m128 m = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
       m = _mm_add_ss(m, _mm_movehdup_ps(m));
@@ -843,7 +845,7 @@ void kernels_avx2_matmul_k(const kernel_input *in, const void *w, size_t rows,
     else k_prefill(in, 0, w, rows, y, y_stride);
     return;
   }
-  const size_t row_bytes = in->cols / 256 * (size_t)(q4 ? 144 : 210);
+  const size_t row_bytes = in->cols / 256 * (size_t)k_layout_of(in->weight_dtype).bytes;
   for(size_t r = 0; r < rows; r++){
     const uint8_t *row = (const uint8_t *)w + r * row_bytes;
     if( in->n == 1 ){

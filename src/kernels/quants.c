@@ -24,18 +24,13 @@
 ** acc = fma(d_w * d_x, sum, acc), and fma(-dmin * d_x, sum of min * x, acc).
 */
 #include "quants.h"
+#include "kernels_internal.h"
 
 #include <math.h>
 #include <string.h>
 
 #define QK 32                      /* values in a legacy block */
 #define QK_K 256                   /* values in a k-quant super-block */
-
-static float f16_at(const uint8_t *p){
-  uint16_t h;
-  memcpy(&h, p, 2);
-  return kernel_f16_to_f32(h);
-}
 
 quant_activation quant_activation_of(tensor_dtype dtype){
   switch( dtype ){
@@ -89,11 +84,11 @@ static void legacy_dequantize(tensor_dtype dtype, const uint8_t *row, float *out
   for(size_t b = 0; b < n / QK; b++, row += l.bytes, out += QK){
     int8_t code[QK];
     legacy_codes(dtype, l, row, code);
-    const float d = f16_at(row);
+    const float d = quant_f16_at(row);
     if( l.min_at < 0 ){
       for(int j = 0; j < QK; j++) out[j] = code[j] * d;
     }else{
-      const float m = f16_at(row + l.min_at);
+      const float m = quant_f16_at(row + l.min_at);
       for(int j = 0; j < QK; j++) out[j] = code[j] * d + m;
     }
   }
@@ -118,14 +113,14 @@ static float legacy_row_dot(const kernel_input *in, const uint8_t *row, size_t i
   for(size_t b = 0; b < blocks; b++, row += l.bytes){
     int8_t code[QK];
     legacy_codes(in->weight_dtype, l, row, code);
-    const int8_t *xv = (const int8_t *)(x + b * TENSOR_Q8_0_BYTES + 2);
-    const float d = f16_at(row) * in->xd[i * blocks + b];
+    const int8_t *xv = q8_0_values(x + b * TENSOR_Q8_0_BYTES);
+    const float d = quant_f16_at(row) * in->xd[i * blocks + b];
     for(int j = 0; j < 8; j++){
       int32_t part = 0;
       for(int c = 4 * j; c < 4 * j + 4; c++) part += code[c] * xv[c];
       lanes[j] = fmaf(d, (float)part, lanes[j]);
     }
-    if( l.min_at >= 0 ) mins += f16_at(row + l.min_at) * in->xs[i * blocks + b];
+    if( l.min_at >= 0 ) mins += quant_f16_at(row + l.min_at) * in->xs[i * blocks + b];
   }
   return lanes_sum(lanes) + mins;
 }
@@ -143,19 +138,6 @@ typedef struct kblock {
   int has_min;                     /* Q2_K, Q4_K, Q5_K */
   float d, dmin;
 } kblock;
-
-/* Where a k-quant block's d (and dmin) lie, and its size. */
-typedef struct k_layout { int bytes, d_at, dmin_at; } k_layout;
-
-static k_layout k_layout_of(tensor_dtype dtype){
-  switch( dtype ){
-    case TENSOR_Q2_K: return (k_layout){ 84, 80, 82 };
-    case TENSOR_Q3_K: return (k_layout){ 110, 108, -1 };
-    case TENSOR_Q4_K: return (k_layout){ 144, 0, 2 };
-    case TENSOR_Q5_K: return (k_layout){ 176, 0, 2 };
-    default: return (k_layout){ 210, 208, -1 };                 /* Q6_K */
-  }
-}
 
 static void k4_scales(const uint8_t *q, kblock *k){
   for(int j = 0; j < 8; j++){
@@ -235,9 +217,9 @@ static void q6_k_decode(const uint8_t *b, kblock *k){
 
 static void k_decode(tensor_dtype dtype, const uint8_t *b, kblock *k){
   const k_layout l = k_layout_of(dtype);
-  k->d = f16_at(b + l.d_at);
+  k->d = quant_f16_at(b + l.d_at);
   k->has_min = l.dmin_at >= 0;
-  k->dmin = k->has_min ? f16_at(b + l.dmin_at) : 0.0f;
+  k->dmin = k->has_min ? quant_f16_at(b + l.dmin_at) : 0.0f;
   k->sub = dtype == TENSOR_Q4_K || dtype == TENSOR_Q5_K ? 32 : 16;
   switch( dtype ){
     case TENSOR_Q2_K: q2_k_decode(b, k); break;
@@ -389,8 +371,8 @@ int64_t quant_bad_block(tensor_dtype dtype, const void *data, uint64_t n){
   }
   const uint8_t *block = data;
   for(uint64_t b = 0; b < n / (uint64_t)values; b++, block += bytes){
-    if( !isfinite(f16_at(block + scale_at)) ) return (int64_t)b;
-    if( min_at >= 0 && !isfinite(f16_at(block + min_at)) ) return (int64_t)b;
+    if( !isfinite(quant_f16_at(block + scale_at)) ) return (int64_t)b;
+    if( min_at >= 0 && !isfinite(quant_f16_at(block + min_at)) ) return (int64_t)b;
   }
   return -1;
 }

@@ -21,8 +21,17 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels.h"
+
+/* The f16 at p (a block's scale or minimum), as a float.  Blocks are
+** addressed through byte pointers: their sizes leave scales unaligned. */
+static inline float quant_f16_at(const uint8_t *p){
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return kernel_f16_to_f32(h);
+}
 
 /* IQ4_NL's 16 levels, a non-linear 4-bit code (ggml's kvalues_iq4nl). */
 static const int8_t quant_iq4nl_values[16] = {
@@ -46,6 +55,20 @@ static inline legacy_layout legacy_layout_of(tensor_dtype dtype){
     case TENSOR_Q5_1: return (legacy_layout){ 24, 2, 4, 8, 0 };
     case TENSOR_IQ4_NL: return (legacy_layout){ 18, -1, -1, 2, 0 };
     default: return (legacy_layout){ 18, -1, -1, 2, 8 };     /* Q4_0 */
+  }
+}
+
+/* Where a k-quant super-block's d (and dmin, or -1) lie, and its size;
+** each decoder knows where its codes and scales lie. */
+typedef struct k_layout { int bytes, d_at, dmin_at; } k_layout;
+
+static inline k_layout k_layout_of(tensor_dtype dtype){
+  switch( dtype ){
+    case TENSOR_Q2_K: return (k_layout){ 84, 80, 82 };
+    case TENSOR_Q3_K: return (k_layout){ 110, 108, -1 };
+    case TENSOR_Q4_K: return (k_layout){ 144, 0, 2 };
+    case TENSOR_Q5_K: return (k_layout){ 176, 0, 2 };
+    default: return (k_layout){ 210, 208, -1 };                 /* Q6_K */
   }
 }
 
