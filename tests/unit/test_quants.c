@@ -92,10 +92,15 @@ START_TEST(test_dequantize_as_gguf_py){
 }
 END_TEST
 
+/* The next of a linear congruential sequence: plenty for test data. */
+static unsigned next_random(unsigned *seed){
+  return *seed = *seed * 1103515245u + 12345u;
+}
+
 /* An activation row with a spread of magnitudes, a zero block among them. */
 static void activation(float *x, size_t n, unsigned seed){
   for(size_t c = 0; c < n; c++){
-    seed = seed * 1103515245u + 12345u;
+    next_random(&seed);
     x[c] = ((float)(seed >> 8 & 0xffff) / 32768.0f - 1.0f) * (1.0f + (float)(c % 97) / 10.0f);
   }
   for(size_t c = 32; c < 64 && c < n; c++) x[c] = 0.0f;
@@ -199,10 +204,7 @@ START_TEST(test_long_rows_agree_to_the_bit){
     uint8_t *w = malloc(rows * row_bytes);
     float *x = malloc(n * cols * sizeof *x), y[3][3 * 3];
     unsigned seed = 99;
-    for(size_t b = 0; b < rows * row_bytes; b++){
-      seed = seed * 1103515245u + 12345u;
-      w[b] = (uint8_t)(seed >> 16);
-    }
+    for(size_t b = 0; b < rows * row_bytes; b++) w[b] = (uint8_t)(next_random(&seed) >> 16);
     for(size_t b = 0; b < rows * row_bytes; b += (size_t)cases[k].bytes){
       const uint16_t scale = 0x2a00;                     /* 0.046875 */
       for(int j = 0; j < 2; j++) if( cases[k].scales[j] >= 0 ) memcpy(w + b + cases[k].scales[j], &scale, 2);
