@@ -17,11 +17,9 @@
 ** d (and dmin): Q2_K (84 bytes), Q3_K (110), Q4_K (144), Q5_K (176) and
 ** Q6_K (210); each one's decoder below says where its bits lie.
 **
-** A product sums code x activation code as exact integers.  Legacy,
-** Q4_K and Q6_K rows add them, scaled, into 8 float lanes as ggml's AVX2
-** code does (legacy_row_dot, k_lanes_row_dot); Q2_K, Q3_K and Q5_K rows
-** add each super-block's integer as the Q8_0 product does (kernels.c):
-** acc = fma(d_w * d_x, sum, acc), and fma(-dmin * d_x, sum of min * x, acc).
+** A product sums code x activation code as exact integers, and adds
+** them, scaled, into 8 float lanes as ggml's AVX2 code does
+** (legacy_row_dot, k_lanes_row_dot).
 */
 #include "quants.h"
 #include "kernels_internal.h"
@@ -244,39 +242,14 @@ static void k_dequantize(tensor_dtype dtype, const uint8_t *row, float *out, siz
   }
 }
 
-/* Q2_K, Q3_K and Q5_K, which have no AVX2 product yet: per sub-block,
-** scale * sum(code * x) and min * sum(x), exact integers; then d * d_x
-** and dmin * d_x. */
-static float k_row_dot(const kernel_input *in, const uint8_t *row, size_t i){
-  const int bytes = k_layout_of(in->weight_dtype).bytes;
-  const size_t blocks = in->cols / QK_K;
-  const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride;
-  float acc = 0.0f;
-  for(size_t b = 0; b < blocks; b++, row += bytes, x += QK_K){
-    kblock k;
-    k_decode(in->weight_dtype, row, &k);
-    const int32_t *sum16 = in->xsum + i * (in->cols / 16) + b * (QK_K / 16);
-    int32_t scaled = 0, mins = 0;
-    for(int s = 0; s < QK_K / k.sub; s++){
-      int32_t dot = 0;
-      for(int v = s * k.sub; v < (s + 1) * k.sub; v++) dot += k.code[v] * x[v];
-      scaled += k.scale[s] * dot;
-      mins += k.min[s] * (k.sub == 16 ? sum16[s] : sum16[2 * s] + sum16[2 * s + 1]);
-    }
-    const float dx = in->xd[i * blocks + b];
-    acc = fmaf(k.d * dx, (float)scaled, acc);
-    if( k.has_min ) acc = fmaf(-(k.dmin * dx), (float)mins, acc);
-  }
-  return acc;
-}
-
-/* Q4_K and Q6_K as ggml's AVX2 ggml_vec_dot_q4_K_q8_K and _q6_K_q8_K add
-** them, and kernels_avx2.c with them: per super-block 8 int32 lanes, lane
-** j the exact sum of scale * code * x over the values whose place in
+/* A k-quant row as ggml's AVX2 ggml_vec_dot_q4_K_q8_K and _q6_K_q8_K add
+** theirs, and kernels_avx2.c with them: per super-block 8 int32 lanes,
+** lane j the exact sum of scale * code * x over the values whose place in
 ** their 32 is 4j .. 4j+3; 8 float lanes adding d_w * d_x times those,
-** summed at the end as lanes_sum; Q4_K's minimums in 4 lanes apart, lane
-** t adding -d_x * dmin * (min_2t * the x sum of sub-block 2t + min_2t+1 *
-** that of 2t+1), summed (0 + 2) + (1 + 3). */
+** summed at the end as lanes_sum; the minimums (Q2_K, Q4_K, Q5_K) in 4
+** lanes apart, lane t adding -d_x * dmin * (each minimum of values 64t ..
+** 64t+63 times its x sum), summed (0 + 2) + (1 + 3).  Q2_K, Q3_K and Q5_K,
+** which have no AVX2 product, sum the same way. */
 static float k_lanes_row_dot(const kernel_input *in, const uint8_t *row, size_t i){
   const tensor_dtype dtype = in->weight_dtype;
   const int bytes = k_layout_of(dtype).bytes;
@@ -293,8 +266,8 @@ static float k_lanes_row_dot(const kernel_input *in, const uint8_t *row, size_t 
     if( !k.has_min ) continue;
     const int32_t *sum16 = in->xsum + i * (in->cols / 16) + b * (QK_K / 16);
     for(int t = 0; t < 4; t++){
-      const int32_t prod = k.min[2 * t] * (sum16[4 * t] + sum16[4 * t + 1])
-                         + k.min[2 * t + 1] * (sum16[4 * t + 2] + sum16[4 * t + 3]);
+      int32_t prod = 0;
+      for(int g = 4 * t; g < 4 * t + 4; g++) prod += k.min[g * 16 / k.sub] * sum16[g];
       min_lanes[t] = fmaf(-dx * k.dmin, (float)prod, min_lanes[t]);
     }
   }
@@ -383,9 +356,6 @@ void quant_dequantize(tensor_dtype dtype, const void *row, float *out, size_t n)
 }
 
 float quant_row_dot(const kernel_input *in, const void *row, size_t i){
-  if( in->weight_dtype == TENSOR_Q4_K || in->weight_dtype == TENSOR_Q6_K ){
-    return k_lanes_row_dot(in, row, i);
-  }
-  if( quant_activation_of(in->weight_dtype) == QUANT_ACT_Q8_K ) return k_row_dot(in, row, i);
+  if( quant_activation_of(in->weight_dtype) == QUANT_ACT_Q8_K ) return k_lanes_row_dot(in, row, i);
   return legacy_row_dot(in, row, i);
 }
