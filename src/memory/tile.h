@@ -59,12 +59,14 @@ void tile_manager_hold(tile_manager *tm, const tile *t);
 ** and a window of tiles loading or read and not used yet.  What they hold
 ** ahead takes room OPT would keep other tiles in, so a step reads that
 ** much more than OPT alone (tile.c leaves the window, and one tile in use,
-** to the tiles that stream).  So the window is a share of what a step
+** to the tiles that stream; while the kernels wait, that tile's room
+** carries one more read).  So the window is a share of what a step
 ** must read, 1/TILE_PREFETCH_SHARE of it, between TILE_PREFETCH_BYTES and
 ** TILE_PREFETCH_MOST: 3 MiB keeps three reads of Qwen2.5-0.5B's 1 MiB
-** tiles in flight; at 380M (a step reads 134 MB) 4 MiB and two tiles read
-** 1.056 of that, 3 MiB and one tile 1.044; lower budgets, which read more,
-** afford more, and decode ran up to 10% faster with 8 MiB.  TILE_READERS:
+** tiles in flight, four while the kernels wait; at 380M (a step reads
+** 134 MB) 4 MiB and two tiles read 1.056 of that, 3 MiB and one tile
+** 1.044; lower budgets, which read more, afford more, and decode ran up
+** to 10% faster with 8 MiB.  TILE_READERS:
 ** 4 ran 10-20% faster than 2, and as fast as 8. */
 #define TILE_PREFETCH_WINDOW 32
 #define TILE_PREFETCH_BYTES (3 << 20)
