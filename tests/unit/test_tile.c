@@ -38,25 +38,38 @@
 #define TILE_BYTES 256           /* one row of 64 floats */
 #define BIG_TILE_BYTES (64 << 10) /* slower to load than to pin */
 
-/* A database with one tensor of rows of 64 floats, tile_bytes of them per
-** tile. */
-static const char *tile_model(int n_tiles, int tile_bytes){
-  static char path[1024];
-  char err[256];
+/* Adds tensor `name` of n_tiles tiles of rows of 64 floats, tile_bytes
+** of them per tile. */
+static void tile_tensor(model_writer *w, const char *name, int n_tiles, int tile_bytes){
   int rows = n_tiles * (tile_bytes / TILE_BYTES);
-  snprintf(path, sizeof path, "%s", test_tmp_path("tiles.db"));
-  model_writer *w = model_writer_open(path, err, sizeof err);
-  ck_assert_msg(w != 0, "%s", err);
   model_writer_tile_bytes(w, (size_t)tile_bytes);
-  model_writer_meta_text(w, "general.architecture", "llama");
-  model_writer_meta_int(w, "llama.block_count", 1);
   float *data = calloc((size_t)rows * 64, sizeof(float));
   for(int i = 0; i < rows * 64; i++) data[i] = (float)i;
   uint64_t shape[2] = { (uint64_t)rows, 64 };
-  ck_assert_int_eq(model_writer_tensor(w, "t", 2, shape, TENSOR_F32, data, TENSOR_F32), 0);
+  ck_assert_int_eq(model_writer_tensor(w, name, 2, shape, TENSOR_F32, data, TENSOR_F32), 0);
   free(data);
+}
+
+/* A database of tensors big_tiles tiles of big_bytes ("t"), then, if
+** small_tiles, small_tiles of small_bytes ("s"): tile ids in that order. */
+static const char *tiles_model(int big_tiles, int big_bytes, int small_tiles, int small_bytes){
+  static char path[1024];
+  char err[256];
+  snprintf(path, sizeof path, "%s", test_tmp_path("tiles.db"));
+  model_writer *w = model_writer_open(path, err, sizeof err);
+  ck_assert_msg(w != 0, "%s", err);
+  model_writer_meta_text(w, "general.architecture", "llama");
+  model_writer_meta_int(w, "llama.block_count", 1);
+  tile_tensor(w, "t", big_tiles, big_bytes);
+  if( small_tiles ) tile_tensor(w, "s", small_tiles, small_bytes);
   ck_assert_msg(model_writer_commit(w) == 0, "%s", model_writer_error(w));
   return path;
+}
+
+/* A database with one tensor of rows of 64 floats, tile_bytes of them per
+** tile. */
+static const char *tile_model(int n_tiles, int tile_bytes){
+  return tiles_model(n_tiles, tile_bytes, 0, 0);
 }
 
 /* Bélády by brute force over trace[0..len), with room for `slots` tiles;
@@ -241,6 +254,49 @@ START_TEST(test_streaming_tiles_are_spread){
   budget_set(0);
   ck_assert_int_eq(tile_manager_begin_step(tm, 0), 0);      /* all fit: none stream */
   tile_manager_end_step(tm);
+  tile_manager_close(tm);
+}
+END_TEST
+
+/* Only large tiles stream while they carry enough bytes: a small tile
+** read each step costs the disk a whole request for a few KiB.  Big and
+** small tiles alternate; the budget keeps all the small ones and half
+** the big ones (and, with no reading ahead, the window holds more), and
+** in the steady state no small tile is read. */
+START_TEST(test_small_tiles_do_not_stream){
+  enum { N = 40, BIG = 256 << 10, SMALL = 4 << 10, CYCLES = 3 };
+  char err[256];
+  budget_set_prefetch(0);
+  budget_set_policy(POLICY_OPT);
+  tile_manager *tm = tile_manager_open(tiles_model(N, BIG, N, SMALL), err, sizeof err);
+  ck_assert_msg(tm != 0, "%s", err);
+  int64_t step[2 * N];
+  for(int i = 0; i < N; i++){
+    step[2 * i] = i + 1;
+    step[2 * i + 1] = N + i + 1;
+  }
+  manager_replay(tm, step, 2 * N, BIG, 1, 0);   /* records the schedule */
+  budget_set(N / 2 * (uint64_t)BIG + N * (uint64_t)SMALL + TILE_PREFETCH_BYTES + BIG);
+  uint64_t small_misses = 0, big_misses = 0;
+  for(int c = 0; c < CYCLES; c++){
+    ck_assert_int_eq(tile_manager_begin_step(tm, 0), 1);    /* it streams */
+    for(int i = 0; i < 2 * N; i++){
+      tile_stats before, after;
+      tile_manager_stats(tm, &before);
+      const tile *t = tile_manager_pin(tm, step[i], err, sizeof err);
+      ck_assert_msg(t != 0, "%s", err);
+      tile_manager_unpin(tm, t);
+      tile_manager_stats(tm, &after);
+      if( c == CYCLES - 1 && step[i] > N ) small_misses += after.misses - before.misses;
+      if( c == CYCLES - 1 && step[i] <= N ) big_misses += after.misses - before.misses;
+    }
+    tile_manager_end_step(tm);
+  }
+  ck_assert_msg(small_misses == 0, "%llu small tiles read in a step",
+                (unsigned long long)small_misses);
+  ck_assert_msg(big_misses > 0 && big_misses <= N / 2 + 1,
+                "%llu big tiles read in a step", (unsigned long long)big_misses);
+  budget_set(0);
   tile_manager_close(tm);
 }
 END_TEST
@@ -832,6 +888,7 @@ static Suite *tile_suite(void){
   tcase_add_test(tc, test_random_traces_match_belady);
   tcase_add_test(tc, test_cyclic_opt_and_lru);
   tcase_add_test(tc, test_streaming_tiles_are_spread);
+  tcase_add_test(tc, test_small_tiles_do_not_stream);
   tcase_add_test(tc, test_prefetch_reads_what_opt_reads);
   tcase_add_test(tc, test_prefetcher_sleeps_when_all_resident);
   tcase_add_test(tc, test_close_while_prefetch_fails);
