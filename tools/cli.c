@@ -119,19 +119,29 @@ static int cmd_import(int argc, char **argv){
 
 /* ---- info ----------------------------------------------------------------- */
 
+/* Tensors by type, with their bytes and bits a weight, then all of them:
+** "tensors 290: 121 f32 (0.3 MB, 32.00 bits), 132 q5_0 (...)". */
 static void info_dtypes(const model *m){
-  int64_t bytes[32] = {0};
+  int64_t bytes[32] = {0}, weights[32] = {0}, all_bytes = 0, all_weights = 0;
   int count[32] = {0};
   for(int i = 0; i < m->n_tensors; i++){
     const model_tensor *t = &m->tensors[i];
+    int64_t b = t->rows * (int64_t)tensor_row_bytes(t->dtype, (uint64_t)t->cols);
     count[t->dtype]++;
-    bytes[t->dtype] += t->rows * (int64_t)tensor_row_bytes(t->dtype, (uint64_t)t->cols);
+    bytes[t->dtype] += b;
+    weights[t->dtype] += t->rows * t->cols;
+    all_bytes += b;
+    all_weights += t->rows * t->cols;
   }
   printf("tensors       %d:", m->n_tensors);
-  for(int d = 0; d < 32; d++){
-    if( count[d] ) printf(" %d %s (%.1f MB)", count[d], tensor_dtype_name(d), bytes[d] / 1e6);
+  for(int d = 0, first = 1; d < 32; d++){
+    if( count[d] == 0 ) continue;
+    printf("%s %d %s (%.1f MB, %.2f bits a weight)", first ? "" : ",", count[d],
+           tensor_dtype_name(d), bytes[d] / 1e6, 8.0 * (double)bytes[d] / (double)weights[d]);
+    first = 0;
   }
-  printf("\n");
+  printf("\nweights       %.1f MB, %.2f bits a weight\n", all_bytes / 1e6,
+         all_weights ? 8.0 * (double)all_bytes / (double)all_weights : 0.0);
 }
 
 /* The program's length, and each statement the sandbox would refuse

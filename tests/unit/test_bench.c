@@ -398,6 +398,9 @@ static void result_fill(bench_result *r){
   r->statements_per_step = 460;
   r->model_bytes = 525120000;
   r->weight_bytes_per_token = 500000000;
+  r->n_weight_types = 2;
+  r->weights[0] = (bench_weights){ "q8_0", 340000000, 320000000 };   /* 8.5 bits */
+  r->weights[1] = (bench_weights){ "q5_0", 165000000, 240000000 };   /* 5.5 bits */
   r->error = 0;
 }
 
@@ -490,6 +493,12 @@ START_TEST(test_json_shape){
   ck_assert_double_eq_tol(json_number(db, json, "disk_gb_s_max"), 2.5, 1e-6);
   ck_assert_double_eq_tol(json_number(db, json, "disk_limit_tok_s"), 2e9 / 240e6, 1e-4);
   ck_assert_double_eq_tol(json_number(db, json, "disk_efficiency"), 6 / (2e9 / 240e6), 1e-4);
+  /* bits a weight: 8 x bytes / weights, by type and over all */
+  ck_assert_double_eq_tol(json_number(db, json, "bits_per_weight"), 8 * 505e6 / 560e6, 1e-5);
+  ck_assert_double_eq_tol(json_number(db, json, "weights_by_type[0].bits_per_weight"), 8.5, 1e-6);
+  ck_assert_double_eq_tol(json_number(db, json, "weights_by_type[1].bits_per_weight"), 5.5, 1e-6);
+  ck_assert_double_eq(json_number(db, json, "weights_by_type[1].bytes_per_token"), 165e6);
+  ck_assert_ptr_nonnull(strstr(json, "\"weights_by_type\":[{\"type\":\"q8_0\""));
   char *policy = 0;
   sqlite3_stmt *st;
   sqlite3_prepare_v2(db, "SELECT json_extract(?1, '$.policy'), json_extract(?1, '$.model')", -1, &st, 0);
@@ -706,6 +715,10 @@ START_TEST(test_command_json){
   double weights = json_number(db, text, "weight_bytes_per_token");
   double all = json_number(db, text, "model_bytes");
   ck_assert(weights > 0 && weights <= all);
+  /* the same weights by type: f32 (4 bytes a weight) here, as one type */
+  ck_assert_double_eq(json_number(db, text, "weights_by_type[0].bytes_per_token"), weights);
+  ck_assert_double_eq_tol(json_number(db, text, "bits_per_weight"), 32, 1e-9);
+  ck_assert_ptr_null(json_type_of(db, text, "weights_by_type[1]"));
   /* no budget: after the warm-up every tile is resident */
   ck_assert_double_eq(json_number(db, text, "bytes_read_per_token"), 0);
   ck_assert_double_eq(json_number(db, text, "hit_rate"), 1);

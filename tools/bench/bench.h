@@ -109,6 +109,11 @@ double bench_median(const double *v, int n);
 double bench_min(const double *v, int n);
 double bench_max(const double *v, int n);
 
+/* The weights a step multiplies by, of one type (`tensors`): their bytes
+** and how many weights they hold, so bits a weight = 8 * bytes / count. */
+#define BENCH_MAX_TYPES 8
+typedef struct bench_weights { char type[12]; int64_t bytes, count; } bench_weights;
+
 /* What one configuration (budget, policy, prefetch) measured.  Per-repeat
 ** arrays hold NaN where a figure is unknown; counts are -1 when unknown. */
 typedef struct bench_result {
@@ -144,6 +149,8 @@ typedef struct bench_result {
   int64_t state_bytes;         /* tile_stats.other_bytes after the last repeat: KV cache
                                ** and activations, the part of the budget not for tiles */
   int64_t statements_per_step, model_bytes, weight_bytes_per_token;
+  bench_weights weights[BENCH_MAX_TYPES];   /* by type, most bytes first */
+  int n_weight_types;
   const char *error;           /* NULL, or why this configuration failed */
 } bench_result;
 

@@ -90,6 +90,8 @@ typedef struct worker_msg {
   /* READY */
   int threads, threads_available;
   int64_t statements, model_bytes, weight_bytes, prompt_tokens;
+  bench_weights weights[BENCH_MAX_TYPES];
+  int n_weight_types;
   char io[16];               /* tile_stats.io, or "" if the engine has no such column */
   /* REPEAT */
   double prefill_tok_s, decode_tok_s, bytes_read_per_token, disk_read_per_token, hit_rate;

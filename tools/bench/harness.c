@@ -202,6 +202,8 @@ static void worker_ready(const bench_options *o, worker *w){
   r->statements_per_step = m.statements;
   r->model_bytes = m.model_bytes;
   r->weight_bytes_per_token = m.weight_bytes;
+  r->n_weight_types = m.n_weight_types;
+  memcpy(r->weights, m.weights, sizeof r->weights);
   r->prompt_tokens = m.prompt_tokens;
   bench_format(r->io, sizeof r->io, "%s", m.io);
   static int threads_said;

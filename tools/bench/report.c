@@ -57,6 +57,35 @@ static void json_string(FILE *f, const char *key, const char *s){
   fputc('"', f);
 }
 
+/* Bits a weight of w, or NaN. */
+static double bits_per_weight(const bench_weights *w){
+  return w->count > 0 ? 8.0 * (double)w->bytes / (double)w->count : NAN;
+}
+
+/* The weights of all types together. */
+static bench_weights weights_total(const bench_result *r){
+  bench_weights all = { "all", 0, 0 };
+  for(int i = 0; i < r->n_weight_types; i++){
+    all.bytes += r->weights[i].bytes;
+    all.count += r->weights[i].count;
+  }
+  return all;
+}
+
+/* "weights_by_type":[{"type":"q5_0","bytes_per_token":N,"bits_per_weight":X},...] */
+static void json_weights(FILE *f, const bench_result *r){
+  bench_weights all = weights_total(r);
+  json_number(f, "bits_per_weight", bits_per_weight(&all));
+  fprintf(f, ",\"weights_by_type\":[");
+  for(int i = 0; i < r->n_weight_types; i++){
+    fprintf(f, "%s{\"type\":\"%s\"", i ? "," : "", r->weights[i].type);
+    json_count(f, "bytes_per_token", r->weights[i].bytes);
+    json_number(f, "bits_per_weight", bits_per_weight(&r->weights[i]));
+    fputc('}', f);
+  }
+  fputc(']', f);
+}
+
 char *bench_json(const bench_result *r){
   char *text = 0;
   size_t len = 0;
@@ -97,6 +126,7 @@ char *bench_json(const bench_result *r){
   json_bool(f, "prefetch", r->variant.prefetch);
   json_count(f, "model_bytes", r->model_bytes);
   json_count(f, "weight_bytes_per_token", r->weight_bytes_per_token);
+  json_weights(f, r);
   json_number(f, "efficiency", s.efficiency);
   json_number(f, "disk_gb_s", s.disk);
   json_number(f, "disk_gb_s_min", s.disk_min);
@@ -145,6 +175,19 @@ static const char *fmt(char *buf, size_t len, const char *format, double v){
   return buf;
 }
 
+/* "  weights  5.23 bits a weight: q5_0 165.1 MiB (5.50 bits), q8_0 ...",
+** or nothing if the types are unknown. */
+static void text_weights(FILE *f, const bench_result *r){
+  if( r->n_weight_types == 0 ) return;
+  bench_weights all = weights_total(r);
+  fprintf(f, "  weights  %.2f bits a weight:", bits_per_weight(&all));
+  for(int i = 0; i < r->n_weight_types; i++){
+    fprintf(f, "%s %s %.1f MiB (%.2f bits)", i ? "," : "", r->weights[i].type,
+            mib((double)r->weights[i].bytes), bits_per_weight(&r->weights[i]));
+  }
+  fputc('\n', f);
+}
+
 void report_text(FILE *f, const bench_result *r){
   bench_summary s;
   char a[32], b[32], c[32], d[32], e[32];
@@ -175,6 +218,7 @@ void report_text(FILE *f, const bench_result *r){
           (long long)r->statements_per_step,
           fmt(a, sizeof a, "%.1f", mib((double)r->weight_bytes_per_token)),
           fmt(b, sizeof b, "%.1f", mib((double)r->model_bytes)));
+  text_weights(f, r);
   fprintf(f, "  probe    %s GB/s at %d thread%s%s%s (1 thread %s, %d threads %s); efficiency %s\n",
           fmt(a, sizeof a, "%.1f", s.probe), r->threads, r->threads == 1 ? "" : "s",
           r->cpus[0] ? (strchr(r->cpus, ',') ? " on CPUs " : " on CPU ") : "", r->cpus,

@@ -136,6 +136,27 @@ static int worker_generate(worker_state *w, int max_tokens, worker_msg *m){
   return 0;
 }
 
+/* The tensors a step multiplies by: those a matmul( in the program names. */
+#define MATMUL_TENSORS " FROM tensors t WHERE EXISTS (SELECT 1 FROM program p" \
+  " WHERE instr(p.sql, 'matmul(') AND instr(p.sql, '\"' || t.name || '\"'))"
+
+/* m's weights by type, most bytes first; none if the engine's `tensors`
+** has no dtype. */
+static void weights_by_type(sqlite3 *db, worker_msg *m){
+  sqlite3_stmt *st = 0;
+  m->n_weight_types = 0;
+  if( sqlite3_prepare_v2(db, "SELECT t.dtype, sum(t.bytes), sum(t.rows * t.cols)" MATMUL_TENSORS
+                         " GROUP BY 1 ORDER BY 2 DESC", -1, &st, 0) != SQLITE_OK ) return;
+  while( m->n_weight_types < BENCH_MAX_TYPES && sqlite3_step(st) == SQLITE_ROW ){
+    bench_weights *w = &m->weights[m->n_weight_types++];
+    const char *type = (const char*)sqlite3_column_text(st, 0);
+    bench_format(w->type, sizeof w->type, "%s", type ? type : "?");
+    w->bytes = sqlite3_column_int64(st, 1);
+    w->count = sqlite3_column_int64(st, 2);
+  }
+  sqlite3_finalize(st);
+}
+
 /* The benchmark's own queries, on a connection of their own that is closed
 ** before the measured runs: what they leave allocated (4 MB on
 ** Qwen2.5-0.5B) would count in the worker's peak memory.  Sets the program
@@ -148,9 +169,8 @@ static char *worker_describe(const char *model, int target, worker_msg *m){
    && tensql_register(db) == SQLITE_OK ){
     m->statements = database_int(db, "SELECT count(*) FROM program", -1);
     m->model_bytes = database_int(db, "SELECT sum(bytes) FROM tensors", -1);
-    m->weight_bytes = database_int(db,
-        "SELECT sum(t.bytes) FROM tensors t WHERE EXISTS (SELECT 1 FROM program p"
-        " WHERE instr(p.sql, 'matmul(') AND instr(p.sql, '\"' || t.name || '\"'))", -1);
+    m->weight_bytes = database_int(db, "SELECT sum(t.bytes)" MATMUL_TENSORS, -1);
+    weights_by_type(db, m);
     prompt = prompt_of_tokens(db, target);
   }
   sqlite3_close(db);
