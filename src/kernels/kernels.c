@@ -342,7 +342,7 @@ static void matmul_blocks(const kernel_input *in, const void *w, size_t rows,
     kernels_avx2_matmul_legacy(in, w, rows, y, y_stride);
     return;
   }
-  if( use_avx2() && (dtype == TENSOR_Q4_K || dtype == TENSOR_Q6_K) ){
+  if( use_avx2() && (dtype == TENSOR_Q4_K || dtype == TENSOR_Q5_K || dtype == TENSOR_Q6_K) ){
     kernels_avx2_matmul_k(in, w, rows, y, y_stride);
     return;
   }

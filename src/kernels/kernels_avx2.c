@@ -703,22 +703,24 @@ void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t ro
   }
 }
 
-/* ---- Q4_K and Q6_K (quants.h) ------------------------------------------------ */
-/* A Q4_K or Q6_K super-block unpacked for the products: codes 32 at a
-** time as unsigned bytes (Q6_K's taken as code + 32), the int16 scales of
-** each, Q4_K's minimum of each 32, and d and dmin. */
+/* ---- Q4_K, Q5_K and Q6_K (quants.h) ------------------------------------------ */
+/* A Q4_K, Q5_K or Q6_K super-block unpacked for the products: codes 32 at
+** a time as unsigned bytes (Q6_K's taken as code + 32), the int16 scales
+** of each, the minimum of each 32 (Q4_K, Q5_K), and d and dmin. */
 typedef struct k_unpacked {
   __m256i code[8], scale[8];
   int32_t min[8];
   float d, dmin;
 } k_unpacked;
 
-static void q4_k_unpack(const uint8_t *block, k_unpacked *k){
+/* Q4_K's and Q5_K's scales and minimums, and the low nibbles at qs: all
+** of a Q4_K code. */
+static void k4_unpack(const uint8_t *block, const uint8_t *qs, k_unpacked *k){
   for(int p = 0; p < 4; p++){
     int scale_lo, min_lo, scale_hi, min_hi;
     quant_k4_scale_min(block + 4, 2 * p, &scale_lo, &min_lo);
     quant_k4_scale_min(block + 4, 2 * p + 1, &scale_hi, &min_hi);
-    const __m256i q = _mm256_loadu_si256((const __m256i *)(block + 16 + 32 * p));
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
     k->code[2 * p] = _mm256_and_si256(q, _mm256_set1_epi8(15));
     k->code[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
     k->scale[2 * p] = _mm256_set1_epi16((short)scale_lo);
@@ -728,6 +730,16 @@ static void q4_k_unpack(const uint8_t *block, k_unpacked *k){
   }
 }
 
+/* Q5_K: Q4_K's nibbles (after the 32 bytes of high bits), each with bit j
+** of its byte of qh on top for the j-th 32 of the block. */
+static void q5_k_unpack(const uint8_t *block, k_unpacked *k){
+  k4_unpack(block, block + 48, k);
+  const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 16));
+  for(int j = 0; j < 8; j++){
+    const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(qh, j), _mm256_set1_epi8(1));
+    k->code[j] = _mm256_or_si256(k->code[j], _mm256_slli_epi16(bit, 4));
+  }
+}
 
 static void q6_k_unpack(const uint8_t *block, k_unpacked *k){
   const int8_t *sc = (const int8_t *)(block + 192);
@@ -747,13 +759,14 @@ static void q6_k_unpack(const uint8_t *block, k_unpacked *k){
   }
 }
 
-/* Super-block `block` of a Q4_K (q4) or Q6_K row, unpacked into k. */
-ALWAYS_INLINE void k_unpack(const uint8_t *block, int q4, k_unpacked *k){
-  const k_layout l = k_layout_of(q4 ? TENSOR_Q4_K : TENSOR_Q6_K);
-  if( q4 ) q4_k_unpack(block, k);
+/* Super-block `block` of a Q4_K, Q5_K or Q6_K row, unpacked into k. */
+ALWAYS_INLINE void k_unpack(const uint8_t *block, tensor_dtype dtype, k_unpacked *k){
+  const k_layout l = k_layout_of(dtype);
+  if( dtype == TENSOR_Q4_K ) k4_unpack(block, block + 16, k);
+  else if( dtype == TENSOR_Q5_K ) q5_k_unpack(block, k);
   else q6_k_unpack(block, k);
   k->d = quant_f16_at(block + l.d_at);
-  k->dmin = q4 ? quant_f16_at(block + l.dmin_at) : 0.0f;
+  k->dmin = l.dmin_at >= 0 ? quant_f16_at(block + l.dmin_at) : 0.0f;
 }
 
 /* Over a super-block: the 8 int32 lanes of scale * code . x (maddubs,
@@ -780,23 +793,23 @@ ALWAYS_INLINE __m128 k_min_lanes(const k_unpacked *k, const int32_t *sum16, floa
   return _mm_fmadd_ps(_mm_set1_ps(dmin_dx), _mm_loadu_ps(prods), acc);
 }
 
-/* Activation rows i0 .. i0 + nx - 1 against one Q4_K or Q6_K row. */
-ALWAYS_INLINE void k_rows(const kernel_input *in, int q4, const uint8_t *row, size_t i0,
-                          size_t nx, float *y, size_t y_stride){
-  const int bytes = k_layout_of(q4 ? TENSOR_Q4_K : TENSOR_Q6_K).bytes;
+/* Activation rows i0 .. i0 + nx - 1 against one Q4_K, Q5_K or Q6_K row. */
+ALWAYS_INLINE void k_rows(const kernel_input *in, tensor_dtype dtype, const uint8_t *row,
+                          size_t i0, size_t nx, float *y, size_t y_stride){
+  const int bytes = k_layout_of(dtype).bytes, q6 = dtype == TENSOR_Q6_K;
   const size_t blocks = in->cols / 256;
   __m256 acc[LEGACY_ROWS];
   __m128 acc_min[LEGACY_ROWS];
   for(size_t k = 0; k < nx; k++){ acc[k] = _mm256_setzero_ps(); acc_min[k] = _mm_setzero_ps(); }
   for(size_t b = 0; b < blocks; b++, row += bytes){
     k_unpacked u;
-    k_unpack(row, q4, &u);
+    k_unpack(row, dtype, &u);
     for(size_t k = 0; k < nx; k++){
       const size_t i = i0 + k;
       const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
       const float dx = in->xd[i * blocks + b];
-      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * u.d), _mm256_cvtepi32_ps(k_lanes(&u, x, !q4)), acc[k]);
-      if( q4 ) acc_min[k] = k_min_lanes(&u, in->xsum + i * (in->cols / 16) + 16 * b, -dx * u.dmin, acc_min[k]);
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * u.d), _mm256_cvtepi32_ps(k_lanes(&u, x, q6)), acc[k]);
+      if( !q6 ) acc_min[k] = k_min_lanes(&u, in->xsum + i * (in->cols / 16) + 16 * b, -dx * u.dmin, acc_min[k]);
     }
   }
   for(size_t k = 0; k < nx; k++){
@@ -810,25 +823,25 @@ ALWAYS_INLINE void k_rows(const kernel_input *in, int q4, const uint8_t *row, si
 ** up to 16384 values (a longer row goes through k_rows). */
 #define ROW_SUPERBLOCKS 64
 
-/* Prefill: each Q4_K or Q6_K row unpacked whole once, then met by every
+/* Prefill: each k-quant row unpacked whole once, then met by every
 ** activation row in turn, its lanes in registers: k_rows's additions, in
 ** its order. */
-ALWAYS_INLINE void k_prefill(const kernel_input *in, int q4, const void *w, size_t rows,
-                             float *y, size_t y_stride){
-  const int bytes = k_layout_of(q4 ? TENSOR_Q4_K : TENSOR_Q6_K).bytes;
+ALWAYS_INLINE void k_prefill(const kernel_input *in, tensor_dtype dtype, const void *w,
+                             size_t rows, float *y, size_t y_stride){
+  const int bytes = k_layout_of(dtype).bytes, q6 = dtype == TENSOR_Q6_K;
   const size_t blocks = in->cols / 256;
   k_unpacked u[ROW_SUPERBLOCKS];
   const uint8_t *row = w;
   for(size_t r = 0; r < rows; r++){
-    for(size_t b = 0; b < blocks; b++, row += bytes) k_unpack(row, q4, &u[b]);
+    for(size_t b = 0; b < blocks; b++, row += bytes) k_unpack(row, dtype, &u[b]);
     for(size_t i = 0; i < in->n; i++){
       __m256 acc = _mm256_setzero_ps();
       __m128 acc_min = _mm_setzero_ps();
       for(size_t b = 0; b < blocks; b++){
         const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
         const float dx = in->xd[i * blocks + b];
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * u[b].d), _mm256_cvtepi32_ps(k_lanes(&u[b], x, !q4)), acc);
-        if( q4 ) acc_min = k_min_lanes(&u[b], in->xsum + i * (in->cols / 16) + 16 * b, -dx * u[b].dmin, acc_min);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * u[b].d), _mm256_cvtepi32_ps(k_lanes(&u[b], x, q6)), acc);
+        if( !q6 ) acc_min = k_min_lanes(&u[b], in->xsum + i * (in->cols / 16) + 16 * b, -dx * u[b].dmin, acc_min);
       }
       __m128 m = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
       m = _mm_add_ss(m, _mm_movehdup_ps(m));
@@ -837,25 +850,31 @@ ALWAYS_INLINE void k_prefill(const kernel_input *in, int q4, const void *w, size
   }
 }
 
+/* Decode and prefill: one copy of each a type, its branches folded. */
 void kernels_avx2_matmul_k(const kernel_input *in, const void *w, size_t rows,
                            float *y, size_t y_stride){
-  const int q4 = in->weight_dtype == TENSOR_Q4_K;
+  const tensor_dtype dtype = in->weight_dtype;
   if( in->n > 1 && in->cols / 256 <= ROW_SUPERBLOCKS ){
-    if( q4 ) k_prefill(in, 1, w, rows, y, y_stride);
-    else k_prefill(in, 0, w, rows, y, y_stride);
-    return;
+    switch( dtype ){
+      case TENSOR_Q4_K: k_prefill(in, TENSOR_Q4_K, w, rows, y, y_stride); return;
+      case TENSOR_Q5_K: k_prefill(in, TENSOR_Q5_K, w, rows, y, y_stride); return;
+      default: k_prefill(in, TENSOR_Q6_K, w, rows, y, y_stride); return;
+    }
   }
-  const size_t row_bytes = in->cols / 256 * (size_t)k_layout_of(in->weight_dtype).bytes;
+  const size_t row_bytes = in->cols / 256 * (size_t)k_layout_of(dtype).bytes;
   for(size_t r = 0; r < rows; r++){
     const uint8_t *row = (const uint8_t *)w + r * row_bytes;
     if( in->n == 1 ){
-      if( q4 ) k_rows(in, 1, row, 0, 1, y + r, y_stride);
-      else k_rows(in, 0, row, 0, 1, y + r, y_stride);
+      switch( dtype ){
+        case TENSOR_Q4_K: k_rows(in, TENSOR_Q4_K, row, 0, 1, y + r, y_stride); break;
+        case TENSOR_Q5_K: k_rows(in, TENSOR_Q5_K, row, 0, 1, y + r, y_stride); break;
+        default: k_rows(in, TENSOR_Q6_K, row, 0, 1, y + r, y_stride); break;
+      }
       continue;
     }
     for(size_t i0 = 0; i0 < in->n; i0 += LEGACY_ROWS){
       const size_t nx = in->n - i0 < LEGACY_ROWS ? in->n - i0 : LEGACY_ROWS;
-      k_rows(in, q4, row, i0, nx, y + r, y_stride);
+      k_rows(in, dtype, row, i0, nx, y + r, y_stride);
     }
   }
 }

@@ -196,6 +196,7 @@ START_TEST(test_long_rows_agree_to_the_bit){
   static const struct { tensor_dtype dtype; int block, bytes, scales[2]; } cases[] = {
     { TENSOR_Q5_1, 32, 24, { 0, 2 } },
     { TENSOR_Q4_K, 256, 144, { 0, 2 } },
+    { TENSOR_Q5_K, 256, 176, { 0, 2 } },
     { TENSOR_Q6_K, 256, 210, { 208, -1 } },
   };
   for(size_t k = 0; k < sizeof cases / sizeof cases[0]; k++){
