@@ -704,86 +704,101 @@ void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t ro
 }
 
 /* ---- Q4_K, Q5_K and Q6_K (quants.h) ------------------------------------------ */
-/* A Q4_K, Q5_K or Q6_K super-block unpacked for the products: codes 32 at
-** a time as unsigned bytes (Q6_K's taken as code + 32), the int16 scales
-** of each, the minimum of each 32 (Q4_K, Q5_K), and d and dmin. */
+/* A Q4_K, Q5_K or Q6_K super-block unpacked for the products: the int16
+** scales of each 32 values (Q6_K's two of 16 in its halves), the minimum
+** of each 32 (Q4_K, Q5_K), d and dmin, and for prefill the codes 32 at a
+** time as unsigned bytes (Q6_K's taken as code + 32). */
 typedef struct k_unpacked {
   __m256i code[8], scale[8];
   int32_t min[8];
   float d, dmin;
 } k_unpacked;
 
-/* Q4_K's and Q5_K's scales and minimums, and the low nibbles at qs: all
-** of a Q4_K code. */
-static void k4_unpack(const uint8_t *block, const uint8_t *qs, k_unpacked *k){
-  for(int p = 0; p < 4; p++){
-    int scale_lo, min_lo, scale_hi, min_hi;
-    quant_k4_scale_min(block + 4, 2 * p, &scale_lo, &min_lo);
-    quant_k4_scale_min(block + 4, 2 * p + 1, &scale_hi, &min_hi);
-    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
-    k->code[2 * p] = _mm256_and_si256(q, _mm256_set1_epi8(15));
-    k->code[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
-    k->scale[2 * p] = _mm256_set1_epi16((short)scale_lo);
-    k->scale[2 * p + 1] = _mm256_set1_epi16((short)scale_hi);
-    k->min[2 * p] = min_lo;
-    k->min[2 * p + 1] = min_hi;
-  }
-}
-
-/* Q5_K: Q4_K's nibbles (after the 32 bytes of high bits), each with bit j
-** of its byte of qh on top for the j-th 32 of the block. */
-static void q5_k_unpack(const uint8_t *block, k_unpacked *k){
-  k4_unpack(block, block + 48, k);
-  const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 16));
-  for(int j = 0; j < 8; j++){
-    const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(qh, j), _mm256_set1_epi8(1));
-    k->code[j] = _mm256_or_si256(k->code[j], _mm256_slli_epi16(bit, 4));
-  }
-}
-
-static void q6_k_unpack(const uint8_t *block, k_unpacked *k){
-  const int8_t *sc = (const int8_t *)(block + 192);
-  for(int half = 0; half < 2; half++){
-    const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(block + 64 * half));
-    const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(block + 64 * half + 32));
+/* The codes of the j-th 32 values of a super-block.  Decode takes them
+** from the block as it goes: unpacking all eight first went through
+** memory, and took 45% of a Qwen2.5-1.5B Q4_K_M decode step. */
+ALWAYS_INLINE __m256i k_code(const uint8_t *block, tensor_dtype dtype, int j){
+  const __m256i m4 = _mm256_set1_epi8(15);
+  if( dtype == TENSOR_Q6_K ){
+    const int half = j / 4, q = j % 4;
+    const __m256i low = _mm256_loadu_si256((const __m256i *)(block + 64 * half + 32 * (q & 1)));
     const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * half));
-    for(int q = 0; q < 4; q++){
-      const __m256i low = (q & 1) ? ql1 : ql0;
-      const __m256i nibble = _mm256_and_si256(q < 2 ? low : _mm256_srli_epi16(low, 4),
-                                              _mm256_set1_epi8(15));
-      const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * q), _mm256_set1_epi8(3));
-      const int s = 8 * half + 2 * q;
-      k->code[4 * half + q] = _mm256_or_si256(nibble, _mm256_slli_epi16(high, 4));
-      k->scale[4 * half + q] = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+    const __m256i nibble = _mm256_and_si256(q < 2 ? low : _mm256_srli_epi16(low, 4), m4);
+    const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * q), _mm256_set1_epi8(3));
+    return _mm256_or_si256(nibble, _mm256_slli_epi16(high, 4));
+  }
+  /* Q4_K's nibbles; Q5_K's after its 32 bytes of high bits, each with
+  ** bit j of its byte of qh on top */
+  const uint8_t *qs = block + (dtype == TENSOR_Q5_K ? 48 : 16);
+  const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
+  __m256i code = _mm256_and_si256(j & 1 ? _mm256_srli_epi16(q, 4) : q, m4);
+  if( dtype == TENSOR_Q5_K ){
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 16));
+    const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(qh, j), _mm256_set1_epi8(1));
+    code = _mm256_or_si256(code, _mm256_slli_epi16(bit, 4));
+  }
+  return code;
+}
+
+/* The scales, minimums, d and dmin of super-block `block`. */
+ALWAYS_INLINE void k_unpack_scales(const uint8_t *block, tensor_dtype dtype, k_unpacked *k){
+  const k_layout l = k_layout_of(dtype);
+  if( dtype == TENSOR_Q6_K ){
+    const int8_t *sc = (const int8_t *)(block + 192);
+    for(int j = 0; j < 8; j++){
+      k->scale[j] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]), _mm_set1_epi16(sc[2 * j]));
+    }
+  }else{
+#pragma GCC unroll 8
+    for(int j = 0; j < 8; j++){
+      int scale;
+      quant_k4_scale_min(block + 4, j, &scale, &k->min[j]);
+      k->scale[j] = _mm256_set1_epi16((short)scale);
     }
   }
-}
-
-/* Super-block `block` of a Q4_K, Q5_K or Q6_K row, unpacked into k. */
-ALWAYS_INLINE void k_unpack(const uint8_t *block, tensor_dtype dtype, k_unpacked *k){
-  const k_layout l = k_layout_of(dtype);
-  if( dtype == TENSOR_Q4_K ) k4_unpack(block, block + 16, k);
-  else if( dtype == TENSOR_Q5_K ) q5_k_unpack(block, k);
-  else q6_k_unpack(block, k);
   k->d = quant_f16_at(block + l.d_at);
   k->dmin = l.dmin_at >= 0 ? quant_f16_at(block + l.dmin_at) : 0.0f;
 }
 
-/* Over a super-block: the 8 int32 lanes of scale * code . x (maddubs,
-** less 32 * x for Q6_K, whose codes went in as code + 32, then madd with
-** the scales), lane j the values at 4j .. 4j+3 of each 32; and Q4_K's 4
-** minimum lanes, as quants.c's k_lanes_row_dot. */
+/* Super-block `block` unpacked whole, for prefill. */
+ALWAYS_INLINE void k_unpack(const uint8_t *block, tensor_dtype dtype, k_unpacked *k){
+  k_unpack_scales(block, dtype, k);
+#pragma GCC unroll 8
+  for(int j = 0; j < 8; j++) k->code[j] = k_code(block, dtype, j);
+}
+
+/* One 32 of a super-block added into the 8 int32 lanes: scale * code . x
+** (maddubs, less 32 * x for Q6_K, whose codes went in as code + 32, then
+** madd with the scales), lane j the values at 4j .. 4j+3 of the 32. */
+ALWAYS_INLINE __m256i k_lane_step(__m256i acc, __m256i code, __m256i scale, const int8_t *x,
+                                  int q6){
+  const __m256i xv = _mm256_loadu_si256((const __m256i *)x);
+  __m256i p16 = _mm256_maddubs_epi16(code, xv);
+  if( q6 ) p16 = _mm256_sub_epi16(p16, _mm256_maddubs_epi16(_mm256_set1_epi8(32), xv));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, scale));
+}
+
+/* Over a super-block, its 32s in order, as quants.c's k_lanes_row_dot:
+** from the codes unpacked (prefill), or from the block (decode). */
 ALWAYS_INLINE __m256i k_lanes(const k_unpacked *k, const int8_t *x, int q6){
   __m256i acc = _mm256_setzero_si256();
+  for(int j = 0; j < 8; j++) acc = k_lane_step(acc, k->code[j], k->scale[j], x + 32 * j, q6);
+  return acc;
+}
+
+ALWAYS_INLINE __m256i k_block_lanes(const k_unpacked *k, const uint8_t *block, tensor_dtype dtype,
+                                    const int8_t *x){
+  __m256i acc = _mm256_setzero_si256();
+  /* unrolled, so that each 32's place in the block is a constant: with j
+  ** a variable, its branches and shifts took a third of decode */
+#pragma GCC unroll 8
   for(int j = 0; j < 8; j++){
-    const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * j));
-    __m256i p16 = _mm256_maddubs_epi16(k->code[j], xv);
-    if( q6 ) p16 = _mm256_sub_epi16(p16, _mm256_maddubs_epi16(_mm256_set1_epi8(32), xv));
-    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, k->scale[j]));
+    acc = k_lane_step(acc, k_code(block, dtype, j), k->scale[j], x + 32 * j, dtype == TENSOR_Q6_K);
   }
   return acc;
 }
 
+/* The 4 minimum lanes of Q4_K and Q5_K, as quants.c's. */
 ALWAYS_INLINE __m128 k_min_lanes(const k_unpacked *k, const int32_t *sum16, float dmin_dx, __m128 acc){
   float prods[4];
   for(int t = 0; t < 4; t++){
@@ -793,7 +808,8 @@ ALWAYS_INLINE __m128 k_min_lanes(const k_unpacked *k, const int32_t *sum16, floa
   return _mm_fmadd_ps(_mm_set1_ps(dmin_dx), _mm_loadu_ps(prods), acc);
 }
 
-/* Activation rows i0 .. i0 + nx - 1 against one Q4_K, Q5_K or Q6_K row. */
+/* Activation rows i0 .. i0 + nx - 1 against one Q4_K, Q5_K or Q6_K row;
+** with one row (decode) the codes come from the block as they are used. */
 ALWAYS_INLINE void k_rows(const kernel_input *in, tensor_dtype dtype, const uint8_t *row,
                           size_t i0, size_t nx, float *y, size_t y_stride){
   const int bytes = k_layout_of(dtype).bytes, q6 = dtype == TENSOR_Q6_K;
@@ -803,12 +819,14 @@ ALWAYS_INLINE void k_rows(const kernel_input *in, tensor_dtype dtype, const uint
   for(size_t k = 0; k < nx; k++){ acc[k] = _mm256_setzero_ps(); acc_min[k] = _mm_setzero_ps(); }
   for(size_t b = 0; b < blocks; b++, row += bytes){
     k_unpacked u;
-    k_unpack(row, dtype, &u);
+    if( nx == 1 ) k_unpack_scales(row, dtype, &u);
+    else k_unpack(row, dtype, &u);
     for(size_t k = 0; k < nx; k++){
       const size_t i = i0 + k;
       const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
       const float dx = in->xd[i * blocks + b];
-      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * u.d), _mm256_cvtepi32_ps(k_lanes(&u, x, q6)), acc[k]);
+      const __m256i lanes = nx == 1 ? k_block_lanes(&u, row, dtype, x) : k_lanes(&u, x, q6);
+      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * u.d), _mm256_cvtepi32_ps(lanes), acc[k]);
       if( !q6 ) acc_min[k] = k_min_lanes(&u, in->xsum + i * (in->cols / 16) + 16 * b, -dx * u.dmin, acc_min[k]);
     }
   }
