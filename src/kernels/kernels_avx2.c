@@ -704,12 +704,13 @@ void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t ro
 }
 
 /* ---- Q4_K, Q5_K and Q6_K (quants.h) ------------------------------------------ */
-/* A Q4_K, Q5_K or Q6_K super-block unpacked for the products: the int16
-** scales of each 32 values (Q6_K's two of 16 in its halves), the minimum
-** of each 32 (Q4_K, Q5_K), d and dmin, and for prefill the codes 32 at a
-** time as unsigned bytes (Q6_K's taken as code + 32). */
+/* A Q4_K, Q5_K or Q6_K super-block unpacked for the products: its scales
+** as int16, the minimum of each 32 (Q4_K, Q5_K), d and dmin, and for
+** prefill the codes 32 at a time as unsigned bytes (Q6_K's taken as code
+** + 32).  Scales: Q4_K's and Q5_K's 8 in each 128-bit half; Q6_K's 16 (two
+** a 32), the even ones in the low half and the odd ones in the high. */
 typedef struct k_unpacked {
-  __m256i code[8], scale[8];
+  __m256i code[8], scales;
   int32_t min[8];
   float d, dmin;
 } k_unpacked;
@@ -744,20 +745,23 @@ ALWAYS_INLINE __m256i k_code(const uint8_t *block, tensor_dtype dtype, int j){
 ALWAYS_INLINE void k_unpack_scales(const uint8_t *block, tensor_dtype dtype, k_unpacked *k){
   const k_layout l = k_layout_of(dtype);
   if( dtype == TENSOR_Q6_K ){
-    const int8_t *sc = (const int8_t *)(block + 192);
-    for(int j = 0; j < 8; j++){
-      k->scale[j] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]), _mm_set1_epi16(sc[2 * j]));
-    }
+    const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    const __m128i sc = _mm_loadu_si128((const __m128i *)(block + 192));
+    k->scales = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, even_odd));
   }else{
-#pragma GCC unroll 8
-    for(int j = 0; j < 8; j++){
-      int scale;
-      quant_k4_scale_min(block + 4, j, &scale, &k->min[j]);
-      k->scale[j] = _mm256_set1_epi16((short)scale);
-    }
+    uint8_t scales[8], mins[8];
+    quant_k4_scales_mins(block + 4, scales, mins);
+    k->scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)scales)));
+    for(int j = 0; j < 8; j++) k->min[j] = mins[j];
   }
   k->d = quant_f16_at(block + l.d_at);
   k->dmin = l.dmin_at >= 0 ? quant_f16_at(block + l.dmin_at) : 0.0f;
+}
+
+/* The scale of each value of the j-th 32, as int16: word j of each half
+** of k->scales, broadcast in its half. */
+ALWAYS_INLINE __m256i k_scale(const k_unpacked *k, int j){
+  return _mm256_shuffle_epi8(k->scales, _mm256_set1_epi16((short)(2 * j | (2 * j + 1) << 8)));
 }
 
 /* Super-block `block` unpacked whole, for prefill. */
@@ -782,7 +786,8 @@ ALWAYS_INLINE __m256i k_lane_step(__m256i acc, __m256i code, __m256i scale, cons
 ** from the codes unpacked (prefill), or from the block (decode). */
 ALWAYS_INLINE __m256i k_lanes(const k_unpacked *k, const int8_t *x, int q6){
   __m256i acc = _mm256_setzero_si256();
-  for(int j = 0; j < 8; j++) acc = k_lane_step(acc, k->code[j], k->scale[j], x + 32 * j, q6);
+#pragma GCC unroll 8
+  for(int j = 0; j < 8; j++) acc = k_lane_step(acc, k->code[j], k_scale(k, j), x + 32 * j, q6);
   return acc;
 }
 
@@ -793,7 +798,7 @@ ALWAYS_INLINE __m256i k_block_lanes(const k_unpacked *k, const uint8_t *block, t
   ** a variable, its branches and shifts took a third of decode */
 #pragma GCC unroll 8
   for(int j = 0; j < 8; j++){
-    acc = k_lane_step(acc, k_code(block, dtype, j), k->scale[j], x + 32 * j, dtype == TENSOR_Q6_K);
+    acc = k_lane_step(acc, k_code(block, dtype, j), k_scale(k, j), x + 32 * j, dtype == TENSOR_Q6_K);
   }
   return acc;
 }
@@ -808,33 +813,58 @@ ALWAYS_INLINE __m128 k_min_lanes(const k_unpacked *k, const int32_t *sum16, floa
   return _mm_fmadd_ps(_mm_set1_ps(dmin_dx), _mm_loadu_ps(prods), acc);
 }
 
-/* Activation rows i0 .. i0 + nx - 1 against one Q4_K, Q5_K or Q6_K row;
-** with one row (decode) the codes come from the block as they are used. */
+/* A row's sums so far: 8 float lanes, and the 4 minimum lanes of Q4_K
+** and Q5_K. */
+typedef struct k_sums { __m256 acc; __m128 acc_min; } k_sums;
+
+/* Super-block b (unpacked as u, its integer lanes against activation row
+** i in `lanes`) added into s. */
+ALWAYS_INLINE void k_sums_add(k_sums *s, const kernel_input *in, const k_unpacked *u,
+                              __m256i lanes, size_t i, size_t b, int q6){
+  const float dx = in->xd[i * (in->cols / 256) + b];
+  s->acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * u->d), _mm256_cvtepi32_ps(lanes), s->acc);
+  if( !q6 ) s->acc_min = k_min_lanes(u, in->xsum + i * (in->cols / 16) + 16 * b, -dx * u->dmin, s->acc_min);
+}
+
+ALWAYS_INLINE float k_sums_total(k_sums s){
+  __m128 m = _mm_add_ps(s.acc_min, _mm_movehl_ps(s.acc_min, s.acc_min));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return hsum_f32(s.acc) + _mm_cvtss_f32(m);
+}
+
+/* Activation row i's codes for super-block b. */
+ALWAYS_INLINE const int8_t *k_x(const kernel_input *in, size_t i, size_t b){
+  return (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
+}
+
+/* Decode: the one activation row against one Q4_K, Q5_K or Q6_K row, the
+** codes taken from each block as they are used. */
+ALWAYS_INLINE float k_decode_row(const kernel_input *in, tensor_dtype dtype, const uint8_t *row){
+  const int bytes = k_layout_of(dtype).bytes;
+  k_sums s = { _mm256_setzero_ps(), _mm_setzero_ps() };
+  for(size_t b = 0; b < in->cols / 256; b++, row += bytes){
+    k_unpacked u;
+    k_unpack_scales(row, dtype, &u);
+    k_sums_add(&s, in, &u, k_block_lanes(&u, row, dtype, k_x(in, 0, b)), 0, b, dtype == TENSOR_Q6_K);
+  }
+  return k_sums_total(s);
+}
+
+/* Activation rows i0 .. i0 + nx - 1 against one row, for rows too long
+** for k_prefill: each super-block unpacked once for the nx rows. */
 ALWAYS_INLINE void k_rows(const kernel_input *in, tensor_dtype dtype, const uint8_t *row,
                           size_t i0, size_t nx, float *y, size_t y_stride){
   const int bytes = k_layout_of(dtype).bytes, q6 = dtype == TENSOR_Q6_K;
-  const size_t blocks = in->cols / 256;
-  __m256 acc[LEGACY_ROWS];
-  __m128 acc_min[LEGACY_ROWS];
-  for(size_t k = 0; k < nx; k++){ acc[k] = _mm256_setzero_ps(); acc_min[k] = _mm_setzero_ps(); }
-  for(size_t b = 0; b < blocks; b++, row += bytes){
+  k_sums s[LEGACY_ROWS];
+  for(size_t k = 0; k < nx; k++) s[k] = (k_sums){ _mm256_setzero_ps(), _mm_setzero_ps() };
+  for(size_t b = 0; b < in->cols / 256; b++, row += bytes){
     k_unpacked u;
-    if( nx == 1 ) k_unpack_scales(row, dtype, &u);
-    else k_unpack(row, dtype, &u);
+    k_unpack(row, dtype, &u);
     for(size_t k = 0; k < nx; k++){
-      const size_t i = i0 + k;
-      const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
-      const float dx = in->xd[i * blocks + b];
-      const __m256i lanes = nx == 1 ? k_block_lanes(&u, row, dtype, x) : k_lanes(&u, x, q6);
-      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * u.d), _mm256_cvtepi32_ps(lanes), acc[k]);
-      if( !q6 ) acc_min[k] = k_min_lanes(&u, in->xsum + i * (in->cols / 16) + 16 * b, -dx * u.dmin, acc_min[k]);
+      k_sums_add(&s[k], in, &u, k_lanes(&u, k_x(in, i0 + k, b), q6), i0 + k, b, q6);
     }
   }
-  for(size_t k = 0; k < nx; k++){
-    __m128 m = _mm_add_ps(acc_min[k], _mm_movehl_ps(acc_min[k], acc_min[k]));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    y[(i0 + k) * y_stride] = hsum_f32(acc[k]) + _mm_cvtss_f32(m);
-  }
+  for(size_t k = 0; k < nx; k++) y[(i0 + k) * y_stride] = k_sums_total(s[k]);
 }
 
 /* Super-blocks of a row that prefill unpacks on the stack at once: rows of
@@ -853,17 +883,9 @@ ALWAYS_INLINE void k_prefill(const kernel_input *in, tensor_dtype dtype, const v
   for(size_t r = 0; r < rows; r++){
     for(size_t b = 0; b < blocks; b++, row += bytes) k_unpack(row, dtype, &u[b]);
     for(size_t i = 0; i < in->n; i++){
-      __m256 acc = _mm256_setzero_ps();
-      __m128 acc_min = _mm_setzero_ps();
-      for(size_t b = 0; b < blocks; b++){
-        const int8_t *x = (const int8_t *)in->xq + i * in->xq_stride + 256 * b;
-        const float dx = in->xd[i * blocks + b];
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * u[b].d), _mm256_cvtepi32_ps(k_lanes(&u[b], x, q6)), acc);
-        if( !q6 ) acc_min = k_min_lanes(&u[b], in->xsum + i * (in->cols / 16) + 16 * b, -dx * u[b].dmin, acc_min);
-      }
-      __m128 m = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
-      m = _mm_add_ss(m, _mm_movehdup_ps(m));
-      y[i * y_stride + r] = hsum_f32(acc) + _mm_cvtss_f32(m);
+      k_sums s = { _mm256_setzero_ps(), _mm_setzero_ps() };
+      for(size_t b = 0; b < blocks; b++) k_sums_add(&s, in, &u[b], k_lanes(&u[b], k_x(in, i, b), q6), i, b, q6);
+      y[i * y_stride + r] = k_sums_total(s);
     }
   }
 }
@@ -884,9 +906,9 @@ void kernels_avx2_matmul_k(const kernel_input *in, const void *w, size_t rows,
     const uint8_t *row = (const uint8_t *)w + r * row_bytes;
     if( in->n == 1 ){
       switch( dtype ){
-        case TENSOR_Q4_K: k_rows(in, TENSOR_Q4_K, row, 0, 1, y + r, y_stride); break;
-        case TENSOR_Q5_K: k_rows(in, TENSOR_Q5_K, row, 0, 1, y + r, y_stride); break;
-        default: k_rows(in, TENSOR_Q6_K, row, 0, 1, y + r, y_stride); break;
+        case TENSOR_Q4_K: y[r] = k_decode_row(in, TENSOR_Q4_K, row); break;
+        case TENSOR_Q5_K: y[r] = k_decode_row(in, TENSOR_Q5_K, row); break;
+        default: y[r] = k_decode_row(in, TENSOR_Q6_K, row); break;
       }
       continue;
     }

@@ -138,12 +138,9 @@ typedef struct kblock {
 } kblock;
 
 static void k4_scales(const uint8_t *q, kblock *k){
-  for(int j = 0; j < 8; j++){
-    int scale, min;
-    quant_k4_scale_min(q, j, &scale, &min);
-    k->scale[j] = (int16_t)scale;
-    k->min[j] = (uint8_t)min;
-  }
+  uint8_t scales[8];
+  quant_k4_scales_mins(q, scales, k->min);
+  for(int j = 0; j < 8; j++) k->scale[j] = scales[j];
 }
 
 /* Q2_K (scales[16], qs[64], d, dmin): a value's 2 bits are bits 2j of
