@@ -51,6 +51,9 @@
 static const synth_preset synth_presets[] = {
   /* Qwen2.5-0.5B(-Instruct): config.json of ../shared/tokenizers/qwen2.5 */
   { "qwen2.5-0.5b", "qwen2", 151936, 896, 24, 14, 2, 4864, 32768, 1e6, 1e-6, 1, 1 },
+  /* Qwen2.5-1.5B: every width a multiple of 256, so a k-quant file of it
+  ** holds k-quants only (llama.cpp falls back to legacy types for 896) */
+  { "qwen2.5-1.5b", "qwen2", 151936, 1536, 28, 12, 2, 8960, 32768, 1e6, 1e-6, 1, 1 },
   /* The same family, small enough for tests; the real vocabulary size */
   { "tiny", "qwen2", 151936, 64, 2, 4, 2, 128, 512, 1e6, 1e-6, 1, 1 },
 };
