@@ -206,13 +206,26 @@ END_TEST
 ** without their heads (8 KB of each 256 KB tile here), which they kept;
 ** with prefetch, the readers read the marked tiles ahead of their pins.
 ** begin_step says whether the step streams (the workers sleep if so). */
+/* Pin and unpin tile id: the misses and bytes read that took. */
+static tile_stats pin_once(tile_manager *tm, int64_t id){
+  char err[256];
+  tile_stats before, after;
+  tile_manager_stats(tm, &before);
+  const tile *t = tile_manager_pin(tm, id, err, sizeof err);
+  ck_assert_msg(t != 0, "%s", err);
+  tile_manager_unpin(tm, t);
+  tile_manager_stats(tm, &after);
+  after.misses -= before.misses;
+  after.bytes_read -= before.bytes_read;
+  return after;
+}
+
 START_TEST(test_streaming_tiles_are_spread){
   enum { M = 60, KEPT = 40, CYCLES = 3, BYTES = 256 << 10 };
   const uint64_t slack = TILE_PREFETCH_BYTES + (uint64_t)BYTES;
   tile_manager *tm = open_manager(M, BYTES);
   int64_t step[M];
   for(int i = 0; i < M; i++) step[i] = i + 1;
-  char err[256];
   int longest = 0;
   uint64_t steady = 0, steady_bytes = 0;
   manager_replay(tm, step, M, BYTES, 1, 0);   /* records the schedule */
@@ -222,15 +235,10 @@ START_TEST(test_streaming_tiles_are_spread){
     ck_assert_int_eq(tile_manager_begin_step(tm, 0), 1);    /* it streams */
     int run = 0;
     for(int i = 0; i < M; i++){
-      tile_stats before, after;
-      tile_manager_stats(tm, &before);
-      const tile *t = tile_manager_pin(tm, step[i], err, sizeof err);
-      ck_assert_msg(t != 0, "%s", err);
-      tile_manager_unpin(tm, t);
-      tile_manager_stats(tm, &after);
-      run = after.misses > before.misses ? run + 1 : 0;
-      if( c == CYCLES - 1 ) steady += after.misses - before.misses;
-      if( c == CYCLES - 1 ) steady_bytes += after.bytes_read - before.bytes_read;
+      tile_stats loads = pin_once(tm, step[i]);
+      run = loads.misses ? run + 1 : 0;
+      if( c == CYCLES - 1 ) steady += loads.misses;
+      if( c == CYCLES - 1 ) steady_bytes += loads.bytes_read;
       if( c == CYCLES - 1 && run > longest ) longest = run;
     }
     tile_manager_end_step(tm);
@@ -281,14 +289,9 @@ START_TEST(test_small_tiles_do_not_stream){
   for(int c = 0; c < CYCLES; c++){
     ck_assert_int_eq(tile_manager_begin_step(tm, 0), 1);    /* it streams */
     for(int i = 0; i < 2 * N; i++){
-      tile_stats before, after;
-      tile_manager_stats(tm, &before);
-      const tile *t = tile_manager_pin(tm, step[i], err, sizeof err);
-      ck_assert_msg(t != 0, "%s", err);
-      tile_manager_unpin(tm, t);
-      tile_manager_stats(tm, &after);
-      if( c == CYCLES - 1 && step[i] > N ) small_misses += after.misses - before.misses;
-      if( c == CYCLES - 1 && step[i] <= N ) big_misses += after.misses - before.misses;
+      uint64_t misses = pin_once(tm, step[i]).misses;
+      if( c == CYCLES - 1 && step[i] > N ) small_misses += misses;
+      if( c == CYCLES - 1 && step[i] <= N ) big_misses += misses;
     }
     tile_manager_end_step(tm);
   }
