@@ -21,8 +21,9 @@
 # tensql imports it; then llama-bench (-p 64 -n 32) and tensql bench
 # (--prompt-tokens 64 --gen-tokens 32, no budget, no bandwidth probe) run
 # one after the other on THREADS threads, REPEAT times each; then both
-# decode the same prompt greedily for 24 tokens, and the table gives how
-# many characters of the two continuations agree.  The files are made in a
+# decode the same prompt greedily for 24 tokens (llama.cpp one prompt
+# token at a time, see below), and the table gives how many characters of
+# the two continuations agree.  The files are made in a
 # temporary folder next to the model and removed type by type.
 #
 # Environment: TENSQL (the tensql command line, default ./tensql), THREADS
@@ -98,8 +99,13 @@ for type in $types; do
   t_tg=$(tensql_figure decode_tok_s < "$work/tensql.json")
   t_pp=$(tensql_figure prefill_tok_s < "$work/tensql.json")
   bits=$(tensql_figure bits_per_weight < "$work/tensql.json")
+  # -b 1 -ub 1: the prompt one token at a time, through the products its
+  # decode uses.  Batched, llama.cpp takes other paths for some types, whose
+  # logits differ from its own one-token ones (the Q6_K file: a first token
+  # 0.075 apart in logit from the next, which -b 1 flips); tensql's prefill
+  # gives its decode's bits.
   "$bin/llama-cli" -m "$gguf" -p "$prompt" -n 24 --temp 0 -no-cnv --no-display-prompt \
-    --ignore-eos -t "$threads" --no-warmup > "$work/llama.txt" 2> /dev/null < /dev/null
+    --ignore-eos -t "$threads" --no-warmup -b 1 -ub 1 > "$work/llama.txt" 2> /dev/null < /dev/null
   "$tensql" run "$db" -p "$prompt" -n 24 --temp 0 --threads "$threads" 2> /dev/null \
     | python3 -c 'import sys; t = sys.stdin.read(); p = sys.argv[1]; sys.stdout.write(t[len(p):] if t.startswith(p) else t)' "$prompt" \
     > "$work/tensql.txt"
