@@ -567,8 +567,9 @@ static const schedule *active_schedule(const tile_manager *tm){
 ** tiles first, by Bélády's rule; the readers bring the next marked tiles
 ** in while the kernels compute on the resident ones between them.  The
 ** room left for the marked tiles is the readers' window (tile.h), with
-** one tile's more for the tile in use.  A schedule that pins tiles more than once (more than 1% of
-** its pins) is not such a step, and gets Bélády's rule as it is. */
+** one tile's more for the tile in use.  A schedule that pins tiles more
+** than once (more than 1% of its pins) is not such a step, and gets
+** Bélády's rule as it is. */
 
 /* The bytes of s that stream when it does: all but a head it keeps. */
 static size_t stream_bytes(const tile_manager *tm, const tile_slot *s){
