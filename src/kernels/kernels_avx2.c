@@ -884,7 +884,9 @@ ALWAYS_INLINE void k_prefill(const kernel_input *in, tensor_dtype dtype, const v
     for(size_t b = 0; b < blocks; b++, row += bytes) k_unpack(row, dtype, &u[b]);
     for(size_t i = 0; i < in->n; i++){
       k_sums s = { _mm256_setzero_ps(), _mm_setzero_ps() };
-      for(size_t b = 0; b < blocks; b++) k_sums_add(&s, in, &u[b], k_lanes(&u[b], k_x(in, i, b), q6), i, b, q6);
+      for(size_t b = 0; b < blocks; b++){
+        k_sums_add(&s, in, &u[b], k_lanes(&u[b], k_x(in, i, b), q6), i, b, q6);
+      }
       y[i * y_stride + r] = k_sums_total(s);
     }
   }
