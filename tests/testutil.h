@@ -47,15 +47,21 @@ static inline char *test_read_file(const char *path, size_t *len){
   return buf;
 }
 
+/* len bytes written to the file at path, made or emptied first; fails
+** the test when it cannot be written. */
+static inline void test_write_file(const char *path, const void *bytes, size_t len){
+  FILE *f = fopen(path, "wb");
+  ck_assert_msg(f != NULL, "cannot create %s", path);
+  int ok = fwrite(bytes, 1, len, f) == len;
+  ck_assert_msg(fclose(f) == 0 && ok, "cannot write %s", path);
+}
+
 /* A copy of the file at from, written to to; fails the test when it
 ** cannot be made. */
 static inline void test_copy_file(const char *from, const char *to){
   size_t len;
   char *bytes = test_read_file(from, &len);
-  FILE *f = fopen(to, "wb");
-  ck_assert_msg(f != NULL, "cannot create %s", to);
-  int ok = fwrite(bytes, 1, len, f) == len;
-  ck_assert_msg(fclose(f) == 0 && ok, "cannot write %s", to);
+  test_write_file(to, bytes, len);
   free(bytes);
 }
 

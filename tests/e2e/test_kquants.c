@@ -217,9 +217,7 @@ START_TEST(test_nan_scale_refused){
   snprintf(src, sizeof src, "%s", test_tmp_path("nan_scale.gguf"));
   snprintf(out, sizeof out, "%s", test_tmp_path("nan_scale.db"));
   remove(out);
-  FILE *f = fopen(src, "wb");
-  ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
-  fclose(f);
+  test_write_file(src, bytes, len);
   free(bytes);
   import_options opt = { .dtype = -1 };
   ck_assert_int_eq(import_model(src, out, &opt, err, sizeof err), -1);

@@ -16,18 +16,11 @@
 
 /* ---- file_read_all -------------------------------------------------------- */
 
-static void write_file(const char *path, const char *bytes, size_t n){
-  FILE *f = fopen(path, "wb");
-  ck_assert_msg(f != NULL, "cannot create %s", path);
-  ck_assert_uint_eq(fwrite(bytes, 1, n, f), n);
-  fclose(f);
-}
-
 /* Every byte, NULs inside included, and one NUL after them. */
 START_TEST(test_file_read_bytes){
   const char *path = test_tmp_path("format_bytes.bin");
   const char bytes[] = "{\"a\": 1}\0tail\n";
-  write_file(path, bytes, sizeof bytes - 1);
+  test_write_file(path, bytes, sizeof bytes - 1);
   char err[256] = "";
   size_t len = 99;
   char *got = file_read_all(path, &len, err, sizeof err);
@@ -45,7 +38,7 @@ END_TEST
 
 START_TEST(test_file_read_empty){
   const char *path = test_tmp_path("format_empty.txt");
-  write_file(path, "", 0);
+  test_write_file(path, "", 0);
   size_t len = 99;
   char *got = file_read_all(path, &len, NULL, 0);
   ck_assert_ptr_nonnull(got);

@@ -456,12 +456,9 @@ END_TEST
 START_TEST(test_open_sample){
   image im = valid_sample(NULL);
   const char *path = test_tmp_path("sample.gguf");
-  FILE *f = fopen(path, "wb");
   char err[512] = "";
   gguf *g;
-  ck_assert_ptr_nonnull(f);
-  ck_assert_uint_eq(fwrite(im.bytes, 1, im.len, f), im.len);
-  fclose(f);
+  test_write_file(path, im.bytes, im.len);
   g = gguf_open(path, err, sizeof err);
   ck_assert_msg(g != NULL, "%s", err);
   ck_assert_uint_eq(gguf_tensor_count(g), 2);

@@ -19,13 +19,6 @@
 #define STORIES_BIN SHARED("models/stories260K/stories260K.bin")
 #define TOK512 SHARED("models/stories260K/tok512.bin")
 
-static void file_write(const char *path, const void *data, size_t len){
-  FILE *f = fopen(path, "wb");
-  ck_assert(f != 0);
-  ck_assert(fwrite(data, 1, len, f) == len);
-  fclose(f);
-}
-
 /* The float offset and count of a tensor inside stories260K.bin, from the
 ** llama2.c layout: the arrays of all layers lie back to back, type by type. */
 typedef struct bin_slice { const char *fmt; long per_layer; } bin_slice;
@@ -206,7 +199,7 @@ START_TEST(test_stale_temps_removed){
   snprintf(names[3], 64, "stale.db.tmp-");
   snprintf(names[4], 64, "other.db.tmp-%ld", dead);
   snprintf(names[5], 64, "stale.db2.tmp-%ld", dead);
-  for(int i = 0; i < 6; i++) file_write(test_tmp_path(names[i]), "junk", 4);
+  for(int i = 0; i < 6; i++) test_write_file(test_tmp_path(names[i]), "junk", 4);
   import_options opt = { .dtype = -1, .tokenizer_path = TOK512 };
   ck_assert_msg(import_model(STORIES_BIN, out, &opt, err, sizeof err) == 0, "%s", err);
   snprintf(path, sizeof path, "%s", test_tmp_path(names[0]));
@@ -250,7 +243,7 @@ static const char *gguf_patched(const char *name, const char *after, size_t skip
   ck_assert_ptr_nonnull(at);
   memcpy(at + strlen(after) + skip, patch, patch_len);
   const char *path = test_tmp_path(name);
-  file_write(path, buf, len);
+  test_write_file(path, buf, len);
   free(buf);
   return path;
 }
@@ -262,7 +255,7 @@ START_TEST(test_truncated_gguf){
   snprintf(path, sizeof path, "%s", test_tmp_path("truncated.gguf"));
   size_t cuts[] = { 3, 10, 100, 2000, len / 2, len - 1 };
   for(size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++){
-    file_write(path, buf, cuts[i]);
+    test_write_file(path, buf, cuts[i]);
     expect_import_error(path, 0, cuts[i] < 4 ? "not a GGUF or llama2.c" : "gguf");
   }
   free(buf);
@@ -275,11 +268,11 @@ START_TEST(test_wrong_magic_and_version){
   char path[1024];
   snprintf(path, sizeof path, "%s", test_tmp_path("magic.gguf"));
   memcpy(buf, "GGUX", 4);
-  file_write(path, buf, len);
+  test_write_file(path, buf, len);
   expect_import_error(path, TOK512, "not a llama2.c checkpoint");
   memcpy(buf, "GGUF", 4);
   buf[4] = 7;   /* version 7 */
-  file_write(path, buf, len);
+  test_write_file(path, buf, len);
   expect_import_error(path, 0, "version");
   free(buf);
 }
@@ -336,11 +329,11 @@ START_TEST(test_bad_llama2c){
   unsigned char *buf = (unsigned char *)test_read_file(STORIES_BIN, &len);
   char path[1024];
   snprintf(path, sizeof path, "%s", test_tmp_path("short.bin"));
-  file_write(path, buf, len - 100);
+  test_write_file(path, buf, len - 100);
   expect_import_error(path, TOK512, "truncated llama2.c checkpoint");
   int32_t absurd = -5;   /* n_layers */
   memcpy(buf + 8, &absurd, 4);
-  file_write(path, buf, len);
+  test_write_file(path, buf, len);
   expect_import_error(path, TOK512, "header value 2 is -5");
   free(buf);
   expect_import_error(STORIES_BIN, 0, "--tokenizer");

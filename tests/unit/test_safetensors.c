@@ -30,17 +30,10 @@
 
 /* ---- helpers: files ---------------------------------------------------- */
 
-static void write_file(const char *path, const void *data, size_t len){
-  FILE *f = fopen(path, "wb");
-  ck_assert_msg(f != 0, "cannot write %s", path);
-  ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-  fclose(f);
-}
-
 static void write_text(const char *dir, const char *file, const char *text){
   char path[1024];
   snprintf(path, sizeof(path), "%s/%s", dir, file);
-  write_file(path, text, strlen(text));
+  test_write_file(path, text, strlen(text));
 }
 
 /* A fresh empty directory under tests/tmp. */
@@ -315,11 +308,11 @@ static const char *write_shards(const char *name, const char *index){
   size_t len;
   uint8_t *buf = make_st(shard1, 0, 8, &len);
   snprintf(path, sizeof(path), "%s/model-00001-of-00002.safetensors", dir);
-  write_file(path, buf, len);
+  test_write_file(path, buf, len);
   free(buf);
   buf = make_st(shard2, 5, 6, &len);
   snprintf(path, sizeof(path), "%s/model-00002-of-00002.safetensors", dir);
-  write_file(path, buf, len);
+  test_write_file(path, buf, len);
   free(buf);
   if( index ) write_text(dir, "model.safetensors.index.json", index);
   return dir;
@@ -374,7 +367,7 @@ START_TEST(test_bad_index){
   uint8_t *buf = make_st(shard1, 0, 8, &len);
   char path[1024];
   snprintf(path, sizeof(path), "%s/model-00002-of-00002.safetensors", dir);
-  write_file(path, buf, len);
+  test_write_file(path, buf, len);
   free(buf);
   write_text(dir, "model.safetensors.index.json", INDEX("\"x.a\":" S1 ",\"y\":" S2));
   ck_assert_ptr_null(safetensors_open_model(dir, err, sizeof(err)));
@@ -659,7 +652,7 @@ static void synth_write_file(const synth *m, const synth_tensor *t, int from,
       data += esz;
     }
   }
-  write_file(path, buf, len);
+  test_write_file(path, buf, len);
   free(buf);
   free(json);
 }
@@ -880,14 +873,14 @@ START_TEST(test_import_bad_tensors){
   uint8_t *buf = make_st("{\"model.layers.0.mlp.gate_proj.weight\":{\"dtype\":\"I32\","
                          "\"shape\":[172,2],\"data_offsets\":[0,1376]}}", 0, 1376, &len);
   snprintf(path, sizeof(path), "%s/model.safetensors", dir);
-  write_file(path, buf, len);
+  test_write_file(path, buf, len);
   free(buf);
   ck_assert_ptr_null(import_dir(dir, 0, test_tmp_path("hf_bad_tensor.db"), err, sizeof(err)));
   ck_assert_msg(strstr(err, "model.safetensors: tensor 'model.layers.0.mlp.gate_proj.weight'"
                        " has dtype I32; tensql imports F32, F16 and BF16"), "%s", err);
   buf = make_st("{\"model.layers.0.mlp.gate.weight\":{\"dtype\":\"F32\","
                 "\"shape\":[1],\"data_offsets\":[0,4]}}", 0, 4, &len);
-  write_file(path, buf, len);
+  test_write_file(path, buf, len);
   free(buf);
   ck_assert_ptr_null(import_dir(dir, 0, test_tmp_path("hf_bad_tensor.db"), err, sizeof(err)));
   ck_assert_msg(strstr(err, "tensor 'model.layers.0.mlp.gate.weight' is not part of a "
