@@ -77,7 +77,8 @@ void kernels_avx512_matmul_q8_0(const kernel_input *in, const void *w, size_t ro
 ** legacy_row_dot. */
 void kernels_avx2_matmul_legacy(const kernel_input *in, const void *w, size_t rows,
                                 float *y, size_t y_stride);
-/* The same for Q4_K and Q6_K, the k-quants of Q4_K_M files. */
+/* The same for Q4_K, Q5_K and Q6_K, the k-quants of Q4_K_M and Q5_K_M
+** files. */
 void kernels_avx2_matmul_k(const kernel_input *in, const void *w, size_t rows,
                            float *y, size_t y_stride);
 

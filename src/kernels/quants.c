@@ -245,8 +245,8 @@ static void k_dequantize(tensor_dtype dtype, const uint8_t *row, float *out, siz
 ** their 32 is 4j .. 4j+3; 8 float lanes adding d_w * d_x times those,
 ** summed at the end as lanes_sum; the minimums (Q2_K, Q4_K, Q5_K) in 4
 ** lanes apart, lane t adding -d_x * dmin * (each minimum of values 64t ..
-** 64t+63 times its x sum), summed (0 + 2) + (1 + 3).  Q2_K, Q3_K and Q5_K,
-** which have no AVX2 product, sum the same way. */
+** 64t+63 times its x sum), summed (0 + 2) + (1 + 3).  Q5_K's AVX2 product
+** sums as Q4_K's, and Q2_K and Q3_K, which have none, sum the same way. */
 static float k_lanes_row_dot(const kernel_input *in, const uint8_t *row, size_t i){
   const tensor_dtype dtype = in->weight_dtype;
   const int bytes = k_layout_of(dtype).bytes;
