@@ -586,28 +586,38 @@ ALWAYS_INLINE float hsum_f32(__m256 v){
 ** row too long for legacy_prefill, and the k-quants). */
 #define LEGACY_ROWS 8
 
-/* Activation rows i0 .. i0 + nx - 1 against legacy row `row`, as
-** quants.c's legacy_row_dot: 8 float lanes a row, and m * s apart. */
+/* A legacy row's sums so far, as quants.c's legacy_row_dot: 8 float
+** lanes, and Q4_1's and Q5_1's m * s apart. */
+typedef struct legacy_sums { __m256 acc; float mins; } legacy_sums;
+
+/* Block b of a legacy row (its codes, d and m) against activation row i,
+** added into s. */
+ALWAYS_INLINE void legacy_sums_add(legacy_sums *s, const kernel_input *in, legacy_layout l,
+                                   __m256i codes, float dw, float m, size_t i, size_t b){
+  const size_t blocks = in->cols / 32;
+  const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride + b * TENSOR_Q8_0_BYTES;
+  const __m256i sums = dot_i8_lanes(codes, _mm256_loadu_si256((const __m256i *)q8_0_values(x)));
+  s->acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * in->xd[i * blocks + b]), _mm256_cvtepi32_ps(sums), s->acc);
+  if( l.min_at >= 0 ) s->mins += m * in->xs[i * blocks + b];
+}
+
+/* A legacy block's m, or 0 for the types without one. */
+ALWAYS_INLINE float legacy_min(legacy_layout l, const uint8_t *block){
+  return l.min_at >= 0 ? quant_f16_at(block + l.min_at) : 0.0f;
+}
+
+/* Activation rows i0 .. i0 + nx - 1 against legacy row `row`. */
 ALWAYS_INLINE void legacy_rows(const kernel_input *in, tensor_dtype dtype, legacy_layout l,
                                const uint8_t *row, size_t i0, size_t nx, float *y,
                                size_t y_stride){
-  const size_t blocks = in->cols / 32;
-  __m256 acc[LEGACY_ROWS];
-  float mins[LEGACY_ROWS];
-  for(size_t k = 0; k < nx; k++){ acc[k] = _mm256_setzero_ps(); mins[k] = 0.0f; }
-  for(size_t b = 0; b < blocks; b++, row += l.bytes){
+  legacy_sums s[LEGACY_ROWS];
+  for(size_t k = 0; k < nx; k++) s[k] = (legacy_sums){ _mm256_setzero_ps(), 0.0f };
+  for(size_t b = 0; b < in->cols / 32; b++, row += l.bytes){
     const __m256i codes = legacy_codes_avx2(dtype, l, row);
-    const float dw = quant_f16_at(row);
-    const float m = l.min_at >= 0 ? quant_f16_at(row + l.min_at) : 0.0f;
-    for(size_t k = 0; k < nx; k++){
-      const size_t i = i0 + k;
-      const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride + b * TENSOR_Q8_0_BYTES;
-      const __m256i sums = dot_i8_lanes(codes, _mm256_loadu_si256((const __m256i *)q8_0_values(x)));
-      acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * in->xd[i * blocks + b]), _mm256_cvtepi32_ps(sums), acc[k]);
-      if( l.min_at >= 0 ) mins[k] += m * in->xs[i * blocks + b];
-    }
+    const float dw = quant_f16_at(row), m = legacy_min(l, row);
+    for(size_t k = 0; k < nx; k++) legacy_sums_add(&s[k], in, l, codes, dw, m, i0 + k, b);
   }
-  for(size_t k = 0; k < nx; k++) y[(i0 + k) * y_stride] = hsum_f32(acc[k]) + mins[k];
+  for(size_t k = 0; k < nx; k++) y[(i0 + k) * y_stride] = hsum_f32(s[k].acc) + s[k].mins;
 }
 
 /* One activation row (decode) against `rows` legacy rows of a type known
@@ -616,20 +626,14 @@ ALWAYS_INLINE void legacy_rows(const kernel_input *in, tensor_dtype dtype, legac
 ALWAYS_INLINE void legacy_decode(const kernel_input *in, tensor_dtype dtype, const void *w,
                                  size_t rows, float *y){
   const legacy_layout l = legacy_layout_of(dtype);
-  const size_t blocks = in->cols / 32;
   const uint8_t *row = w;
   for(size_t r = 0; r < rows; r++){
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0.0f;
-    for(size_t b = 0; b < blocks; b++, row += l.bytes){
-      const uint8_t *x = (const uint8_t *)in->xq + b * TENSOR_Q8_0_BYTES;
-      const __m256i sums = dot_i8_lanes(legacy_codes_avx2(dtype, l, row),
-                                        _mm256_loadu_si256((const __m256i *)q8_0_values(x)));
-      const float dw = quant_f16_at(row);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * in->xd[b]), _mm256_cvtepi32_ps(sums), acc);
-      if( l.min_at >= 0 ) mins += quant_f16_at(row + l.min_at) * in->xs[b];
+    legacy_sums s = { _mm256_setzero_ps(), 0.0f };
+    for(size_t b = 0; b < in->cols / 32; b++, row += l.bytes){
+      legacy_sums_add(&s, in, l, legacy_codes_avx2(dtype, l, row), quant_f16_at(row),
+                      legacy_min(l, row), 0, b);
     }
-    y[r] = hsum_f32(acc) + mins;
+    y[r] = hsum_f32(s.acc) + s.mins;
   }
 }
 
@@ -651,20 +655,12 @@ ALWAYS_INLINE void legacy_prefill(const kernel_input *in, tensor_dtype dtype, co
     for(size_t b = 0; b < blocks; b++, row += l.bytes){
       codes[b] = legacy_codes_avx2(dtype, l, row);
       dw[b] = quant_f16_at(row);
-      m[b] = l.min_at >= 0 ? quant_f16_at(row + l.min_at) : 0.0f;
+      m[b] = legacy_min(l, row);
     }
     for(size_t i = 0; i < in->n; i++){
-      const uint8_t *x = (const uint8_t *)in->xq + i * in->xq_stride;
-      const float *xd = in->xd + i * blocks, *xs = l.min_at >= 0 ? in->xs + i * blocks : 0;
-      __m256 acc = _mm256_setzero_ps();
-      float mins = 0.0f;
-      for(size_t b = 0; b < blocks; b++){
-        const __m256i sums = dot_i8_lanes(codes[b],
-            _mm256_loadu_si256((const __m256i *)q8_0_values(x + b * TENSOR_Q8_0_BYTES)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dw[b] * xd[b]), _mm256_cvtepi32_ps(sums), acc);
-        if( l.min_at >= 0 ) mins += m[b] * xs[b];
-      }
-      y[i * y_stride + r] = hsum_f32(acc) + mins;
+      legacy_sums s = { _mm256_setzero_ps(), 0.0f };
+      for(size_t b = 0; b < blocks; b++) legacy_sums_add(&s, in, l, codes[b], dw[b], m[b], i, b);
+      y[i * y_stride + r] = hsum_f32(s.acc) + s.mins;
     }
   }
 }
